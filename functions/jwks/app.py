@@ -1,0 +1,38 @@
+"""GET /.well-known/jwks.json and /.well-known/openid-configuration: the public keys and
+where to find them, so that any JOSE or OIDC library can verify our access tokens."""
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
+from stateless_auth import runtime
+from stateless_auth.edge import endpoint
+from stateless_auth.httpapi import issuer_for, request_origin, response
+
+logger = Logger()
+settings = runtime.settings()
+keys = runtime.public_key_store(settings)
+# The standby model publishes tomorrow's key today, so caches may hold the set this long.
+JWKS_MAX_AGE_SECONDS = 3600
+JWKS_PATH = "/.well-known/jwks.json"
+
+
+@logger.inject_lambda_context(
+    correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False
+)
+@endpoint(logger)
+def lambda_handler(event: APIGatewayProxyEventV2, context: Any) -> dict[str, Any]:
+    cache = {"Cache-Control": f"public, max-age={JWKS_MAX_AGE_SECONDS}"}
+    if event.raw_path.endswith("/openid-configuration"):
+        document = {
+            "issuer": issuer_for(event, settings.jwt_issuer),
+            "jwks_uri": request_origin(event) + JWKS_PATH,
+            "response_types_supported": ["token"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["ES256"],
+            "token_endpoint_auth_methods_supported": ["none"],
+            "claims_supported": ["iss", "aud", "sub", "iat", "exp", "jti", "email", "roles"],
+        }
+        return response(200, document, headers=cache)
+    return response(200, keys.jwks(), headers=cache)

@@ -1,0 +1,45 @@
+"""POST /auth/login: check the password, open a session, hand out tokens."""
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
+from stateless_auth import runtime
+from stateless_auth.edge import endpoint
+from stateless_auth.errors import InvalidCredentials
+from stateless_auth.httpapi import (
+    delivery_field,
+    issuer_for,
+    json_body,
+    string_field,
+    token_response,
+)
+
+logger = Logger()
+metrics = Metrics()
+service = runtime.auth_service(users=True, sessions=True, signing=True)
+
+
+@logger.inject_lambda_context(
+    correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False
+)
+@metrics.log_metrics
+@endpoint(logger)
+def lambda_handler(event: APIGatewayProxyEventV2, context: Any) -> dict[str, Any]:
+    body = json_body(event)
+    email = string_field(body, "email")
+    password = string_field(body, "password")
+    delivery = delivery_field(body)
+    try:
+        grant = service.login(
+            email, password, issuer=issuer_for(event, service.settings.jwt_issuer)
+        )
+    except InvalidCredentials:
+        logger.info("login failed")
+        metrics.add_metric(name="LoginFailed", unit=MetricUnit.Count, value=1)
+        raise
+    logger.info("login succeeded", extra={"user_id": grant.user_id, "session_id": grant.session_id})
+    metrics.add_metric(name="LoginSucceeded", unit=MetricUnit.Count, value=1)
+    return token_response(grant, delivery)

@@ -1,0 +1,28 @@
+"""POST /auth/logout: revoke the session, clear the cookie; 204 whatever was sent."""
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
+from stateless_auth import runtime
+from stateless_auth.edge import endpoint
+from stateless_auth.httpapi import cleared_refresh_cookie, presented_refresh_token, response
+
+logger = Logger()
+metrics = Metrics()
+service = runtime.auth_service(sessions=True)
+
+
+@logger.inject_lambda_context(
+    correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False
+)
+@metrics.log_metrics
+@endpoint(logger)
+def lambda_handler(event: APIGatewayProxyEventV2, context: Any) -> dict[str, Any]:
+    token, _ = presented_refresh_token(event, service.settings.allowed_origins)
+    session_id = service.logout(token) if token else None
+    logger.info("logout", extra={"session_id": session_id, "known_token": session_id is not None})
+    metrics.add_metric(name="Logout", unit=MetricUnit.Count, value=1)
+    return response(204, None, cookies=[cleared_refresh_cookie()])

@@ -1,0 +1,28 @@
+"""GET /me: an example protected route; who the authorizer says the caller is."""
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
+from stateless_auth.edge import endpoint
+from stateless_auth.errors import AuthError
+from stateless_auth.httpapi import response
+
+logger = Logger()
+
+
+@logger.inject_lambda_context(
+    correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False
+)
+@endpoint(logger)
+def lambda_handler(event: APIGatewayProxyEventV2, context: Any) -> dict[str, Any]:
+    identity = event.request_context.authorizer.get_lambda or {}
+    user_id = identity.get("sub")
+    if not user_id:
+        # Only reachable if the route is deployed without the authorizer.
+        raise AuthError("this route needs the authorizer's context")
+    roles = identity.get("roles") or []
+    return response(
+        200, {"user_id": user_id, "email": identity.get("email", ""), "roles": list(roles)}
+    )

@@ -1,0 +1,104 @@
+"""Settings from the environment, validated once at start-up (CONTRACT §6)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from stateless_auth.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class IntSetting:
+    name: str
+    default: int
+    low: int
+    high: int
+
+
+ACCESS_TOKEN_TTL = IntSetting("ACCESS_TOKEN_TTL_SECONDS", 900, 1, 86400)
+REFRESH_TOKEN_TTL = IntSetting("REFRESH_TOKEN_TTL_SECONDS", 7776000, 1, 31536000)
+MAX_FAILED_LOGINS = IntSetting("MAX_FAILED_LOGINS", 5, 1, 100)
+LOCKOUT_SECONDS = IntSetting("LOCKOUT_SECONDS", 300, 1, 86400)
+PASSWORD_MIN_LENGTH = IntSetting("PASSWORD_MIN_LENGTH", 15, 8, 64)
+KEYS_REFRESH_SECONDS = IntSetting("KEYS_REFRESH_SECONDS", 300, 1, 3600)
+
+
+def _int(env: Mapping[str, str], setting: IntSetting) -> int:
+    raw = env.get(setting.name, "").strip()
+    if raw == "":
+        return setting.default
+    try:
+        value = int(raw, 10)
+    except ValueError:
+        raise ConfigError(f"{setting.name}={raw!r} is not a whole number") from None
+    if not setting.low <= value <= setting.high:
+        raise ConfigError(f"{setting.name}={value} is out of range {setting.low}-{setting.high}")
+    return value
+
+
+def _origins(raw: str) -> frozenset[str]:
+    origins = set()
+    for item in raw.split(","):
+        origin = item.strip().rstrip("/").lower()
+        if not origin:
+            continue
+        if "://" not in origin or origin == "*":
+            raise ConfigError(
+                f"ALLOWED_ORIGINS entry {item.strip()!r} is not an origin like https://app.example.com"
+            )
+        origins.add(origin)
+    return frozenset(origins)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every CONTRACT §6 setting plus the names of the resources a function uses."""
+
+    access_token_ttl: int
+    refresh_token_ttl: int
+    max_failed_logins: int
+    lockout_seconds: int
+    password_min_length: int
+    allowed_origins: frozenset[str]
+    jwt_issuer: str
+    jwt_audience: str
+    keys_refresh_seconds: int
+    users_table: str
+    sessions_table: str
+    signing_keys_secret_id: str
+    public_keys_parameter: str
+
+    def require(self, attribute: str) -> str:
+        """The named resource setting, or a ConfigError naming its variable."""
+        value: str = getattr(self, attribute)
+        if not value:
+            raise ConfigError(f"{attribute.upper()} must be set for this function")
+        return value
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Parse and validate the settings; raises ConfigError with a clear message."""
+    env = os.environ if env is None else env
+    audience = env.get("JWT_AUDIENCE", "").strip()
+    if not audience:
+        raise ConfigError("JWT_AUDIENCE must be set (the stack and the local API set it)")
+    issuer = env.get("JWT_ISSUER", "").strip().rstrip("/")
+    if issuer and not issuer.startswith(("https://", "http://")):
+        raise ConfigError(f"JWT_ISSUER={issuer!r} must be a URL (or empty)")
+    return Settings(
+        access_token_ttl=_int(env, ACCESS_TOKEN_TTL),
+        refresh_token_ttl=_int(env, REFRESH_TOKEN_TTL),
+        max_failed_logins=_int(env, MAX_FAILED_LOGINS),
+        lockout_seconds=_int(env, LOCKOUT_SECONDS),
+        password_min_length=_int(env, PASSWORD_MIN_LENGTH),
+        allowed_origins=_origins(env.get("ALLOWED_ORIGINS", "")),
+        jwt_issuer=issuer,
+        jwt_audience=audience,
+        keys_refresh_seconds=_int(env, KEYS_REFRESH_SECONDS),
+        users_table=env.get("USERS_TABLE", "").strip(),
+        sessions_table=env.get("SESSIONS_TABLE", "").strip(),
+        signing_keys_secret_id=env.get("SIGNING_KEYS_SECRET_ID", "").strip(),
+        public_keys_parameter=env.get("PUBLIC_KEYS_PARAMETER", "").strip(),
+    )

@@ -1,0 +1,37 @@
+"""The handler edge: turn the service's exceptions into the contract's responses.
+
+A handler decorated with `endpoint` receives the parsed event and returns a
+payload 2.0 response; AuthError becomes its JSON error, and anything unexpected
+is logged (without the event) and re-raised so API Gateway answers 500.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
+
+from stateless_auth.errors import AuthError
+from stateless_auth.httpapi import error_response, parse_event
+
+Handler = Callable[[APIGatewayProxyEventV2, Any], dict[str, Any]]
+
+
+def endpoint(
+    logger: Logger,
+) -> Callable[[Handler], Callable[[dict[str, Any], Any], dict[str, Any]]]:
+    def decorate(handler: Handler) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+        @functools.wraps(handler)
+        def wrapper(event: dict[str, Any], context: Any) -> dict[str, Any]:
+            try:
+                return handler(parse_event(event), context)
+            except AuthError as error:
+                logger.info("request refused", extra={"status": error.status, "error": error.code})
+                return error_response(error)
+
+        return wrapper
+
+    return decorate

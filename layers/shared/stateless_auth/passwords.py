@@ -1,0 +1,50 @@
+"""Password policy and argon2id hashing (NIST SP 800-63B-4, OWASP Password Storage)."""
+
+from __future__ import annotations
+
+import unicodedata
+
+from argon2 import PasswordHasher, Type
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from stateless_auth.errors import WeakPassword
+
+MAX_PASSWORD_LENGTH = 128
+# OWASP: argon2id, m=19 MiB, t=2, p=1 is the floor; we use more memory.
+HASHER = PasswordHasher(time_cost=2, memory_cost=47104, parallelism=1, hash_len=32, type=Type.ID)
+
+
+def normalise_password(password: str) -> str:
+    """NFKC form, so that the same password typed on any keyboard hashes the same."""
+    return unicodedata.normalize("NFKC", password)
+
+
+def check_password_policy(password: str, *, min_length: int) -> str:
+    """The normalised password if it meets the policy, else WeakPassword saying which rule."""
+    normalised = normalise_password(password)
+    if len(normalised) < min_length:
+        raise WeakPassword(f"the password must be at least {min_length} characters long")
+    if len(normalised) > MAX_PASSWORD_LENGTH:
+        raise WeakPassword(f"the password must be at most {MAX_PASSWORD_LENGTH} characters long")
+    return normalised
+
+
+def hash_password(password: str) -> str:
+    """An argon2id PHC string of the normalised password."""
+    return HASHER.hash(normalise_password(password))
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    """Whether the password matches; False (never an exception) for a malformed hash."""
+    try:
+        return HASHER.verify(password_hash, normalise_password(password))
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def needs_rehash(password_hash: str) -> bool:
+    """Whether the stored hash was made with weaker parameters than HASHER's."""
+    try:
+        return HASHER.check_needs_rehash(password_hash)
+    except InvalidHashError:
+        return True

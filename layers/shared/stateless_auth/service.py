@@ -1,0 +1,189 @@
+"""The auth flows: signup, login, refresh, logout. Handlers call one function here.
+
+Dependencies come in through the constructor (repositories, the signing key
+provider, the clock), so unit tests run with fakes and no AWS.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from stateless_auth import passwords
+from stateless_auth.config import Settings
+from stateless_auth.emails import normalise_email
+from stateless_auth.errors import InvalidCredentials, InvalidToken
+from stateless_auth.keys import SigningKey
+from stateless_auth.sessions import CURRENT, USED, RotationConflict, TokenRecord
+from stateless_auth.tokens import (
+    hash_refresh_token,
+    issue_access_token,
+    new_refresh_token,
+)
+from stateless_auth.users import User
+
+
+class UserStore(Protocol):
+    def create(self, user: User) -> None: ...
+    def get_by_email(self, email: str) -> User | None: ...
+    def update_password_hash(self, email: str, password_hash: str) -> None: ...
+
+
+class SessionStore(Protocol):
+    def create(self, first_token: TokenRecord, *, now: int) -> None: ...
+    def find_token(self, token_hash: str) -> TokenRecord | None: ...
+    def rotate(self, old: TokenRecord, new_token_hash: str, *, now: int) -> TokenRecord: ...
+    def revoke(self, session_id: str, *, now: int) -> None: ...
+
+
+@dataclass(frozen=True)
+class TokenGrant:
+    """What a successful login or refresh hands back."""
+
+    access_token: str
+    expires_in: int
+    refresh_token: str
+    refresh_expires_in: int
+    user_id: str
+    session_id: str
+
+
+class RefreshRejected(InvalidToken):
+    """A refresh token was refused; `reason` says why for the logs."""
+
+    def __init__(self, reason: str, session_id: str | None = None) -> None:
+        super().__init__("the refresh token is invalid, expired or revoked")
+        self.reason = reason
+        self.session_id = session_id
+
+
+_DUMMY_HASH: str | None = None
+
+
+def _dummy_hash() -> str:
+    """A real argon2id hash to verify against for unknown emails (equal-time failures)."""
+    global _DUMMY_HASH
+    if _DUMMY_HASH is None:
+        _DUMMY_HASH = passwords.hash_password(uuid.uuid4().hex)
+    return _DUMMY_HASH
+
+
+class AuthService:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        users: UserStore | None = None,
+        sessions: SessionStore | None = None,
+        signing_key: Callable[[], SigningKey] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self._users = users
+        self._sessions = sessions
+        self._signing_key = signing_key
+        self._clock = clock
+
+    @property
+    def users(self) -> UserStore:
+        assert self._users is not None, "this function has no users repository"
+        return self._users
+
+    @property
+    def sessions(self) -> SessionStore:
+        assert self._sessions is not None, "this function has no sessions repository"
+        return self._sessions
+
+    def signup(self, email: str, password: str) -> User:
+        """Create an account; WeakPassword, EmailTaken or InvalidRequest otherwise."""
+        normalised_email = normalise_email(email)
+        passwords.check_password_policy(password, min_length=self.settings.password_min_length)
+        user = User(
+            user_id=str(uuid.uuid4()),
+            email=normalised_email,
+            password_hash=passwords.hash_password(password),
+            created_at=int(self._clock()),
+        )
+        self.users.create(user)
+        return user
+
+    def login(self, email: str, password: str, *, issuer: str) -> TokenGrant:
+        """Check the password and open a session; InvalidCredentials otherwise."""
+        normalised_email = normalise_email(email)
+        user = self.users.get_by_email(normalised_email)
+        if user is None:
+            passwords.verify_password(_dummy_hash(), password)  # same work as a real check
+            raise InvalidCredentials("the email or password is incorrect")
+        if not passwords.verify_password(user.password_hash, password):
+            raise InvalidCredentials("the email or password is incorrect")
+        now = int(self._clock())
+        refresh_token = new_refresh_token()
+        record = TokenRecord(
+            token_hash=hash_refresh_token(refresh_token),
+            session_id=str(uuid.uuid4()),
+            user_id=user.user_id,
+            email=user.email,
+            roles=user.roles,
+            state=CURRENT,
+            session_expires_at=now + self.settings.refresh_token_ttl,
+        )
+        self.sessions.create(record, now=now)
+        return self._grant(record, refresh_token, issuer=issuer, now=now)
+
+    def refresh(self, refresh_token: str, *, issuer: str) -> TokenGrant:
+        """Rotate the refresh token; a replayed (already rotated) one revokes its session."""
+        now = int(self._clock())
+        record = self.sessions.find_token(hash_refresh_token(refresh_token))
+        if record is None:
+            raise RefreshRejected("unknown")
+        if record.state == USED:
+            self.sessions.revoke(record.session_id, now=now)
+            raise RefreshRejected("reuse", record.session_id)
+        if record.state != CURRENT:
+            raise RefreshRejected("not_current", record.session_id)
+        if record.session_expires_at <= now:
+            raise RefreshRejected("expired", record.session_id)
+        new_token = new_refresh_token()
+        try:
+            new_record = self.sessions.rotate(record, hash_refresh_token(new_token), now=now)
+        except RotationConflict:
+            # Lost a race with a concurrent refresh of the same token, or the session
+            # was revoked or expired meanwhile. The caller read it as current, so this
+            # is not a replay: refuse without revoking the winner's session.
+            raise RefreshRejected("conflict", record.session_id) from None
+        return self._grant(new_record, new_token, issuer=issuer, now=now)
+
+    def logout(self, refresh_token: str) -> str | None:
+        """Revoke the token's session; the session id, or None for an unknown token."""
+        record = self.sessions.find_token(hash_refresh_token(refresh_token))
+        if record is None:
+            return None
+        self.sessions.revoke(record.session_id, now=int(self._clock()))
+        return record.session_id
+
+    def _grant(
+        self, record: TokenRecord, refresh_token: str, *, issuer: str, now: int
+    ) -> TokenGrant:
+        assert self._signing_key is not None, "this function cannot sign tokens"
+        access = issue_access_token(
+            self._signing_key(),
+            subject=record.user_id,
+            email=record.email,
+            roles=list(record.roles),
+            issuer=issuer,
+            audience=self.settings.jwt_audience,
+            ttl=self.settings.access_token_ttl,
+            session_id=record.session_id,
+            now=now,
+        )
+        return TokenGrant(
+            access_token=access.token,
+            expires_in=access.expires_in,
+            refresh_token=refresh_token,
+            refresh_expires_in=max(0, record.session_expires_at - now),
+            user_id=record.user_id,
+            session_id=record.session_id,
+        )

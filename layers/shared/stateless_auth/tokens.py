@@ -1,0 +1,137 @@
+"""Access tokens (RFC 9068 JWTs signed with ES256) and opaque refresh tokens.
+
+The only module that touches pyjwt. Verification follows CONTRACT §4: alg exactly
+ES256, typ at+jwt, no crit, a key from our own set by kid (jwk/jku/x5u/x5c headers
+are never consulted), exact iss and aud, exp/iat with 30 s leeway, at most 8 KiB.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+
+from stateless_auth.errors import TokenVerificationError
+from stateless_auth.keys import ALGORITHM, PublicKeyStore, SigningKey
+
+TOKEN_TYPE = "at+jwt"  # noqa: S105 - a media type, not a secret
+MAX_TOKEN_BYTES = 8 * 1024
+LEEWAY_SECONDS = 30
+REQUIRED_CLAIMS = ["iss", "aud", "sub", "iat", "exp", "jti"]
+REFRESH_TOKEN_BYTES = 32  # 256 bits
+
+
+@dataclass(frozen=True)
+class AccessToken:
+    token: str
+    expires_in: int
+
+
+def issue_access_token(
+    key: SigningKey,
+    *,
+    subject: str,
+    email: str,
+    roles: list[str],
+    issuer: str,
+    audience: str,
+    ttl: int,
+    session_id: str,
+    now: float | None = None,
+) -> AccessToken:
+    """A signed access token for the subject, valid for ttl seconds."""
+    issued_at = int(time.time() if now is None else now)
+    claims = {
+        "iss": issuer,
+        "aud": audience,
+        "sub": subject,
+        "iat": issued_at,
+        "exp": issued_at + ttl,
+        "jti": uuid.uuid4().hex,
+        "client_id": audience,
+        "sid": session_id,
+        "email": email,
+        "roles": list(roles),
+    }
+    token = jwt.encode(
+        claims,
+        key.private_key,
+        algorithm=ALGORITHM,
+        headers={"typ": TOKEN_TYPE, "kid": key.kid},
+    )
+    return AccessToken(token=token, expires_in=ttl)
+
+
+class AccessTokenVerifier:
+    """Verifies access tokens against the service's own public key set."""
+
+    def __init__(
+        self,
+        keys: PublicKeyStore,
+        *,
+        audience: str,
+        leeway: int = LEEWAY_SECONDS,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._keys = keys
+        self._audience = audience
+        self._leeway = leeway
+        self._clock = clock
+
+    def verify(self, token: str, *, issuer: str) -> dict[str, Any]:
+        """The token's claims, or TokenVerificationError saying what failed."""
+        if not token or len(token) > MAX_TOKEN_BYTES:
+            raise TokenVerificationError("token missing or too large")
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            raise TokenVerificationError("not a JWS") from None
+        if header.get("alg") != ALGORITHM:
+            raise TokenVerificationError("alg is not ES256")
+        if str(header.get("typ", "")).lower() != TOKEN_TYPE:
+            raise TokenVerificationError("typ is not at+jwt")
+        if "crit" in header:
+            raise TokenVerificationError("crit header present")
+        kid = header.get("kid")
+        if not isinstance(kid, str):
+            raise TokenVerificationError("kid missing")
+        key = self._keys.get(kid)
+        if key is None:
+            raise TokenVerificationError("unknown kid")
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                key,
+                algorithms=[ALGORITHM],
+                audience=self._audience,
+                issuer=issuer,
+                leeway=self._leeway,
+                options={"require": REQUIRED_CLAIMS, "strict_aud": True},
+            )
+        except jwt.PyJWTError as exc:
+            raise TokenVerificationError(type(exc).__name__) from None
+        now = self._clock()
+        if int(claims["iat"]) > now + self._leeway:
+            raise TokenVerificationError("iat in the future")
+        if not isinstance(claims["sub"], str) or not claims["sub"]:
+            raise TokenVerificationError("sub missing")
+        roles = claims.get("roles", [])
+        if not isinstance(roles, list) or not all(isinstance(role, str) for role in roles):
+            raise TokenVerificationError("roles malformed")
+        return claims
+
+
+def new_refresh_token() -> str:
+    """An opaque refresh token of 256 random bits."""
+    return secrets.token_urlsafe(REFRESH_TOKEN_BYTES)
+
+
+def hash_refresh_token(token: str) -> str:
+    """The SHA-256 hex digest under which a refresh token is stored."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()

@@ -1,0 +1,69 @@
+"""In-memory stand-ins for the repositories, with DynamoDB's conditional semantics."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+
+from stateless_auth.errors import EmailTaken
+from stateless_auth.sessions import CURRENT, USED, RotationConflict, TokenRecord
+from stateless_auth.users import User
+
+
+class FakeUsers:
+    def __init__(self) -> None:
+        self.items: dict[str, User] = {}
+        self._lock = threading.Lock()
+
+    def create(self, user: User) -> None:
+        with self._lock:
+            if user.email in self.items:
+                raise EmailTaken("an account with this email already exists")
+            self.items[user.email] = user
+
+    def get_by_email(self, email: str) -> User | None:
+        return self.items.get(email)
+
+    def update_password_hash(self, email: str, password_hash: str) -> None:
+        self.items[email] = replace(self.items[email], password_hash=password_hash)
+
+
+class FakeSessions:
+    def __init__(self) -> None:
+        self.tokens: dict[str, TokenRecord] = {}
+        self.current: dict[str, str] = {}
+        self.revoked: set[str] = set()
+        self.expires: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def create(self, first_token: TokenRecord, *, now: int) -> None:
+        with self._lock:
+            self.tokens[first_token.token_hash] = first_token
+            self.current[first_token.session_id] = first_token.token_hash
+            self.expires[first_token.session_id] = first_token.session_expires_at
+
+    def find_token(self, token_hash: str) -> TokenRecord | None:
+        return self.tokens.get(token_hash)
+
+    def rotate(self, old: TokenRecord, new_token_hash: str, *, now: int) -> TokenRecord:
+        with self._lock:
+            stored = self.tokens.get(old.token_hash)
+            sid = old.session_id
+            if (
+                stored is None
+                or stored.state != CURRENT
+                or stored.session_expires_at <= now
+                or self.current.get(sid) != old.token_hash
+                or sid in self.revoked
+                or new_token_hash in self.tokens
+            ):
+                raise RotationConflict(sid)
+            self.tokens[old.token_hash] = replace(stored, state=USED)
+            new = replace(stored, token_hash=new_token_hash, state=CURRENT)
+            self.tokens[new_token_hash] = new
+            self.current[sid] = new_token_hash
+            return new
+
+    def revoke(self, session_id: str, *, now: int) -> None:
+        with self._lock:
+            self.revoked.add(session_id)

@@ -1,0 +1,191 @@
+"""The auth flows against in-memory repositories: rotation, reuse, expiry, races."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from stateless_auth.config import load_settings
+from stateless_auth.errors import EmailTaken, InvalidCredentials, InvalidRequest, WeakPassword
+from stateless_auth.keys import KeySet
+from stateless_auth.service import AuthService, RefreshRejected
+from stateless_auth.sessions import RotationConflict
+from stateless_auth.tokens import hash_refresh_token
+from tests.fakes import FakeSessions, FakeUsers
+from tests.keyfixtures import AUDIENCE, ISSUER, verifier_for
+
+PASSWORD = "correct horse battery staple"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = float(int(time.time()))
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture(scope="module")
+def key_set() -> KeySet:
+    return KeySet.generate()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def sessions() -> FakeSessions:
+    return FakeSessions()
+
+
+@pytest.fixture
+def service(key_set: KeySet, clock: Clock, sessions: FakeSessions) -> AuthService:
+    settings = load_settings({"JWT_AUDIENCE": AUDIENCE, "REFRESH_TOKEN_TTL_SECONDS": "3600"})
+    svc = AuthService(
+        settings,
+        users=FakeUsers(),
+        sessions=sessions,
+        signing_key=lambda: key_set.current,
+        clock=clock,
+    )
+    svc.signup("Ann@Example.com", PASSWORD)
+    return svc
+
+
+def test_signup_normalises_email_and_refuses_duplicates(service: AuthService) -> None:
+    with pytest.raises(EmailTaken):
+        service.signup("  ann@example.COM ", PASSWORD)
+    with pytest.raises(EmailTaken):
+        service.signup("ａｎｎ@example.com", PASSWORD)  # fullwidth: NFKC folds it
+
+
+def test_signup_password_policy(service: AuthService) -> None:
+    with pytest.raises(WeakPassword, match="at least 15"):
+        service.signup("bob@example.com", "short")
+    with pytest.raises(WeakPassword, match="at most 128"):
+        service.signup("bob@example.com", "x" * 129)
+    with pytest.raises(InvalidRequest):
+        service.signup("not-an-email", PASSWORD)
+
+
+def test_login_issues_a_verifiable_token(service: AuthService, key_set: KeySet) -> None:
+    grant = service.login("ANN@example.com", PASSWORD, issuer=ISSUER)
+    claims = verifier_for(key_set).verify(grant.access_token, issuer=ISSUER)
+    assert claims["sub"] == grant.user_id
+    assert claims["email"] == "ann@example.com"
+    assert grant.expires_in == 900
+    assert grant.refresh_expires_in == 3600
+
+
+def test_login_failures_are_indistinguishable(service: AuthService) -> None:
+    with pytest.raises(InvalidCredentials) as wrong:
+        service.login("ann@example.com", "wrong password here!!", issuer=ISSUER)
+    with pytest.raises(InvalidCredentials) as unknown:
+        service.login("nobody@example.com", PASSWORD, issuer=ISSUER)
+    assert wrong.value.message == unknown.value.message
+
+
+def test_refresh_rotates_and_keeps_the_absolute_expiry(service: AuthService, clock: Clock) -> None:
+    first = service.login("ann@example.com", PASSWORD, issuer=ISSUER)
+    clock.now += 1000
+    second = service.refresh(first.refresh_token, issuer=ISSUER)
+    assert second.refresh_token != first.refresh_token
+    assert second.session_id == first.session_id
+    assert second.refresh_expires_in == 3600 - 1000
+    clock.now += 2599
+    third = service.refresh(second.refresh_token, issuer=ISSUER)
+    assert third.refresh_expires_in == 1
+    clock.now += 1
+    with pytest.raises(RefreshRejected) as expired:
+        service.refresh(third.refresh_token, issuer=ISSUER)
+    assert expired.value.reason == "expired"
+
+
+def test_reuse_of_a_rotated_token_revokes_the_whole_session(
+    service: AuthService, sessions: FakeSessions
+) -> None:
+    first = service.login("ann@example.com", PASSWORD, issuer=ISSUER)
+    second = service.refresh(first.refresh_token, issuer=ISSUER)
+    with pytest.raises(RefreshRejected) as reuse:
+        service.refresh(first.refresh_token, issuer=ISSUER)
+    assert reuse.value.reason == "reuse"
+    assert first.session_id in sessions.revoked
+    with pytest.raises(RefreshRejected):  # the newest token dies with the session
+        service.refresh(second.refresh_token, issuer=ISSUER)
+
+
+def test_reuse_leaves_other_sessions_alone(service: AuthService) -> None:
+    a = service.login("ann@example.com", PASSWORD, issuer=ISSUER)
+    b = service.login("ann@example.com", PASSWORD, issuer=ISSUER)
+    service.refresh(a.refresh_token, issuer=ISSUER)
+    with pytest.raises(RefreshRejected):
+        service.refresh(a.refresh_token, issuer=ISSUER)
+    assert service.refresh(b.refresh_token, issuer=ISSUER).session_id == b.session_id
+
+
+def test_unknown_token_is_rejected(service: AuthService) -> None:
+    with pytest.raises(RefreshRejected) as unknown:
+        service.refresh("not-a-token", issuer=ISSUER)
+    assert unknown.value.reason == "unknown"
+
+
+def test_logout_revokes_and_unknown_logout_is_quiet(
+    service: AuthService, sessions: FakeSessions
+) -> None:
+    grant = service.login("ann@example.com", PASSWORD, issuer=ISSUER)
+    assert service.logout(grant.refresh_token) == grant.session_id
+    assert grant.session_id in sessions.revoked
+    with pytest.raises(RefreshRejected):
+        service.refresh(grant.refresh_token, issuer=ISSUER)
+    assert service.logout("never-issued") is None
+
+
+def test_two_refreshes_that_read_before_either_writes_have_one_winner(
+    service: AuthService, sessions: FakeSessions
+) -> None:
+    """Deterministic interleaving: A reads, B reads, A writes, B writes."""
+    grant = service.login("ann@example.com", PASSWORD, issuer=ISSUER)
+    token_hash = hash_refresh_token(grant.refresh_token)
+    read_a = sessions.find_token(token_hash)
+    read_b = sessions.find_token(token_hash)
+    assert read_a is not None
+    assert read_b is not None
+    sessions.rotate(read_a, "new-a", now=int(time.time()))
+    with pytest.raises(RotationConflict):
+        sessions.rotate(read_b, "new-b", now=int(time.time()))
+
+
+def test_concurrent_refreshes_at_the_service_have_one_winner(
+    service: AuthService, sessions: FakeSessions
+) -> None:
+    """Both threads are held after their read until both have read, then both write."""
+    grant = service.login("ann@example.com", PASSWORD, issuer=ISSUER)
+    both_read = threading.Barrier(2)
+    original = sessions.find_token
+
+    def find_then_wait(token_hash: str):  # type: ignore[no-untyped-def]
+        record = original(token_hash)
+        both_read.wait(timeout=5)
+        return record
+
+    sessions.find_token = find_then_wait  # type: ignore[method-assign]
+    results: list[str] = []
+
+    def attempt() -> None:
+        try:
+            service.refresh(grant.refresh_token, issuer=ISSUER)
+            results.append("ok")
+        except RefreshRejected as rejected:
+            results.append(rejected.reason)
+
+    threads = [threading.Thread(target=attempt) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == ["conflict", "ok"]
+    assert grant.session_id not in sessions.revoked  # a lost race is not a replay
