@@ -19,7 +19,7 @@ service = runtime.auth_service(sessions=True)
     correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False
 )
 @metrics.log_metrics
-@endpoint(logger)
+@endpoint(logger, metrics)
 def lambda_handler(event: APIGatewayProxyEventV2, context: Any) -> dict[str, Any]:
     token, _ = presented_refresh_token(event, service.settings.allowed_origins)
     session_id = service.logout(token) if token else None

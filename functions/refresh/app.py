@@ -21,7 +21,7 @@ service = runtime.auth_service(sessions=True, signing=True)
     correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False
 )
 @metrics.log_metrics
-@endpoint(logger)
+@endpoint(logger, metrics)
 def lambda_handler(event: APIGatewayProxyEventV2, context: Any) -> dict[str, Any]:
     token, delivery = presented_refresh_token(event, service.settings.allowed_origins)
     if token is None:

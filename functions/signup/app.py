@@ -19,7 +19,7 @@ service = runtime.auth_service(users=True)
     correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False
 )
 @metrics.log_metrics
-@endpoint(logger)
+@endpoint(logger, metrics)
 def lambda_handler(event: APIGatewayProxyEventV2, context: Any) -> dict[str, Any]:
     body = json_body(event)
     user = service.signup(string_field(body, "email"), string_field(body, "password"))

@@ -11,7 +11,8 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
 from stateless_auth.errors import AuthError
@@ -21,7 +22,7 @@ Handler = Callable[[APIGatewayProxyEventV2, Any], dict[str, Any]]
 
 
 def endpoint(
-    logger: Logger,
+    logger: Logger, metrics: Metrics | None = None
 ) -> Callable[[Handler], Callable[[dict[str, Any], Any], dict[str, Any]]]:
     def decorate(handler: Handler) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
         @functools.wraps(handler)
@@ -30,6 +31,8 @@ def endpoint(
                 return handler(parse_event(event), context)
             except AuthError as error:
                 logger.info("request refused", extra={"status": error.status, "error": error.code})
+                if metrics is not None:
+                    metrics.add_metric(name=f"Refused_{error.code}", unit=MetricUnit.Count, value=1)
                 return error_response(error)
 
         return wrapper

@@ -26,10 +26,24 @@ JSON_HEADERS = {"Content-Type": "application/json", "Cache-Control": "no-store"}
 
 
 def parse_event(event: Mapping[str, Any]) -> APIGatewayProxyEventV2:
-    """Wrap the raw event; a non-object event is a malformed request."""
+    """Wrap the raw event, refusing shapes API Gateway never sends (direct invokes)."""
     if not isinstance(event, Mapping):
         raise InvalidRequest("malformed event")
-    return APIGatewayProxyEventV2(dict(event))
+    raw = dict(event)
+    headers = raw.setdefault("headers", {})
+    cookies = raw.setdefault("cookies", [])
+    context = raw.setdefault("requestContext", {})
+    raw.setdefault("rawPath", "/")
+    if (
+        not isinstance(headers, Mapping)
+        or not all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items())
+        or not isinstance(cookies, list)
+        or not all(isinstance(c, str) for c in cookies)
+        or not isinstance(context, Mapping)
+        or not isinstance(raw["rawPath"], str)
+    ):
+        raise InvalidRequest("malformed event")
+    return APIGatewayProxyEventV2(raw)
 
 
 def raw_body(event: APIGatewayProxyEventV2) -> bytes:

@@ -1,0 +1,103 @@
+"""Handlers as Lambda runs them: imported by path, driven by events/*.json, against moto
+tables and keys created from template.yaml and read through the extension emulator."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from localapi.aws import (
+    create_parameters_from_template,
+    create_secrets_from_template,
+    create_tables_from_template,
+)
+from localapi.extension import ExtensionServer
+from localapi.template import load_template
+from stateless_auth import runtime
+from stateless_auth.keys import bootstrap_key_set
+from tests.conftest import ROOT
+
+FUNCTIONS = ("signup", "login", "refresh", "logout", "jwks", "me", "authorizer")
+AUDIENCE = "stateless-auth-test"
+
+
+@dataclass
+class LambdaContext:
+    function_name: str = "test-function"
+    function_version: str = "$LATEST"
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:test-function"
+    memory_limit_in_mb: int = 256
+    aws_request_id: str = "00000000-0000-0000-0000-000000000000"
+    log_group_name: str = "/aws/lambda/test-function"
+    log_stream_name: str = "stream"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 30_000
+
+
+@dataclass
+class Stack:
+    handlers: dict[str, ModuleType]
+    dynamodb: Any
+    tables: dict[str, str]
+
+    def invoke(self, name: str, event: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = self.handlers[name].lambda_handler(event, LambdaContext())
+        return result
+
+
+def _import_handler(name: str) -> ModuleType:
+    path = ROOT / "functions" / name / "app.py"
+    spec = importlib.util.spec_from_file_location(f"handler_{name}", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[Stack]:
+    template = load_template(ROOT / "template.yaml")
+    saved = dict(os.environ)
+    with mock_aws():
+        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+        secrets = boto3.client("secretsmanager", region_name="us-east-1")
+        ssm = boto3.client("ssm", region_name="us-east-1")
+        tables = create_tables_from_template(template, dynamodb)
+        secret_ids = create_secrets_from_template(template, secrets)
+        parameters = create_parameters_from_template(template, ssm)
+        bootstrap_key_set(
+            secrets,
+            ssm,
+            secret_id=secret_ids["SigningKeysSecret"],
+            parameter_name=parameters["PublicKeysParameter"],
+        )
+        with ExtensionServer(ssm, secrets) as extension:
+            os.environ.update(
+                {
+                    "USERS_TABLE": tables["UsersTable"],
+                    "SESSIONS_TABLE": tables["SessionsTable"],
+                    "SIGNING_KEYS_SECRET_ID": secret_ids["SigningKeysSecret"],
+                    "PUBLIC_KEYS_PARAMETER": parameters["PublicKeysParameter"],
+                    "JWT_AUDIENCE": AUDIENCE,
+                    "JWT_ISSUER": "",
+                    **extension.environment(),
+                }
+            )
+            runtime.settings.cache_clear()
+            try:
+                handlers = {name: _import_handler(name) for name in FUNCTIONS}
+                yield Stack(handlers=handlers, dynamodb=dynamodb, tables=tables)
+            finally:
+                os.environ.clear()
+                os.environ.update(saved)
+                runtime.settings.cache_clear()
