@@ -7,14 +7,16 @@ environment and re-read on a schedule; one log line per decision.
 from typing import Any
 
 from aws_lambda_powertools import Logger
+
 from stateless_auth import runtime
 from stateless_auth.authorization import authorize
 from stateless_auth.tokens import AccessTokenVerifier
 
 logger = Logger()
 settings = runtime.settings()
+# Loaded on the first call, not at import: the extension may still be starting
+# while the runtime initialises.
 keys = runtime.public_key_store(settings)
-keys.load()
 verifier = AccessTokenVerifier(keys, audience=settings.jwt_audience)
 
 

@@ -6,6 +6,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
+
 from stateless_auth import runtime
 from stateless_auth.edge import endpoint
 from stateless_auth.httpapi import cleared_refresh_cookie, presented_refresh_token, response

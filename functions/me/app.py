@@ -5,6 +5,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
+
 from stateless_auth.edge import endpoint
 from stateless_auth.errors import AuthError
 from stateless_auth.httpapi import response

@@ -65,7 +65,9 @@ def test_session_create_find_rotate(sessions: SessionRepository) -> None:
     now = int(time.time())
     sessions.create(record(), now=now)
     found = sessions.find_token("h1")
-    assert found == record().__class__(**{**record().__dict__, "session_expires_at": found.session_expires_at})  # type: ignore[union-attr]
+    assert found == record().__class__(
+        **{**record().__dict__, "session_expires_at": found.session_expires_at}
+    )  # type: ignore[union-attr]
     new = sessions.rotate(found, "h2", now=now)  # type: ignore[arg-type]
     assert new.state == CURRENT
     assert new.session_expires_at == found.session_expires_at  # type: ignore[union-attr]

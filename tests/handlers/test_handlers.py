@@ -137,7 +137,10 @@ def test_cross_site_refresh_is_refused_and_changes_nothing(
     refused = stack.invoke("refresh", with_refresh_cookie("refresh_cross_site.json", token))
     assert refused["statusCode"] == 403
     assert body(refused)["error"] == "cross_site_request"
-    assert stack.invoke("refresh", with_refresh_cookie("refresh_cookie.json", token))["statusCode"] == 200
+    assert (
+        stack.invoke("refresh", with_refresh_cookie("refresh_cookie.json", token))["statusCode"]
+        == 200
+    )
 
 
 def test_logout_revokes_and_clears_the_cookie(stack: Stack, account: dict[str, Any]) -> None:
@@ -148,7 +151,10 @@ def test_logout_revokes_and_clears_the_cookie(stack: Stack, account: dict[str, A
     assert reply["cookies"] == [
         "__Host-refresh_token=; HttpOnly; Secure; SameSite=Strict; Path=/; Max-Age=0"
     ]
-    assert stack.invoke("refresh", with_refresh_cookie("refresh_cookie.json", token))["statusCode"] == 401
+    assert (
+        stack.invoke("refresh", with_refresh_cookie("refresh_cookie.json", token))["statusCode"]
+        == 401
+    )
 
 
 def test_logout_without_or_with_an_unknown_token_is_204(stack: Stack) -> None:
@@ -205,7 +211,9 @@ def test_me_returns_the_authorizer_context(stack: Stack) -> None:
 
 
 @pytest.mark.parametrize("name", ["signup", "login", "refresh", "logout", "jwks", "me"])
-@pytest.mark.parametrize("junk", [{}, {"body": 5}, {"headers": None, "body": "{}"}, {"cookies": "x"}])
+@pytest.mark.parametrize(
+    "junk", [{}, {"body": 5}, {"headers": None, "body": "{}"}, {"cookies": "x"}]
+)
 def test_malformed_events_never_crash(stack: Stack, name: str, junk: dict[str, Any]) -> None:
     reply = stack.invoke(name, copy.deepcopy(junk))
     assert 400 <= reply["statusCode"] < 500 or reply["statusCode"] in (200, 204)

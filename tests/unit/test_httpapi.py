@@ -87,7 +87,9 @@ def test_cookie_from_the_cookies_list() -> None:
 
 def test_refresh_cookie_attributes() -> None:
     value = refresh_cookie("tok", 60)
-    assert value == "__Host-refresh_token=tok; HttpOnly; Secure; SameSite=Strict; Path=/; Max-Age=60"
+    assert (
+        value == "__Host-refresh_token=tok; HttpOnly; Secure; SameSite=Strict; Path=/; Max-Age=60"
+    )
 
 
 @pytest.mark.parametrize(

@@ -29,7 +29,7 @@ def test_kid_is_the_rfc7638_thumbprint() -> None:
 def test_secret_round_trip_and_public_set_has_no_private_members() -> None:
     key_set = KeySet.generate()
     again = KeySet.from_secret_string(key_set.to_secret_string())
-    assert [k.kid for _, k in again.keys()] == [k.kid for _, k in key_set.keys()]
+    assert [k.kid for _, k in again.entries()] == [k.kid for _, k in key_set.entries()]
     jwks = key_set.public_jwks()
     assert len(jwks["keys"]) == 3
     for entry in jwks["keys"]:
@@ -44,10 +44,12 @@ def test_rotation_moves_next_to_current_to_previous() -> None:
     rotated = key_set.rotated()
     assert rotated.previous == key_set.current
     assert rotated.current == key_set.next
-    assert rotated.next.kid not in {k.kid for _, k in key_set.keys()}
+    assert rotated.next.kid not in {k.kid for _, k in key_set.entries()}
 
 
-@pytest.mark.parametrize("bad", ["", "{}", '{"keys": 1}', '{"keys": [{"status": "current"}]}', "[]"])
+@pytest.mark.parametrize(
+    "bad", ["", "{}", '{"keys": 1}', '{"keys": [{"status": "current"}]}', "[]"]
+)
 def test_malformed_secret_is_a_key_set_error(bad: str) -> None:
     with pytest.raises(KeySetError):
         KeySet.from_secret_string(bad)
@@ -60,13 +62,15 @@ def test_public_store_ignores_private_and_foreign_entries() -> None:
     document = json.dumps({"keys": [*key_set.public_jwks()["keys"], private, rsa, "junk"]})
     store = PublicKeyStore(lambda: document)
     store.load()
-    assert store.kids() == {k.kid for _, k in key_set.keys()}
+    assert store.kids() == {k.kid for _, k in key_set.entries()}
 
 
 def test_store_rereads_after_refresh_interval_and_keeps_keys_on_failure() -> None:
     clock = Clock()
     documents = [KeySet.generate().public_jwks_string()]
-    store = PublicKeyStore(lambda: documents[-1], refresh_seconds=300, cooldown_seconds=30, clock=clock)
+    store = PublicKeyStore(
+        lambda: documents[-1], refresh_seconds=300, cooldown_seconds=30, clock=clock
+    )
     store.load()
     first = store.kids()
     documents.append(KeySet.generate().public_jwks_string())
@@ -105,7 +109,9 @@ def test_new_key_is_found_after_rotation_without_waiting_for_refresh() -> None:
     clock = Clock()
     key_set = KeySet.generate()
     documents = [key_set.public_jwks_string()]
-    store = PublicKeyStore(lambda: documents[-1], refresh_seconds=300, cooldown_seconds=30, clock=clock)
+    store = PublicKeyStore(
+        lambda: documents[-1], refresh_seconds=300, cooldown_seconds=30, clock=clock
+    )
     store.load()
     twice = key_set.rotated().rotated()
     documents.append(twice.public_jwks_string())

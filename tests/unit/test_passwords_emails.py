@@ -64,7 +64,8 @@ def test_email_normalisation(raw: str, expected: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "raw", ["", "ann", "@example.com", "ann@", "ann@localhost", "a b@example.com", "a@b@", "a\x00@x.io"]
+    "raw",
+    ["", "ann", "@example.com", "ann@", "ann@localhost", "a b@example.com", "a@b@", "a\x00@x.io"],
 )
 def test_invalid_emails(raw: str) -> None:
     with pytest.raises(InvalidRequest):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import time
 import urllib.parse
 from typing import Any
 
@@ -16,6 +17,7 @@ from stateless_auth.errors import KeySetError
 
 DEFAULT_PORT = 2773
 TIMEOUT_SECONDS = 2.0
+RETRY_DELAYS = (0.05, 0.2)
 
 
 class ExtensionClient:
@@ -28,6 +30,15 @@ class ExtensionClient:
         self.token = token if token is not None else os.environ.get("AWS_SESSION_TOKEN", "")
 
     def _get(self, path: str, query: dict[str, str]) -> dict[str, Any]:
+        # The extension may still be starting during a cold start: retry briefly.
+        for delay in RETRY_DELAYS:
+            try:
+                return self._get_once(path, query)
+            except KeySetError:
+                time.sleep(delay)
+        return self._get_once(path, query)
+
+    def _get_once(self, path: str, query: dict[str, str]) -> dict[str, Any]:
         url = f"{path}?{urllib.parse.urlencode(query)}"
         conn = http.client.HTTPConnection("localhost", self.port, timeout=TIMEOUT_SECONDS)
         try:

@@ -82,7 +82,7 @@ class KeySet:
         """next becomes current, current becomes previous, a new next is made."""
         return KeySet(previous=self.current, current=self.next, next=SigningKey.generate(now))
 
-    def keys(self) -> list[tuple[str, SigningKey]]:
+    def entries(self) -> list[tuple[str, SigningKey]]:
         return [("previous", self.previous), ("current", self.current), ("next", self.next)]
 
     def to_secret_string(self) -> str:
@@ -95,7 +95,7 @@ class KeySet:
                         "created_at": key.created_at,
                         "jwk": key.private_jwk(),
                     }
-                    for status, key in self.keys()
+                    for status, key in self.entries()
                 ]
             },
             separators=(",", ":"),
@@ -214,11 +214,14 @@ class PublicKeyStore:
         """The key for kid, re-reading the set when it is stale or kid is new."""
         now = self._clock()
         with self._lock:
-            stale = self._loaded_at is None or now - self._loaded_at >= self._refresh_seconds
+            if self._loaded_at is None:
+                self._reload(now)  # nothing to serve yet: no cooldown applies
+                return self._keys.get(kid)
+            stale = now - self._loaded_at >= self._refresh_seconds
             cooled = (
                 self._last_attempt is None or now - self._last_attempt >= self._cooldown_seconds
             )
-            if (stale and cooled) or (kid not in self._keys and cooled):
+            if (stale or kid not in self._keys) and cooled:
                 self._reload(now)
             return self._keys.get(kid)
 

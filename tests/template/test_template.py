@@ -1,0 +1,686 @@
+"""template.yaml holds the interface of docs SPEC/CONTRACT: names, configuration, routes and IAM.
+
+The template is read twice: as written (SAM) and as AWS SAM translates it to plain
+CloudFormation (samtranslator, the code the AWS::Serverless transform runs), which is
+where the IAM roles, the OpenAPI body of the HTTP API and the merged Globals are.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from samtranslator.translator.transform import transform
+from samtranslator.yaml_helper import yaml_parse
+
+pytestmark = pytest.mark.xdist_group("template")
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "template.yaml"
+REGION = "us-east-1"
+
+# logical id -> folder under functions/
+FUNCTIONS = {
+    "SignupFunction": "signup",
+    "LoginFunction": "login",
+    "RefreshFunction": "refresh",
+    "LogoutFunction": "logout",
+    "JwksFunction": "jwks",
+    "MeFunction": "me",
+    "AuthorizerFunction": "authorizer",
+}
+
+# CONTRACT section 6: variable -> (parameter, default, min, max); None for free text.
+CONTRACT_VARIABLES: dict[str, tuple[str, str, int | None, int | None]] = {
+    "ACCESS_TOKEN_TTL_SECONDS": ("AccessTokenTtlSeconds", "900", 1, 86400),
+    "REFRESH_TOKEN_TTL_SECONDS": ("RefreshTokenTtlSeconds", "7776000", 1, 31536000),
+    "MAX_FAILED_LOGINS": ("MaxFailedLogins", "5", 1, 100),
+    "LOCKOUT_SECONDS": ("LockoutSeconds", "300", 1, 86400),
+    "PASSWORD_MIN_LENGTH": ("PasswordMinLength", "15", 8, 64),
+    "ALLOWED_ORIGINS": ("AllowedOrigins", "", None, None),
+    "JWT_ISSUER": ("JwtIssuer", "", None, None),
+    "JWT_AUDIENCE": ("JwtAudience", "", None, None),
+}
+
+# CONTRACT section 3: (method, path) -> (function, authorizer or None for a public route)
+ROUTES: dict[tuple[str, str], tuple[str, str | None]] = {
+    ("POST", "/auth/signup"): ("SignupFunction", None),
+    ("POST", "/auth/login"): ("LoginFunction", None),
+    ("POST", "/auth/refresh"): ("RefreshFunction", None),
+    ("POST", "/auth/logout"): ("LogoutFunction", None),
+    ("GET", "/.well-known/jwks.json"): ("JwksFunction", None),
+    ("GET", "/.well-known/openid-configuration"): ("JwksFunction", None),
+    ("GET", "/me"): ("MeFunction", "TokenAuthorizer"),
+}
+
+KEY_READERS = {"LoginFunction", "RefreshFunction"}  # may read the private signing keys
+EXTENSION_USERS = {"LoginFunction", "RefreshFunction", "JwksFunction", "AuthorizerFunction"}
+
+# The whole IAM grant of each function, as (action, resource) pairs; resources are named
+# by the logical id they point at. Least privilege means: exactly this, nothing more.
+_USERS_RW = {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}
+_SESSIONS_RW = _USERS_RW | {"dynamodb:ConditionCheckItem"}
+EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
+    "SignupFunction": {("dynamodb:PutItem", "UsersTable")},
+    "LoginFunction": {(a, "UsersTable") for a in _USERS_RW | {"dynamodb:ConditionCheckItem"}}
+    | {(a, "SessionsTable") for a in _SESSIONS_RW}
+    | {("secretsmanager:GetSecretValue", "SigningKeysSecret")}
+    | {("ssm:GetParameter", "PublicKeysParameter")},
+    "RefreshFunction": {(a, "SessionsTable") for a in _SESSIONS_RW}
+    | {("dynamodb:GetItem", "UsersTable")}
+    | {("secretsmanager:GetSecretValue", "SigningKeysSecret")}
+    | {("ssm:GetParameter", "PublicKeysParameter")},
+    "LogoutFunction": {
+        ("dynamodb:GetItem", "SessionsTable"),
+        ("dynamodb:UpdateItem", "SessionsTable"),
+    },
+    "JwksFunction": {("ssm:GetParameter", "PublicKeysParameter")},
+    "MeFunction": set(),
+    "AuthorizerFunction": {("ssm:GetParameter", "PublicKeysParameter")},
+}
+BASIC_EXECUTION_ROLE = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+
+OUTPUTS = [
+    "ApiUrl",
+    "Issuer",
+    "JwksUrl",
+    "AuthorizerFunctionArn",
+    "UsersTableName",
+    "SessionsTableName",
+]
+
+
+# ------------------------------------------------------------------ helpers
+
+
+class _ManagedPolicies:
+    """Stands in for the IAM ListPolicies call the transform makes for managed policy names."""
+
+    def load(self) -> dict[str, str]:
+        return {
+            "AWSLambdaBasicExecutionRole": BASIC_EXECUTION_ROLE,
+            "AWSXrayWriteOnlyAccess": "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
+        }
+
+
+def _translate(sam: dict[str, Any], parameters: dict[str, str] | None = None) -> dict[str, Any]:
+    """Plain CloudFormation, as the AWS::Serverless transform would produce it."""
+    sam = copy.deepcopy(sam)
+    # The transform wants packaged code (what `sam deploy` uploads); the path is kept as key.
+    for resource in sam["Resources"].values():
+        properties = resource.get("Properties", {})
+        for key in ("CodeUri", "ContentUri"):
+            if isinstance(properties.get(key), str):
+                properties[key] = "s3://bucket/" + properties[key].strip("/")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AWS_DEFAULT_REGION", REGION)
+        return transform(sam, parameters or {}, _ManagedPolicies())
+
+
+def _tool(name: str) -> str:
+    beside_python = Path(sys.executable).with_name(name)
+    found = str(beside_python) if beside_python.exists() else shutil.which(name)
+    if found is None:
+        pytest.skip(f"{name} is not installed (expected in {beside_python.parent} or on PATH)")
+    return found
+
+
+def _tool_env() -> dict[str, str]:
+    return {**os.environ, "AWS_DEFAULT_REGION": REGION, "SAM_CLI_TELEMETRY": "0"}
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _resource_name(resource: Any) -> str:
+    """The logical id an IAM Resource points at (or the literal string)."""
+    if isinstance(resource, str):
+        return resource
+    if "Ref" in resource:
+        return str(resource["Ref"])
+    if "Fn::GetAtt" in resource:
+        target = resource["Fn::GetAtt"]
+        return str(target[0] if isinstance(target, list) else target.split(".")[0])
+    if "Fn::Sub" in resource:
+        text = resource["Fn::Sub"]
+        text = text[0] if isinstance(text, list) else text
+        refs = [r for r in re.findall(r"\$\{([^}!]+)\}", text) if not r.startswith("AWS::")]
+        assert len(refs) == 1, f"cannot tell what {text!r} points at"
+        return refs[0].split(".")[0]
+    raise AssertionError(f"unexpected IAM resource {resource!r}")
+
+
+def _policy_documents(cfn: dict[str, Any], role_id: str) -> Iterator[dict[str, Any]]:
+    role = cfn["Resources"][role_id]
+    for policy in role["Properties"].get("Policies", []):
+        yield policy["PolicyDocument"]
+    for resource in cfn["Resources"].values():
+        if resource["Type"] == "AWS::IAM::Policy" and {"Ref": role_id} in resource[
+            "Properties"
+        ].get("Roles", []):
+            yield resource["Properties"]["PolicyDocument"]
+
+
+def _grants(cfn: dict[str, Any], role_id: str) -> set[tuple[str, str]]:
+    grants = set()
+    for document in _policy_documents(cfn, role_id):
+        for statement in document["Statement"]:
+            assert statement["Effect"] == "Allow", statement
+            assert "NotAction" not in statement, statement
+            assert "NotResource" not in statement, statement
+            for action in _as_list(statement["Action"]):
+                for resource in _as_list(statement["Resource"]):
+                    grants.add((action, _resource_name(resource)))
+    return grants
+
+
+def _role_of(cfn: dict[str, Any], function_id: str) -> str:
+    role = cfn["Resources"][function_id]["Properties"]["Role"]
+    assert "Fn::GetAtt" in role, f"{function_id} must use the role SAM generates from Policies"
+    return str(role["Fn::GetAtt"][0])
+
+
+# ----------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def sam() -> dict[str, Any]:
+    return yaml_parse(TEMPLATE.read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def cfn(sam: dict[str, Any]) -> dict[str, Any]:
+    return _translate(sam)
+
+
+@pytest.fixture(scope="module")
+def body(cfn: dict[str, Any]) -> dict[str, Any]:
+    """The OpenAPI document SAM generates for AuthApi."""
+    api = cfn["Resources"]["AuthApi"]
+    assert api["Type"] == "AWS::ApiGatewayV2::Api"
+    return api["Properties"]["Body"]
+
+
+def _function_env(cfn: dict[str, Any], function_id: str) -> dict[str, Any]:
+    return cfn["Resources"][function_id]["Properties"]["Environment"]["Variables"]
+
+
+# --------------------------------------------------------------- the tools
+
+
+@pytest.mark.slow
+def test_sam_validate_lint_is_clean() -> None:
+    result = subprocess.run(
+        [_tool("sam"), "validate", "--lint", "--template-file", str(TEMPLATE)],
+        cwd=ROOT,
+        env=_tool_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_cfn_lint_is_clean() -> None:
+    result = subprocess.run(
+        [_tool("cfn-lint"), str(TEMPLATE)],
+        cwd=ROOT,
+        env=_tool_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --------------------------------------------------------------- functions
+
+
+def test_every_operation_has_its_function(sam: dict[str, Any]) -> None:
+    declared = {
+        logical_id
+        for logical_id, resource in sam["Resources"].items()
+        if resource["Type"] == "AWS::Serverless::Function"
+    }
+    assert set(FUNCTIONS) <= declared
+    for logical_id, folder in FUNCTIONS.items():
+        assert sam["Resources"][logical_id]["Properties"]["CodeUri"] == f"functions/{folder}/"
+
+
+def test_every_function_runs_python313_on_arm64_with_the_shared_layer(
+    sam: dict[str, Any], cfn: dict[str, Any]
+) -> None:
+    shared_layers = [
+        logical_id
+        for logical_id, resource in cfn["Resources"].items()
+        if resource["Type"] == "AWS::Lambda::LayerVersion" and logical_id.startswith("SharedLayer")
+    ]
+    assert len(shared_layers) == 1, shared_layers
+    functions = [
+        logical_id
+        for logical_id, resource in cfn["Resources"].items()
+        if resource["Type"] == "AWS::Lambda::Function"
+    ]
+    assert set(FUNCTIONS) <= set(functions)
+    for logical_id in functions:
+        properties = cfn["Resources"][logical_id]["Properties"]
+        assert properties["Runtime"] == "python3.13", logical_id
+        assert properties["Architectures"] == ["arm64"], logical_id
+        assert properties["Handler"] == "app.lambda_handler", logical_id
+        assert properties["Layers"][0] == {"Ref": shared_layers[0]}, logical_id
+        assert "TracingConfig" not in properties, f"{logical_id}: tracing is off by default"
+
+
+def test_shared_layer_is_built_for_python313_arm64(sam: dict[str, Any]) -> None:
+    layer = sam["Resources"]["SharedLayer"]
+    assert layer["Type"] == "AWS::Serverless::LayerVersion"
+    assert layer["Metadata"]["BuildMethod"] == "python3.13"
+    assert layer["Metadata"].get("BuildArchitecture", "arm64") == "arm64"
+    assert layer["Properties"]["ContentUri"] == "layers/shared/"
+    assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
+    assert layer["Properties"]["CompatibleRuntimes"] == ["python3.13"]
+
+
+def test_password_hashing_functions_get_more_memory(
+    sam: dict[str, Any], cfn: dict[str, Any]
+) -> None:
+    parameters = sam["Parameters"]
+    assert parameters["PasswordHashingMemorySize"]["Default"] == 1024
+    assert parameters["AuthorizerMemorySize"]["Default"] == 512
+    expected = {
+        "SignupFunction": {"Ref": "PasswordHashingMemorySize"},
+        "LoginFunction": {"Ref": "PasswordHashingMemorySize"},
+        "AuthorizerFunction": {"Ref": "AuthorizerMemorySize"},
+    }
+    for logical_id in FUNCTIONS:
+        memory = cfn["Resources"][logical_id]["Properties"]["MemorySize"]
+        assert memory == expected.get(logical_id, 256), logical_id
+
+
+# ----------------------------------------------------------- configuration
+
+
+@pytest.mark.parametrize("variable", sorted(CONTRACT_VARIABLES))
+def test_contract_setting_is_a_parameter_with_its_default_and_range(
+    sam: dict[str, Any], variable: str
+) -> None:
+    name, default, minimum, maximum = CONTRACT_VARIABLES[variable]
+    parameter = sam["Parameters"][name]
+    assert str(parameter["Default"]) == default
+    if minimum is None:
+        assert parameter["Type"] == "String"
+    else:
+        assert parameter["Type"] == "Number"
+        assert parameter["MinValue"] == minimum
+        assert parameter["MaxValue"] == maximum
+
+
+@pytest.mark.parametrize("variable", sorted(CONTRACT_VARIABLES))
+def test_contract_setting_reaches_every_function(cfn: dict[str, Any], variable: str) -> None:
+    name = CONTRACT_VARIABLES[variable][0]
+    expected = {"Ref": name}
+    if variable == "JWT_AUDIENCE":
+        expected = {"Fn::If": ["HasJwtAudience", {"Ref": name}, {"Ref": "AWS::StackName"}]}
+    for logical_id in FUNCTIONS:
+        assert _function_env(cfn, logical_id).get(variable) == expected, logical_id
+
+
+def test_empty_audience_means_the_stack_name(sam: dict[str, Any]) -> None:
+    assert sam["Conditions"]["HasJwtAudience"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "JwtAudience"}, ""]}]
+    }
+
+
+def test_resource_names_reach_every_function(sam: dict[str, Any], cfn: dict[str, Any]) -> None:
+    for logical_id in FUNCTIONS:
+        env = _function_env(cfn, logical_id)
+        assert env["USERS_TABLE"] == {"Ref": "UsersTable"}, logical_id
+        assert env["SESSIONS_TABLE"] == {"Ref": "SessionsTable"}, logical_id
+        assert env["PUBLIC_KEYS_PARAMETER"] == {"Ref": "PublicKeysParameter"}, logical_id
+        assert env["POWERTOOLS_SERVICE_NAME"] == "stateless-auth", logical_id
+        assert env["POWERTOOLS_METRICS_NAMESPACE"] == {"Ref": "MetricsNamespace"}, logical_id
+    assert sam["Parameters"]["MetricsNamespace"]["Default"] == "StatelessAuth"
+
+
+def test_only_token_issuers_know_the_signing_secret(cfn: dict[str, Any]) -> None:
+    for logical_id in FUNCTIONS:
+        env = _function_env(cfn, logical_id)
+        if logical_id in KEY_READERS:
+            assert env["SIGNING_KEYS_SECRET_ID"] == {"Ref": "SigningKeysSecret"}
+        else:
+            assert "SIGNING_KEYS_SECRET_ID" not in env, logical_id
+
+
+def test_key_readers_have_the_parameters_and_secrets_extension(cfn: dict[str, Any]) -> None:
+    extension = {
+        "Fn::If": [
+            "HasExtensionLayerArn",
+            {"Ref": "ParametersSecretsExtensionLayerArn"},
+            {
+                "Fn::FindInMap": [
+                    "ParametersSecretsExtensionArm64",
+                    {"Ref": "AWS::Region"},
+                    "Arn",
+                ]
+            },
+        ]
+    }
+    for logical_id in FUNCTIONS:
+        properties = cfn["Resources"][logical_id]["Properties"]
+        env = properties["Environment"]["Variables"]
+        if logical_id in EXTENSION_USERS:
+            assert properties["Layers"][1:] == [extension], logical_id
+            assert env["PARAMETERS_SECRETS_EXTENSION_HTTP_PORT"] == "2773", logical_id
+        else:
+            assert len(properties["Layers"]) == 1, logical_id
+            assert "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT" not in env, logical_id
+
+
+def test_extension_layer_table_is_arm64_and_regional(sam: dict[str, Any]) -> None:
+    parameter = sam["Parameters"]["ParametersSecretsExtensionLayerArn"]
+    pattern = parameter["AllowedPattern"]
+    assert re.fullmatch(pattern, parameter["Default"])
+    table = sam["Mappings"]["ParametersSecretsExtensionArm64"]
+    assert REGION in table
+    for region, entry in table.items():
+        arn = entry["Arn"]
+        assert re.fullmatch(pattern, arn), arn
+        assert re.fullmatch(
+            rf"arn:aws:lambda:{region}:\d{{12}}:layer:"
+            r"AWS-Parameters-and-Secrets-Lambda-Extension-Arm64:\d+",
+            arn,
+        ), arn
+
+
+@pytest.mark.parametrize(
+    ("parameter", "accepted", "refused"),
+    [
+        (
+            "JwtIssuer",
+            ["", "https://auth.example.com", "https://example.com/auth"],
+            ["https://auth.example.com/", "http://auth.example.com", "auth.example.com"],
+        ),
+        (
+            "AllowedOrigins",
+            ["", "https://app.example.com", "https://a.example.com, http://localhost:5173"],
+            ["https://app.example.com/", "app.example.com", "https://a.example.com;https://b"],
+        ),
+        ("JwtAudience", ["", "stateless-auth", "https://api.example.com"], ["two words"]),
+    ],
+)
+def test_parameter_patterns(
+    sam: dict[str, Any], parameter: str, accepted: list[str], refused: list[str]
+) -> None:
+    pattern = sam["Parameters"][parameter]["AllowedPattern"]
+    for value in accepted:
+        assert re.fullmatch(pattern, value), f"{parameter} should accept {value!r}"
+    for value in refused:
+        assert not re.fullmatch(pattern, value), f"{parameter} should refuse {value!r}"
+
+
+# -------------------------------------------------------------------- data
+
+
+@pytest.mark.parametrize("logical_id", ["UsersTable", "SessionsTable"])
+def test_table_is_durable_and_expires_items(sam: dict[str, Any], logical_id: str) -> None:
+    table = sam["Resources"][logical_id]
+    assert table["Type"] == "AWS::DynamoDB::Table"
+    assert table["DeletionPolicy"] == "Retain"
+    assert table["UpdateReplacePolicy"] == "Retain"
+    properties = table["Properties"]
+    assert "TableName" not in properties
+    assert properties["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}]
+    assert properties["AttributeDefinitions"] == [{"AttributeName": "pk", "AttributeType": "S"}]
+    assert properties["BillingMode"] == "PAY_PER_REQUEST"
+    assert properties["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert properties["DeletionProtectionEnabled"] is True
+    assert properties["SSESpecification"] == {"SSEEnabled": True}
+    assert properties["TimeToLiveSpecification"] == {"AttributeName": "ttl", "Enabled": True}
+
+
+def test_key_stores_start_empty(sam: dict[str, Any]) -> None:
+    secret = sam["Resources"]["SigningKeysSecret"]
+    assert secret["Type"] == "AWS::SecretsManager::Secret"
+    assert json.loads(secret["Properties"]["SecretString"]) == {"keys": []}
+    parameter = sam["Resources"]["PublicKeysParameter"]
+    assert parameter["Type"] == "AWS::SSM::Parameter"
+    assert parameter["Properties"]["Type"] == "String"
+    assert "Name" not in parameter["Properties"], "the IAM ARNs assume a name without a leading /"
+    assert json.loads(parameter["Properties"]["Value"]) == {"keys": []}
+
+
+# --------------------------------------------------------------------- IAM
+
+
+@pytest.mark.parametrize("logical_id", sorted(FUNCTIONS))
+def test_function_has_exactly_its_grants(cfn: dict[str, Any], logical_id: str) -> None:
+    role_id = _role_of(cfn, logical_id)
+    assert _grants(cfn, role_id) == EXPECTED_GRANTS[logical_id]
+    managed = cfn["Resources"][role_id]["Properties"].get("ManagedPolicyArns", [])
+    assert managed == [BASIC_EXECUTION_ROLE]
+
+
+def _all_grants(cfn: dict[str, Any]) -> dict[str, set[tuple[str, str]]]:
+    roles = [
+        logical_id
+        for logical_id, resource in cfn["Resources"].items()
+        if resource["Type"] == "AWS::IAM::Role"
+    ]
+    return {role_id: _grants(cfn, role_id) for role_id in roles}
+
+
+def test_only_token_issuers_can_read_the_private_keys(cfn: dict[str, Any]) -> None:
+    allowed_roles = {_role_of(cfn, logical_id) for logical_id in KEY_READERS}
+    for role_id, grants in _all_grants(cfn).items():
+        touches_secret = any(
+            resource == "SigningKeysSecret" or action.startswith("secretsmanager:")
+            for action, resource in grants
+        )
+        assert not touches_secret or role_id in allowed_roles, role_id
+
+
+def test_authorizer_and_jwks_read_public_keys_only(cfn: dict[str, Any]) -> None:
+    for logical_id in ("AuthorizerFunction", "JwksFunction"):
+        for action, _resource in _grants(cfn, _role_of(cfn, logical_id)):
+            service = action.split(":")[0]
+            assert service not in {"dynamodb", "secretsmanager", "kms"}, (logical_id, action)
+
+
+def test_nobody_can_change_the_keys_or_use_wildcards(cfn: dict[str, Any]) -> None:
+    read_only = {
+        "SigningKeysSecret": {"secretsmanager:GetSecretValue"},
+        "PublicKeysParameter": {"ssm:GetParameter"},
+    }
+    for role_id, grants in _all_grants(cfn).items():
+        for action, resource in grants:
+            assert "*" not in action, (role_id, action)
+            assert resource != "*", (role_id, action)
+            if resource in read_only:
+                assert action in read_only[resource], (role_id, action, resource)
+
+
+def test_tracing_can_be_switched_on(sam: dict[str, Any]) -> None:
+    assert sam["Parameters"]["TracingMode"]["Default"] == "Disabled"
+    traced = _translate(sam, {"TracingMode": "Active"})
+    properties = traced["Resources"]["AuthorizerFunction"]["Properties"]
+    assert properties["TracingConfig"] == {"Mode": {"Ref": "TracingMode"}}
+
+
+# --------------------------------------------------------------------- API
+
+
+def test_authorizer_is_a_cached_request_authorizer_with_simple_responses(
+    sam: dict[str, Any], body: dict[str, Any]
+) -> None:
+    auth = sam["Resources"]["AuthApi"]["Properties"]["Auth"]
+    assert auth["DefaultAuthorizer"] == "TokenAuthorizer"
+    authorizer = auth["Authorizers"]["TokenAuthorizer"]
+    assert authorizer["FunctionArn"] == {"Fn::GetAtt": ["AuthorizerFunction", "Arn"]}
+    assert authorizer["Identity"]["ReauthorizeEvery"] == {"Ref": "AuthorizerCacheTtlSeconds"}
+
+    ttl = sam["Parameters"]["AuthorizerCacheTtlSeconds"]
+    assert (ttl["Default"], ttl["MinValue"], ttl["MaxValue"]) == (300, 0, 3600)
+
+    scheme = body["components"]["securitySchemes"]["TokenAuthorizer"]
+    generated = scheme["x-amazon-apigateway-authorizer"]
+    assert generated["type"] == "request"
+    assert generated["authorizerPayloadFormatVersion"] == "2.0"
+    assert generated["enableSimpleResponses"] is True
+    assert generated["identitySource"] == ["$request.header.Authorization"]
+    assert generated["authorizerResultTtlInSeconds"] == {"Ref": "AuthorizerCacheTtlSeconds"}
+    assert "${__FunctionArn__}" in generated["authorizerUri"]["Fn::Sub"][0]
+
+
+def test_api_gateway_may_invoke_the_authorizer(cfn: dict[str, Any]) -> None:
+    permissions = [
+        resource["Properties"]
+        for resource in cfn["Resources"].values()
+        if resource["Type"] == "AWS::Lambda::Permission"
+        and resource["Properties"]["FunctionName"] == {"Fn::GetAtt": ["AuthorizerFunction", "Arn"]}
+    ]
+    assert len(permissions) == 1
+    assert permissions[0]["Principal"] == "apigateway.amazonaws.com"
+    source = permissions[0]["SourceArn"]["Fn::Sub"]
+    assert source[1] == {"__ApiId__": {"Ref": "AuthApi"}}
+    assert source[0].endswith(":${__ApiId__}/authorizers/*")
+
+
+@pytest.mark.parametrize(("method", "path"), sorted(ROUTES))
+def test_route_exists_with_the_right_auth(body: dict[str, Any], method: str, path: str) -> None:
+    function_id, authorizer = ROUTES[(method, path)]
+    operation = body["paths"][path][method.lower()]
+    integration = operation["x-amazon-apigateway-integration"]
+    assert integration["payloadFormatVersion"] == "2.0"
+    assert f"${{{function_id}.Arn}}" in integration["uri"]["Fn::Sub"]
+    assert operation["security"] == [{authorizer or "NONE": []}]
+
+
+def test_no_route_is_public_by_accident(body: dict[str, Any]) -> None:
+    public = {route for route, (_fn, authorizer) in ROUTES.items() if authorizer is None}
+    for path, operations in body["paths"].items():
+        for method, operation in operations.items():
+            if operation.get("security") == [{"NONE": []}]:
+                assert (method.upper(), path) in public, f"{method.upper()} {path} is public"
+            else:
+                assert operation.get("security") == [{"TokenAuthorizer": []}], (method, path)
+
+
+def test_routes_use_payload_format_2(sam: dict[str, Any]) -> None:
+    for logical_id in FUNCTIONS:
+        for event in sam["Resources"][logical_id]["Properties"].get("Events", {}).values():
+            assert event["Type"] == "HttpApi", logical_id
+            assert event["Properties"]["ApiId"] == {"Ref": "AuthApi"}, logical_id
+            assert event["Properties"]["PayloadFormatVersion"] == "2.0", logical_id
+
+
+def test_default_stage_is_throttled(sam: dict[str, Any], cfn: dict[str, Any]) -> None:
+    stages = [r for r in cfn["Resources"].values() if r["Type"] == "AWS::ApiGatewayV2::Stage"]
+    assert len(stages) == 1
+    stage = stages[0]["Properties"]
+    assert stage["StageName"] == "$default"
+    assert stage["DefaultRouteSettings"] == {
+        "ThrottlingBurstLimit": {"Ref": "ThrottlingBurstLimit"},
+        "ThrottlingRateLimit": {"Ref": "ThrottlingRateLimit"},
+    }
+    for name in ("ThrottlingBurstLimit", "ThrottlingRateLimit"):
+        assert sam["Parameters"][name]["Type"] == "Number"
+        assert "MinValue" in sam["Parameters"][name]
+        assert "MaxValue" in sam["Parameters"][name]
+    access_log_format = stage["AccessLogSettings"]["Format"]
+    for secret_bearing in ("header", "Authorization", "Cookie", "body", "querystring"):
+        assert secret_bearing.lower() not in access_log_format.lower()
+
+
+# ----------------------------------------------------------------- outputs
+
+
+@pytest.mark.parametrize("name", OUTPUTS)
+def test_output_is_exported(sam: dict[str, Any], name: str) -> None:
+    output = sam["Outputs"][name]
+    assert output["Export"]["Name"] == {"Fn::Sub": f"${{AWS::StackName}}-{name}"}
+
+
+def test_issuer_is_the_api_url_unless_configured(sam: dict[str, Any]) -> None:
+    outputs = sam["Outputs"]
+    api_url = outputs["ApiUrl"]["Value"]
+    assert api_url == {"Fn::Sub": "https://${AuthApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}"}
+    assert outputs["Issuer"]["Value"] == {"Fn::If": ["HasJwtIssuer", {"Ref": "JwtIssuer"}, api_url]}
+    assert outputs["JwksUrl"]["Value"] == {"Fn::Sub": api_url["Fn::Sub"] + "/.well-known/jwks.json"}
+    assert outputs["AuthorizerFunctionArn"]["Value"] == {
+        "Fn::GetAtt": ["AuthorizerFunction", "Arn"]
+    }
+
+
+# -------------------------------------------------------------------- build
+
+
+def _elf_machine(path: Path) -> int:
+    header = path.read_bytes()[:20]
+    assert header[:4] == b"\x7fELF", path
+    return int.from_bytes(header[18:20], "little")
+
+
+EM_AARCH64 = 183
+
+
+@pytest.mark.slow
+def test_sam_build_produces_an_arm64_layer(tmp_path: Path) -> None:
+    sam_cli = _tool("sam")
+    env = {**_tool_env(), "PYENV_VERSION": "3.13.0"}
+    python313 = shutil.which("python3.13", path=env.get("PATH"))
+    if python313 is None or (
+        subprocess.run([python313, "-c", "pass"], env=env, capture_output=True).returncode != 0
+    ):
+        pytest.skip("sam build needs python3.13 on PATH (PYENV_VERSION=3.13.0 was tried)")
+    missing = [
+        f"functions/{folder}/app.py"
+        for folder in FUNCTIONS.values()
+        if not (ROOT / "functions" / folder / "app.py").exists()
+    ]
+    if missing:
+        pytest.skip(f"handlers not written yet: {', '.join(missing)}")
+
+    build_dir = tmp_path / "build"
+    result = subprocess.run(
+        [
+            sam_cli,
+            "build",
+            "--template-file",
+            str(TEMPLATE),
+            "--build-dir",
+            str(build_dir),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+        ],
+        cwd=tmp_path,  # sam build keeps a dependency cache (.aws-sam/deps) under its cwd
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+    for logical_id in FUNCTIONS:
+        assert (build_dir / logical_id / "app.py").is_file(), logical_id
+    site = build_dir / "SharedLayer" / "python"
+    assert (site / "stateless_auth" / "__init__.py").is_file()
+
+    libraries = sorted(site.rglob("*.so"))
+    assert any(p.parent.name == "bindings" and "cryptography" in p.parts for p in libraries)
+    for library in libraries:
+        assert _elf_machine(library) == EM_AARCH64, library
+        match = re.search(r"\.cpython-(\d+)-", library.name)
+        assert match is None or match.group(1) == "313", library
+    wheel_tags = (next(site.glob("cryptography-*.dist-info")) / "WHEEL").read_text()
+    assert "aarch64" in wheel_tags
