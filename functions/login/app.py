@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
 from stateless_auth import runtime
 from stateless_auth.edge import endpoint
-from stateless_auth.errors import InvalidCredentials
+from stateless_auth.errors import TooManyAttempts
 from stateless_auth.httpapi import (
     delivery_field,
     issuer_for,
@@ -17,6 +17,7 @@ from stateless_auth.httpapi import (
     string_field,
     token_response,
 )
+from stateless_auth.service import LoginFailed
 
 logger = Logger()
 metrics = Metrics()
@@ -37,9 +38,15 @@ def lambda_handler(event: APIGatewayProxyEventV2, context: Any) -> dict[str, Any
         grant = service.login(
             email, password, issuer=issuer_for(event, service.settings.jwt_issuer)
         )
-    except InvalidCredentials:
-        logger.info("login failed")
+    except LoginFailed as failed:
+        logger.warning("login failed", extra={"lockout_started": failed.locked})
         metrics.add_metric(name="LoginFailed", unit=MetricUnit.Count, value=1)
+        if failed.locked:
+            metrics.add_metric(name="LockoutStarted", unit=MetricUnit.Count, value=1)
+        raise
+    except TooManyAttempts as locked:
+        logger.warning("login refused: locked out", extra={"retry_after": locked.retry_after})
+        metrics.add_metric(name="LoginLockedOut", unit=MetricUnit.Count, value=1)
         raise
     logger.info("login succeeded", extra={"user_id": grant.user_id, "session_id": grant.session_id})
     metrics.add_metric(name="LoginSucceeded", unit=MetricUnit.Count, value=1)

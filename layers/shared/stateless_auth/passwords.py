@@ -7,6 +7,7 @@ import unicodedata
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from stateless_auth.breached import is_breached
 from stateless_auth.errors import WeakPassword
 
 MAX_PASSWORD_LENGTH = 128
@@ -19,13 +20,25 @@ def normalise_password(password: str) -> str:
     return unicodedata.normalize("NFKC", password)
 
 
-def check_password_policy(password: str, *, min_length: int) -> str:
-    """The normalised password if it meets the policy, else WeakPassword saying which rule."""
+def check_password_policy(password: str, *, min_length: int, email: str = "") -> str:
+    """The normalised password if it meets the policy, else WeakPassword saying which rule.
+
+    NIST SP 800-63B-4: a length floor and ceiling counted after NFKC, no composition
+    rules, and no password from a list of common or breached ones or from the context
+    (here the email and its local part).
+    """
     normalised = normalise_password(password)
     if len(normalised) < min_length:
         raise WeakPassword(f"the password must be at least {min_length} characters long")
     if len(normalised) > MAX_PASSWORD_LENGTH:
         raise WeakPassword(f"the password must be at most {MAX_PASSWORD_LENGTH} characters long")
+    folded = normalised.lower()
+    if email and folded in (email.lower(), email.lower().rpartition("@")[0]):
+        raise WeakPassword("the password must not be the email address or its local part")
+    if is_breached(folded):
+        raise WeakPassword(
+            "the password is on a list of common or breached passwords; choose another"
+        )
     return normalised
 
 

@@ -6,6 +6,7 @@ provider, the clock), so unit tests run with fakes and no AWS.
 
 from __future__ import annotations
 
+import math
 import time
 import uuid
 from collections.abc import Callable
@@ -15,7 +16,7 @@ from typing import Protocol
 from stateless_auth import passwords
 from stateless_auth.config import Settings
 from stateless_auth.emails import normalise_email
-from stateless_auth.errors import InvalidCredentials, InvalidToken
+from stateless_auth.errors import InvalidCredentials, InvalidToken, TooManyAttempts
 from stateless_auth.keys import SigningKey
 from stateless_auth.sessions import CURRENT, USED, RotationConflict, TokenRecord
 from stateless_auth.tokens import (
@@ -23,13 +24,18 @@ from stateless_auth.tokens import (
     issue_access_token,
     new_refresh_token,
 )
-from stateless_auth.users import User
+from stateless_auth.users import FailedLogins, User
 
 
 class UserStore(Protocol):
     def create(self, user: User) -> None: ...
     def get_by_email(self, email: str) -> User | None: ...
     def update_password_hash(self, email: str, password_hash: str) -> None: ...
+    def load_for_login(self, email: str) -> tuple[User | None, FailedLogins]: ...
+    def record_failed_login(
+        self, email: str, seen: FailedLogins, *, now: int, restart: bool, keep_for: int
+    ) -> FailedLogins: ...
+    def clear_failed_logins(self, email: str) -> None: ...
 
 
 class SessionStore(Protocol):
@@ -60,6 +66,16 @@ class RefreshRejected(InvalidToken):
         self.session_id = session_id
 
 
+class LoginFailed(InvalidCredentials):
+    """A failed login; `locked` says whether it started a lock-out (for logs and metrics)."""
+
+    def __init__(self, locked: bool) -> None:
+        super().__init__("the email or password is incorrect")
+        self.locked = locked
+
+
+# Consecutive failures are remembered this long after the last one (or the lock-out, if longer).
+FAILURE_MEMORY_SECONDS = 24 * 3600
 _DUMMY_HASH: str | None = None
 
 
@@ -100,7 +116,9 @@ class AuthService:
     def signup(self, email: str, password: str) -> User:
         """Create an account; WeakPassword, EmailTaken or InvalidRequest otherwise."""
         normalised_email = normalise_email(email)
-        passwords.check_password_policy(password, min_length=self.settings.password_min_length)
+        passwords.check_password_policy(
+            password, min_length=self.settings.password_min_length, email=normalised_email
+        )
         user = User(
             user_id=str(uuid.uuid4()),
             email=normalised_email,
@@ -111,14 +129,40 @@ class AuthService:
         return user
 
     def login(self, email: str, password: str, *, issuer: str) -> TokenGrant:
-        """Check the password and open a session; InvalidCredentials otherwise."""
+        """Check the password and open a session.
+
+        InvalidCredentials for an unknown email or a wrong password (same answer, same
+        work); TooManyAttempts while the email is locked out, even with the right password.
+        """
         normalised_email = normalise_email(email)
-        user = self.users.get_by_email(normalised_email)
-        if user is None:
-            passwords.verify_password(_dummy_hash(), password)  # same work as a real check
-            raise InvalidCredentials("the email or password is incorrect")
-        if not passwords.verify_password(user.password_hash, password):
-            raise InvalidCredentials("the email or password is incorrect")
+        settings = self.settings
+        user, failures = self.users.load_for_login(normalised_email)
+        started = self._clock()
+        locked_for = failures.locked_for(
+            started,
+            max_failures=settings.max_failed_logins,
+            lockout_seconds=settings.lockout_seconds,
+        )
+        if locked_for > 0:
+            retry_after = min(settings.lockout_seconds, math.ceil(locked_for))
+            raise TooManyAttempts("too many failed logins; try again later", retry_after)
+        # An unknown email is checked against a dummy hash: the same work as a real check.
+        matched = passwords.verify_password(user.password_hash if user else _dummy_hash(), password)
+        if user is None or not matched:
+            now = int(started)
+            lock_ended = failures.count >= settings.max_failed_logins
+            counted = self.users.record_failed_login(
+                normalised_email,
+                failures,
+                now=now,
+                restart=lock_ended,
+                keep_for=max(settings.lockout_seconds, FAILURE_MEMORY_SECONDS),
+            )
+            raise LoginFailed(counted.count >= settings.max_failed_logins)
+        if failures.count:
+            self.users.clear_failed_logins(normalised_email)
+        if passwords.needs_rehash(user.password_hash):
+            self.users.update_password_hash(normalised_email, passwords.hash_password(password))
         now = int(self._clock())
         refresh_token = new_refresh_token()
         record = TokenRecord(

@@ -1,7 +1,10 @@
-"""Users repository: the only code that reads or writes user items in DynamoDB.
+"""Users repository: the only code that reads or writes the users table.
 
-One item per normalised email (pk `EMAIL#<email>`), written with a conditional put,
-so an email is unique under any concurrency with a single round trip.
+- `EMAIL#<email>`: one user per normalised email, written with a conditional put, so
+  an email is unique under any concurrency with a single round trip.
+- `FAILED#<email>`: consecutive failed logins for an email, whether or not an account
+  exists, counted with atomic updates and expiring by TTL so unknown emails leave no
+  lasting rows.
 """
 
 from __future__ import annotations
@@ -18,6 +21,24 @@ DEFAULT_ROLES = ("user",)
 
 def email_key(email: str) -> str:
     return f"EMAIL#{email}"
+
+
+def failures_key(email: str) -> str:
+    return f"FAILED#{email}"
+
+
+@dataclass(frozen=True)
+class FailedLogins:
+    """Consecutive failed logins for one email and when the last one happened."""
+
+    count: int = 0
+    last_failure_at: int = 0
+
+    def locked_for(self, now: float, *, max_failures: int, lockout_seconds: int) -> float:
+        """Seconds of lock-out left (0 when not locked)."""
+        if self.count < max_failures:
+            return 0.0
+        return max(0.0, self.last_failure_at + lockout_seconds - now)
 
 
 @dataclass(frozen=True)
@@ -64,13 +85,64 @@ class UserRepository:
         item = reply.get("Item")
         if not item or "user_id" not in item:
             return None
-        return User(
-            user_id=item["user_id"]["S"],
-            email=item["email"]["S"],
-            password_hash=item["password_hash"]["S"],
-            created_at=int(item["created_at"]["N"]),
-            roles=tuple(role["S"] for role in item.get("roles", {}).get("L", [])),
+        return _user_from_item(item)
+
+    def load_for_login(self, email: str) -> tuple[User | None, FailedLogins]:
+        """The user (if any) and the email's failed-login record, in one round trip."""
+        reply = self._client.batch_get_item(
+            RequestItems={
+                self._table: {
+                    "Keys": [{"pk": {"S": email_key(email)}}, {"pk": {"S": failures_key(email)}}],
+                    "ConsistentRead": True,
+                }
+            }
         )
+        user: User | None = None
+        failures = FailedLogins()
+        for item in reply.get("Responses", {}).get(self._table, []):
+            if item["pk"]["S"] == email_key(email):
+                user = _user_from_item(item)
+            else:
+                failures = FailedLogins(
+                    count=int(item.get("failures", {}).get("N", "0")),
+                    last_failure_at=int(item.get("last_failure_at", {}).get("N", "0")),
+                )
+        return user, failures
+
+    def record_failed_login(
+        self, email: str, seen: FailedLogins, *, now: int, restart: bool, keep_for: int
+    ) -> FailedLogins:
+        """Count one more failure atomically; `restart` begins a new count after a lock ended."""
+        key = {"pk": {"S": failures_key(email)}}
+        values = {":one": {"N": "1"}, ":now": {"N": str(now)}, ":ttl": {"N": str(now + keep_for)}}
+        if restart:
+            try:
+                self._client.update_item(
+                    TableName=self._table,
+                    Key=key,
+                    UpdateExpression="SET failures = :one, last_failure_at = :now, #ttl = :ttl",
+                    ConditionExpression="last_failure_at = :seen",
+                    ExpressionAttributeNames={"#ttl": "ttl"},
+                    ExpressionAttributeValues={**values, ":seen": {"N": str(seen.last_failure_at)}},
+                )
+                return FailedLogins(count=1, last_failure_at=now)
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                    raise
+                # another failure got there first: count on top of it
+        reply = self._client.update_item(
+            TableName=self._table,
+            Key=key,
+            UpdateExpression="ADD failures :one SET last_failure_at = :now, #ttl = :ttl",
+            ExpressionAttributeNames={"#ttl": "ttl"},
+            ExpressionAttributeValues=values,
+            ReturnValues="UPDATED_NEW",
+        )
+        return FailedLogins(count=int(reply["Attributes"]["failures"]["N"]), last_failure_at=now)
+
+    def clear_failed_logins(self, email: str) -> None:
+        """A successful login resets the count."""
+        self._client.delete_item(TableName=self._table, Key={"pk": {"S": failures_key(email)}})
 
     def update_password_hash(self, email: str, password_hash: str) -> None:
         """Replace the stored hash (rehash on login with stronger parameters)."""
@@ -81,3 +153,13 @@ class UserRepository:
             ConditionExpression="attribute_exists(user_id)",
             ExpressionAttributeValues={":h": {"S": password_hash}},
         )
+
+
+def _user_from_item(item: dict[str, Any]) -> User:
+    return User(
+        user_id=item["user_id"]["S"],
+        email=item["email"]["S"],
+        password_hash=item["password_hash"]["S"],
+        created_at=int(item["created_at"]["N"]),
+        roles=tuple(role["S"] for role in item.get("roles", {}).get("L", [])),
+    )
