@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from stateless_auth.keys import thumbprint
 from tests.conftest import load_event
 from tests.handlers.conftest import Stack
 
@@ -170,6 +171,7 @@ def test_jwks_and_discovery(stack: Stack) -> None:
     keys = body(jwks)["keys"]
     assert len(keys) == 3
     assert all("d" not in key and key["alg"] == "ES256" for key in keys)
+    assert all(key["kid"] == thumbprint(key) for key in keys)
     discovery = body(stack.invoke("jwks", load_event("openid_configuration.json")))
     assert discovery["issuer"] == "https://api.example.test"
     assert discovery["jwks_uri"] == "https://api.example.test/.well-known/jwks.json"

@@ -150,7 +150,9 @@ def parse_public_jwks(document: str) -> dict[str, PyJWK]:
         ):
             continue
         try:
-            keys[entry["kid"]] = PyJWK(_public_members(entry), algorithm=ALGORITHM)
+            keys[entry["kid"]] = PyJWK(
+                {**_public_members(entry), "kid": entry["kid"]}, algorithm=ALGORITHM
+            )
         except Exception:  # noqa: S112 - a bad entry must not hide the good ones
             continue
     return keys

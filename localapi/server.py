@@ -1,0 +1,282 @@
+"""Start-up of the local API: embedded AWS, extension emulator, handlers, HTTP server."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TextIO
+
+from botocore.exceptions import BotoCoreError, ClientError
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+from localapi import KeysBootstrapError, keys_bootstrap
+from localapi.aws import (
+    FAKE_CREDENTIALS,
+    create_parameters_from_template,
+    create_secrets_from_template,
+    create_tables_from_template,
+    install_moto_lock,
+)
+from localapi.extension import ExtensionServer
+from localapi.gateway import Gateway
+from localapi.model import AppSpec, build_app_spec
+from localapi.runtime import ENVIRON_LOCK, FunctionLoadError, LoadedFunction
+from localapi.template import (
+    DEFAULT_REGION,
+    DEFAULT_STACK_NAME,
+    Resolver,
+    TemplateError,
+    load_template,
+)
+
+SIGNING_KEYS_SECRET = "SigningKeysSecret"  # noqa: S105 - a logical id
+PUBLIC_KEYS_PARAMETER = "PublicKeysParameter"
+
+# Set by the local API whatever the template or the caller's environment say.
+MANAGED_VARIABLES = frozenset(
+    {
+        *FAKE_CREDENTIALS,
+        "AWS_SESSION_TOKEN",
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+        "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT",
+    }
+)
+
+STARTUP_ERRORS = (TemplateError, FunctionLoadError, KeysBootstrapError)
+
+
+class StartupError(Exception):
+    """The local API cannot start; the message says why."""
+
+
+class _RequestHandler(WSGIRequestHandler):
+    """One short access-log line per request on stderr; no Server header (as AWS)."""
+
+    server_version = "localapi"
+    sys_version = ""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        sys.stderr.write(f'[localapi] "{self.requestline}" {code}\n')
+
+    def log_message(self, format: str, *args: Any) -> None:
+        sys.stderr.write(f"[localapi] {format % args}\n")
+
+
+def region_from(environ: Mapping[str, str]) -> str:
+    return environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
+
+
+def function_environment(
+    template_values: Mapping[str, str], process_environ: Mapping[str, str]
+) -> dict[str, str]:
+    """A function's variables: the template's, except those the caller's environment sets."""
+    return {
+        name: (
+            process_environ[name]
+            if name in process_environ and name not in MANAGED_VARIABLES
+            else value
+        )
+        for name, value in template_values.items()
+        if name not in MANAGED_VARIABLES
+    }
+
+
+class LocalApi:
+    """The whole local API in this process. ``start()`` then ``url``; ``close()`` to stop."""
+
+    def __init__(
+        self,
+        template_path: str | os.PathLike[str] = "template.yaml",
+        *,
+        host: str = "127.0.0.1",
+        port: int = 3000,
+        process_environ: Mapping[str, str] | None = None,
+        stack_name: str = DEFAULT_STACK_NAME,
+        log: TextIO | None = None,
+    ) -> None:
+        self.template_path = Path(template_path)
+        self.host = host
+        self.requested_port = port
+        self.process_environ = dict(os.environ if process_environ is None else process_environ)
+        self.region = region_from(self.process_environ)
+        self.stack_name = stack_name
+        self._log = log
+        self.app: AppSpec | None = None
+        self.functions: dict[str, LoadedFunction] = {}
+        self.physical_names: dict[str, str] = {}
+        self._mock: Any = None
+        self.extension: ExtensionServer | None = None
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def say(self, message: str) -> None:
+        stream = self._log or sys.stderr
+        stream.write(f"[localapi] {message}\n")
+        stream.flush()
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("the local API is not started")
+        return int(self._server.server_port)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    # -- start-up ----------------------------------------------------------------------
+
+    def start(self) -> LocalApi:
+        """Everything up to a listening socket; raises StartupError with a clear message."""
+        try:
+            self._start()
+        except STARTUP_ERRORS as exc:
+            self.close()
+            raise StartupError(str(exc)) from exc
+        except (BotoCoreError, ClientError) as exc:
+            self.close()
+            raise StartupError(f"the embedded AWS refused the template's resources: {exc}") from exc
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def _base_environment(self, session_token: str) -> dict[str, str]:
+        return {
+            **FAKE_CREDENTIALS,
+            "AWS_SESSION_TOKEN": session_token,
+            "AWS_REGION": self.region,
+            "AWS_DEFAULT_REGION": self.region,
+            # Keep the developer's AWS configuration and any real credentials out of reach.
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }
+
+    def _start(self) -> None:
+        template = load_template(self.template_path)
+        base_dir = self.template_path.resolve().parent
+        session_token = secrets.token_urlsafe(32)
+
+        with ENVIRON_LOCK:
+            for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
+                os.environ.pop(name, None)
+            os.environ.update(self._base_environment(session_token))
+
+        import boto3
+        from moto import mock_aws
+
+        install_moto_lock()
+        self._mock = mock_aws()
+        self._mock.start()
+        with ENVIRON_LOCK:  # mock_aws sets its own fake keys; ours win.
+            os.environ.update(self._base_environment(session_token))
+
+        session = boto3.session.Session(region_name=self.region)
+        dynamodb = session.client("dynamodb")
+        secretsmanager = session.client("secretsmanager")
+        ssm = session.client("ssm")
+
+        resolver = Resolver(template, stack_name=self.stack_name, region=self.region)
+        tables = create_tables_from_template(template, dynamodb, resolver=resolver)
+        created_secrets = create_secrets_from_template(template, secretsmanager, resolver=resolver)
+        parameters = create_parameters_from_template(template, ssm, resolver=resolver)
+        self.physical_names = {**tables, **created_secrets, **parameters}
+
+        self.extension = ExtensionServer(ssm, secretsmanager, token=session_token).start()
+        with ENVIRON_LOCK:
+            os.environ.update(self.extension.environment())
+
+        self.app = build_app_spec(template, base_dir, resolver)
+        environments = {
+            function_id: function_environment(spec.environment, self.process_environ)
+            for function_id, spec in self.app.functions.items()
+        }
+        union: dict[str, str] = {}
+        for function_id, variables in environments.items():
+            for name, value in variables.items():
+                if name in union and union[name] != value:
+                    self.say(
+                        f"warning: {function_id} sets {name}={value!r}, another function "
+                        f"{union[name]!r}; handlers see {union[name]!r} at call time"
+                    )
+                union.setdefault(name, value)
+
+        # One process serves every function, and the shared package caches its settings
+        # per process (Lambda: per function), so every function runs with the union of the
+        # functions' environments, set before the first import.
+        with ENVIRON_LOCK:
+            os.environ.update(union)
+
+        if SIGNING_KEYS_SECRET in created_secrets:
+            parameter_name = parameters.get(PUBLIC_KEYS_PARAMETER)
+            if parameter_name is None and len(parameters) == 1:
+                parameter_name = next(iter(parameters.values()))
+            if parameter_name is None:
+                raise TemplateError(
+                    f"{SIGNING_KEYS_SECRET} is declared but there is no {PUBLIC_KEYS_PARAMETER}"
+                    " (AWS::SSM::Parameter) for the public keys"
+                )
+            keys_bootstrap(
+                secretsmanager, ssm, created_secrets[SIGNING_KEYS_SECRET], parameter_name
+            )
+
+        for function_id, spec in self.app.functions.items():
+            function = LoadedFunction(spec, region=self.region)
+            function.load(union)
+            self.functions[function_id] = function
+
+        gateway = Gateway(
+            self.app.routes,
+            self.functions,
+            cors=self.app.cors,
+            region=self.region,
+            log=self._log,
+        )
+        self._server = make_server(
+            self.host, self.requested_port, gateway, threaded=True, request_handler=_RequestHandler
+        )
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.2},
+            name="localapi-http",
+            daemon=True,
+        )
+        self._thread.start()
+        self._describe()
+
+    def _describe(self) -> None:
+        assert self.app is not None
+        for logical_id, name in self.physical_names.items():
+            self.say(f"created {logical_id}: {name}")
+        for route in sorted(self.app.routes, key=lambda r: (r.path, r.method)):
+            auth = f"authorizer {route.authorizer.name}" if route.authorizer else "no auth"
+            self.say(f"route {route.route_key} -> {route.function_id} ({auth})")
+
+    # -- running and stopping ---------------------------------------------------------
+
+    @property
+    def serving(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def close(self) -> None:
+        server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+        if self.extension is not None:
+            self.extension.stop()
+            self.extension = None
+        if self._mock is not None:
+            try:
+                self._mock.stop()
+            finally:
+                self._mock = None
