@@ -1,7 +1,8 @@
 """The Lambda REQUEST authorizer (simple responses) that guards every protected route.
 
 Hot path: no boto3, no pydantic, no DynamoDB; keys are loaded once per execution
-environment and re-read on a schedule; one log line per decision.
+environment and re-read on a schedule; verified tokens are remembered until they
+expire. At most one log line per decision: denials at INFO, allows at DEBUG.
 """
 
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from stateless_auth import runtime
-from stateless_auth.authorization import authorize
+from stateless_auth.authorization import Authorizer
 from stateless_auth.tokens import AccessTokenVerifier
 
 logger = Logger()
@@ -17,18 +18,15 @@ settings = runtime.settings()
 # Loaded on the first call, not at import: the extension may still be starting
 # while the runtime initialises.
 keys = runtime.public_key_store(settings)
-verifier = AccessTokenVerifier(keys, audience=settings.jwt_audience)
+authorizer = Authorizer(
+    AccessTokenVerifier(keys, audience=settings.jwt_audience), issuer=settings.jwt_issuer
+)
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    decision, reason = authorize(event, verifier, issuer=settings.jwt_issuer)
-    sub = decision.get("context", {}).get("sub")
-    logger.info(
-        "authorized" if decision["isAuthorized"] else "denied",
-        extra={
-            "reason": reason,
-            "sub": sub,
-            "route": event.get("routeArn") if isinstance(event, dict) else None,
-        },
-    )
+    decision, reason = authorizer.decide(event)
+    if not decision["isAuthorized"]:
+        logger.info("denied", extra={"reason": reason})
+    elif logger.log_level <= 10:  # DEBUG: skip building the record otherwise
+        logger.debug("authorized", extra={"reason": reason, "sub": decision["context"]["sub"]})
     return decision

@@ -3,11 +3,17 @@
 Its import path holds no boto3, pydantic or Powertools data classes: it runs on
 every protected call and each cold start is paid by a user. The decision depends
 only on the token (never on the route), so API Gateway may cache it.
+
+Clients reuse one access token for its whole life, so decisions for tokens that
+verified are remembered in a bounded cache: an entry never outlives the token's
+`exp`, is tied to the issuer it was checked against, and the whole cache is dropped
+when the key set changes (a key that left the set must stop working at once).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from stateless_auth.errors import TokenVerificationError
@@ -15,6 +21,7 @@ from stateless_auth.tokens import AccessTokenVerifier
 from stateless_auth.urls import api_origin
 
 DENY: dict[str, Any] = {"isAuthorized": False}
+DEFAULT_CACHE_SIZE = 4096
 
 
 def bearer_token(headers: Mapping[str, Any]) -> str | None:
@@ -30,25 +37,98 @@ def bearer_token(headers: Mapping[str, Any]) -> str | None:
     return token.strip()
 
 
-def authorize(
-    event: Mapping[str, Any], verifier: AccessTokenVerifier, *, issuer: str
-) -> tuple[dict[str, Any], str]:
-    """The simple response for the event, and a short reason for the log line."""
-    if not isinstance(event, Mapping):
-        return DENY, "malformed event"
-    token = bearer_token(event.get("headers") or {})
-    if token is None:
-        return DENY, "no bearer token"
-    try:
-        claims = verifier.verify(token, issuer=issuer or api_origin(event))
-    except TokenVerificationError as exc:
-        return DENY, str(exc)
-    context = {
-        "sub": claims["sub"],
-        "roles": list(claims.get("roles", [])),
-        "email": str(claims.get("email", "")),
-        "scope": str(claims.get("scope", "")),
-        "jti": str(claims["jti"]),
-        "exp": int(claims["exp"]),
-    }
-    return {"isAuthorized": True, "context": context}, "verified"
+class VerifiedTokenCache:
+    """token -> (decision, issuer, exp): bounded, expiring, emptied on a key-set change."""
+
+    def __init__(
+        self,
+        max_entries: int = DEFAULT_CACHE_SIZE,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.max_entries = max_entries
+        self._clock = clock
+        self._entries: dict[str, tuple[dict[str, Any], str, int]] = {}
+        self._key_version = -1
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, token: str, issuer: str, key_version: int) -> dict[str, Any] | None:
+        if key_version != self._key_version:
+            self._entries.clear()
+            self._key_version = key_version
+            return None
+        entry = self._entries.get(token)
+        if entry is None:
+            return None
+        decision, checked_issuer, expires = entry
+        if checked_issuer != issuer:
+            return None
+        if self._clock() >= expires:
+            del self._entries[token]
+            return None
+        return decision
+
+    def put(
+        self, token: str, issuer: str, key_version: int, decision: dict[str, Any], exp: int
+    ) -> None:
+        if key_version != self._key_version:
+            self._entries.clear()
+            self._key_version = key_version
+        if len(self._entries) >= self.max_entries:
+            self._evict()
+        self._entries[token] = (decision, issuer, exp)
+
+    def _evict(self) -> None:
+        now = self._clock()
+        for token in [t for t, (_, _, exp) in self._entries.items() if exp <= now]:
+            del self._entries[token]
+        while len(self._entries) >= self.max_entries:  # oldest first (insertion order)
+            del self._entries[next(iter(self._entries))]
+
+
+class Authorizer:
+    """Decides a REQUEST authorizer event: verified tokens allowed, anything else denied."""
+
+    def __init__(
+        self,
+        verifier: AccessTokenVerifier,
+        *,
+        issuer: str,
+        cache: VerifiedTokenCache | None = None,
+    ) -> None:
+        self._verifier = verifier
+        self._issuer = issuer
+        self._cache = cache if cache is not None else VerifiedTokenCache()
+
+    def decide(self, event: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
+        """The simple response for the event, and a short reason for the log line."""
+        if not isinstance(event, Mapping):
+            return DENY, "malformed event"
+        headers = event.get("headers")
+        token = bearer_token(headers) if isinstance(headers, Mapping) else None
+        if token is None:
+            return DENY, "no bearer token"
+        issuer = self._issuer or api_origin(event)
+        key_version = self._verifier.key_version
+        cached = self._cache.get(token, issuer, key_version)
+        if cached is not None:
+            return cached, "cached"
+        try:
+            claims = self._verifier.verify(token, issuer=issuer)
+        except TokenVerificationError as exc:
+            return DENY, str(exc)
+        decision = {
+            "isAuthorized": True,
+            "context": {
+                "sub": claims["sub"],
+                "roles": list(claims.get("roles", [])),
+                "email": str(claims.get("email", "")),
+                "jti": str(claims["jti"]),
+                "exp": int(claims["exp"]),
+            },
+        }
+        # verify() may have re-read the key set: file the entry under the current version
+        self._cache.put(token, issuer, self._verifier.key_version, decision, int(claims["exp"]))
+        return decision, "verified"
