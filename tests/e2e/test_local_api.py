@@ -237,3 +237,56 @@ def test_environment_passes_through_to_the_handlers() -> None:
             "POST", "/auth/login", {"email": "bob@example.com", "password": PASSWORD}
         )
         assert reply.json()["expires_in"] == 5
+
+
+def test_lockout_over_http_and_enumeration_safe_failures() -> None:
+    env = {"MAX_FAILED_LOGINS": "2", "LOCKOUT_SECONDS": "2"}
+    with running_local_api(env=env) as base_url:
+        client = Client(base_url)
+        client.call("POST", "/auth/signup", {"email": "cat@example.com", "password": PASSWORD})
+        wrong = client.call(
+            "POST", "/auth/login", {"email": "cat@example.com", "password": "nope nope nope"}
+        )
+        unknown = client.call(
+            "POST", "/auth/login", {"email": "dog@example.com", "password": "nope nope nope"}
+        )
+        assert wrong.status == unknown.status == 401
+        assert wrong.raw == unknown.raw
+        drop = {"Date", "Content-Length", "apigw-requestid"}
+        assert {k: v for k, v in wrong.headers.items() if k not in drop} == {
+            k: v for k, v in unknown.headers.items() if k not in drop
+        }
+        client.call(
+            "POST", "/auth/login", {"email": "cat@example.com", "password": "nope nope nope"}
+        )
+        locked = client.call(
+            "POST", "/auth/login", {"email": "cat@example.com", "password": PASSWORD}
+        )
+        assert locked.status == 429
+        assert locked.json()["error"] == "too_many_attempts"
+        assert 1 <= int(locked.headers["Retry-After"]) <= 2
+        import time
+
+        time.sleep(int(locked.headers["Retry-After"]))
+        assert (
+            client.call(
+                "POST", "/auth/login", {"email": "cat@example.com", "password": PASSWORD}
+            ).status
+            == 200
+        )
+
+
+def test_signup_refuses_breached_and_context_passwords(api: Client) -> None:
+    breached = api.call(
+        "POST", "/auth/signup", {"email": "eve@example.com", "password": "1qaz2wsx3edc4rfv"}
+    )
+    assert breached.status == 400
+    assert breached.json()["error"] == "weak_password"
+    assert "breached" in breached.json()["message"]
+    own = api.call(
+        "POST",
+        "/auth/signup",
+        {"email": "averylonglocalpart@example.com", "password": "averylonglocalpart"},
+    )
+    assert own.status == 400
+    assert own.json()["error"] == "weak_password"
