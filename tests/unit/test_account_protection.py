@@ -227,3 +227,31 @@ def test_unknown_email_and_wrong_password_take_about_the_same_time(service: Auth
         unknown.append(timed(f"nobody{i}@example.com"))
     ratio = statistics.median(unknown) / statistics.median(wrong)
     assert 0.5 < ratio < 2.0, ratio
+
+
+def test_unprocessed_keys_are_read_again() -> None:
+    from stateless_auth.users import UserRepository, email_key
+
+    item = {
+        "pk": {"S": email_key("ann@example.com")},
+        "user_id": {"S": "u1"},
+        "email": {"S": "ann@example.com"},
+        "password_hash": {"S": "h"},
+        "created_at": {"N": "1"},
+    }
+
+    class Throttled:
+        calls = 0
+
+        def batch_get_item(self, RequestItems: dict[str, object]) -> dict[str, object]:
+            self.calls += 1
+            if self.calls == 1:
+                return {"Responses": {"Users": []}, "UnprocessedKeys": RequestItems}
+            return {"Responses": {"Users": [item]}, "UnprocessedKeys": {}}
+
+    client = Throttled()
+    user, failures = UserRepository(client, "Users").load_for_login("ann@example.com")
+    assert user is not None
+    assert user.user_id == "u1"
+    assert failures.count == 0
+    assert client.calls == 2

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +18,7 @@ from botocore.exceptions import ClientError
 from stateless_auth.errors import EmailTaken
 
 DEFAULT_ROLES = ("user",)
+BATCH_GET_ATTEMPTS = 3
 
 
 def email_key(email: str) -> str:
@@ -89,17 +91,26 @@ class UserRepository:
 
     def load_for_login(self, email: str) -> tuple[User | None, FailedLogins]:
         """The user (if any) and the email's failed-login record, in one round trip."""
-        reply = self._client.batch_get_item(
-            RequestItems={
-                self._table: {
-                    "Keys": [{"pk": {"S": email_key(email)}}, {"pk": {"S": failures_key(email)}}],
-                    "ConsistentRead": True,
-                }
+        request: dict[str, Any] = {
+            self._table: {
+                "Keys": [{"pk": {"S": email_key(email)}}, {"pk": {"S": failures_key(email)}}],
+                "ConsistentRead": True,
             }
-        )
+        }
+        items: list[dict[str, Any]] = []
+        for attempt in range(BATCH_GET_ATTEMPTS):  # under throttling keys may be left unread
+            if attempt:
+                time.sleep(0.05 * attempt)
+            reply = self._client.batch_get_item(RequestItems=request)
+            items += reply.get("Responses", {}).get(self._table, [])
+            request = reply.get("UnprocessedKeys") or {}
+            if not request:
+                break
+        else:
+            raise RuntimeError("DynamoDB left keys unprocessed after retries")
         user: User | None = None
         failures = FailedLogins()
-        for item in reply.get("Responses", {}).get(self._table, []):
+        for item in items:
             if item["pk"]["S"] == email_key(email):
                 user = _user_from_item(item)
             else:
