@@ -39,7 +39,9 @@ class Reply:
 class Client:
     def __init__(self, base_url: str) -> None:
         parsed = urllib.parse.urlsplit(base_url)
-        self.host, self.port = parsed.hostname or "127.0.0.1", parsed.port or 80
+        self.https = parsed.scheme == "https"
+        self.host = parsed.hostname or "127.0.0.1"
+        self.port = parsed.port or (443 if self.https else 80)
         self.origin = base_url.rstrip("/")
 
     def call(
@@ -51,7 +53,8 @@ class Client:
         headers: dict[str, str] | None = None,
         raw: bytes | None = None,
     ) -> Reply:
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
+        connection = http.client.HTTPSConnection if self.https else http.client.HTTPConnection
+        conn = connection(self.host, self.port, timeout=30)
         data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
         all_headers = {"Content-Type": "application/json", **(headers or {})}
         conn.request(method, path, body=data, headers=all_headers)
