@@ -212,3 +212,33 @@ def test_refresh_tokens_are_256_bit_random_and_hashed() -> None:
     assert len(base64.urlsafe_b64decode(token + "=")) == 32
     assert len(hash_refresh_token(token)) == 64
     assert token not in hash_refresh_token(token)
+
+
+def test_fast_segment_decoder_matches_pyjwt_on_random_segments() -> None:
+    """The regex-based segment check accepts and refuses exactly what pyjwt's loop does."""
+    import random
+
+    from jwt.api_jws import PyJWS
+    from jwt.exceptions import DecodeError
+
+    from stateless_auth.tokens import _decode_segment
+
+    rng = random.Random(20261126)
+    alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    extras = b"=+/!. \x00\xff"
+    agreed = 0
+    for _ in range(20000):
+        length = rng.randrange(0, 24)
+        pool = alphabet if rng.random() < 0.7 else alphabet + extras
+        segment = bytes(rng.choice(pool) for _ in range(length)) + b"=" * rng.choice(
+            [0, 0, 1, 2, 3]
+        )
+        outcomes = []
+        for decode in (PyJWS._decode_base64url_segment, _decode_segment):
+            try:
+                outcomes.append(decode(segment, "x"))
+            except DecodeError as exc:
+                outcomes.append(str(exc))
+        assert outcomes[0] == outcomes[1], segment
+        agreed += isinstance(outcomes[0], bytes)
+    assert agreed > 1000  # plenty of valid segments were compared too

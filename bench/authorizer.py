@@ -1,0 +1,328 @@
+"""The authorizer's hot path against the raw signature check, and against the peers a
+user might pick instead, all in this process and interleaved round by round.
+
+- floor: cryptography's EllipticCurvePublicKey.verify(ECDSA(SHA256)) on the token's
+  signature already converted to DER, over the already-encoded signing input: the cost
+  of the signature check and nothing else.
+- handler, new token: functions/authorizer/app.py's lambda_handler on an API Gateway
+  event (events/authorizer_valid.json) carrying a token it has never seen, so every
+  check runs (header, kid lookup, signature, claims).
+- handler, verified token: the same handler on one token it has verified before.
+- peers, on the same new tokens: pyjwt's jwt.decode with the PEM passed per call,
+  a PyJWKClient-style authorizer (the JWKS fetched from a loopback URL, pyjwt's default
+  caching), and joserfc with a KeySet and a claims registry.
+
+Each round times every contender over its own batch of tokens (N calls), rotating the
+order from round to round; a contender's figure is the median over rounds of its time
+per call divided by the floor's in the same round.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from jwt.algorithms import ECAlgorithm
+
+from bench.common import (
+    AUDIENCE,
+    KeyServer,
+    LambdaContext,
+    Row,
+    apply_environment,
+    import_handler,
+    load_event,
+    median,
+    time_per_call,
+    us,
+)
+
+SECTION = "authorizer"
+FRESH_BUDGET = 1.7  # x floor
+CACHED_BUDGET = 0.1  # x floor
+_DEVNULL = open(os.devnull, "w")  # noqa: SIM115 - the handlers' loggers keep it for the run
+
+
+def _b64decode(segment: str) -> bytes:
+    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+
+
+def floor_inputs(token: str) -> tuple[bytes, bytes]:
+    """(DER signature, signing input) of a compact ES256 JWS."""
+    header, payload, signature = token.split(".")
+    raw = _b64decode(signature)
+    r = int.from_bytes(raw[:32], "big")
+    s = int.from_bytes(raw[32:], "big")
+    return encode_dss_signature(r, s), f"{header}.{payload}".encode("ascii")
+
+
+def collect(function: Callable[[Any], Any], sink: list[Any]) -> Callable[[Any], None]:
+    """function, keeping what it returns (every contender pays the same for this)."""
+    append = sink.append
+
+    def call(item: Any) -> None:
+        append(function(item))
+
+    return call
+
+
+def bearer_event(base: dict[str, Any], token: str) -> dict[str, Any]:
+    event = dict(base)
+    event["headers"] = {**base["headers"], "authorization": f"Bearer {token}"}
+    event["identitySource"] = [f"Bearer {token}"]
+    return event
+
+
+def run(
+    *, rounds: int = 12, batch: int = 250, cached_calls: int = 3000, full_rounds: int = 7
+) -> list[Row]:
+    from contextlib import redirect_stdout
+
+    from stateless_auth import runtime
+    from stateless_auth.keys import KeySet, PublicKeyStore
+    from stateless_auth.tokens import AccessTokenVerifier, issue_access_token
+    from stateless_auth.urls import api_origin
+
+    key_set = KeySet.generate()
+    jwks_document = key_set.public_jwks_string()
+    base_event = load_event("authorizer_valid.json")
+    issuer = api_origin(base_event)
+    signing_key = key_set.current
+
+    def mint() -> str:
+        return issue_access_token(
+            signing_key,
+            subject=str(uuid.uuid4()),
+            email="ann@example.com",
+            roles=["user"],
+            issuer=issuer,
+            audience=AUDIENCE,
+            ttl=900,
+            session_id=str(uuid.uuid4()),
+        ).token
+
+    rows: list[Row] = []
+    with KeyServer(jwks_document) as server:
+        apply_environment(server.environment())
+        runtime.settings.cache_clear()
+        with redirect_stdout(_DEVNULL):
+            module = import_handler("authorizer")
+        handler: Callable[[dict[str, Any], Any], dict[str, Any]] = module.lambda_handler
+        context = LambdaContext(function_name="authorizer")
+
+        # The first call of an execution environment reads the key set (one request).
+        first = bearer_event(base_event, mint())
+        started = time.perf_counter()
+        first_decision = handler(first, context)
+        first_call = time.perf_counter() - started
+        if not first_decision.get("isAuthorized"):
+            raise RuntimeError(f"the authorizer denied a valid token: {first_decision}")
+
+        # Peers, built once as their users would build them.
+        public_key = ECAlgorithm.from_jwk(json.dumps(signing_key.public_jwk()))
+        assert isinstance(public_key, ec.EllipticCurvePublicKey)
+        pem = public_key.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode()
+        jwk_client = jwt.PyJWKClient(server.jwks_url)
+
+        from joserfc import jwt as jose_jwt
+        from joserfc.jwk import KeySet as JoseKeySet
+
+        jose_keys = JoseKeySet.import_key_set(json.loads(jwks_document))
+        jose_claims = jose_jwt.JWTClaimsRegistry(
+            leeway=30,
+            iss={"essential": True, "value": issuer},
+            aud={"essential": True, "value": AUDIENCE},
+            sub={"essential": True},
+            exp={"essential": True},
+            iat={"essential": True},
+        )
+        store = PublicKeyStore(lambda: jwks_document)
+        store.load()
+        verifier = AccessTokenVerifier(store, audience=AUDIENCE)
+
+        signature_algorithm = ec.ECDSA(hashes.SHA256())
+        verify_signature = public_key.verify
+
+        def floor(item: tuple[bytes, bytes]) -> None:
+            verify_signature(item[0], item[1], signature_algorithm)
+
+        def pem_per_call(token: str) -> dict[str, Any]:
+            claims: dict[str, Any] = jwt.decode(
+                token, pem, algorithms=["ES256"], audience=AUDIENCE, issuer=issuer
+            )
+            return claims
+
+        def pyjwk_client(token: str) -> dict[str, Any]:
+            signing = jwk_client.get_signing_key_from_jwt(token)
+            claims: dict[str, Any] = jwt.decode(
+                token, signing.key, algorithms=["ES256"], audience=AUDIENCE, issuer=issuer
+            )
+            return claims
+
+        def joserfc_decode(token: str) -> dict[str, Any]:
+            decoded = jose_jwt.decode(token, jose_keys, algorithms=["ES256"])
+            jose_claims.validate(decoded.claims)
+            return decoded.claims
+
+        def library(token: str) -> dict[str, Any]:
+            return verifier.verify(token, issuer=issuer)
+
+        def call_handler(event: dict[str, Any]) -> dict[str, Any]:
+            return handler(event, context)
+
+        # Warm every contender once (imports, lazy tables, the PyJWKClient's first fetch).
+        spare = mint()
+        for peer in (pem_per_call, pyjwk_client, joserfc_decode, library):
+            peer(spare)
+        floor(floor_inputs(spare))
+        handler(bearer_event(base_event, mint()), context)
+
+        fetches_before = server.requests[KeyServer.PARAMETER_PATH]
+        per_round: dict[str, list[float]] = {}
+        outcomes: dict[str, list[Any]] = {}
+        for index in range(rounds):
+            tokens = [mint() for _ in range(batch)]
+            cached_event = bearer_event(base_event, mint())
+            handler(cached_event, context)  # verified once: later calls may use the cache
+            plan: list[tuple[str, Callable[[Any], Any], list[Any]]] = [
+                ("floor", floor, [floor_inputs(token) for token in tokens]),
+                ("handler_new", call_handler, [bearer_event(base_event, t) for t in tokens]),
+                ("handler_cached", call_handler, [cached_event] * cached_calls),
+                ("library_verify", library, tokens),
+                ("peer_pem_per_call", pem_per_call, tokens),
+                ("peer_pyjwkclient", pyjwk_client, tokens),
+                ("peer_joserfc", joserfc_decode, tokens),
+            ]
+            shift = index % len(plan)
+            for name, function, items in plan[shift:] + plan[:shift]:
+                sink = outcomes.setdefault(name, [])
+                per_round.setdefault(name, []).append(time_per_call(collect(function, sink), items))
+        seen = rounds * (batch + 1) + 2
+
+        # A busy execution environment: as many live verified tokens as the cache holds
+        # (its default size), then new tokens keep arriving.
+        from stateless_auth import authorization
+
+        capacity = int(getattr(authorization, "DEFAULT_CACHE_SIZE", 4096))
+        for _ in range(capacity):
+            handler(bearer_event(base_event, mint()), context)
+        full: dict[str, list[float]] = {}
+        for index in range(full_rounds):
+            tokens = [mint() for _ in range(batch)]
+            pair: list[tuple[str, Callable[[Any], Any], list[Any]]] = [
+                ("floor", floor, [floor_inputs(token) for token in tokens]),
+                ("handler_new", call_handler, [bearer_event(base_event, t) for t in tokens]),
+            ]
+            for name, function, items in pair[index % 2 :] + pair[: index % 2]:
+                sink = outcomes.setdefault(f"{name}_full", [])
+                full.setdefault(name, []).append(time_per_call(collect(function, sink), items))
+        warm_fetches = server.requests[KeyServer.PARAMETER_PATH] - fetches_before
+        warm_calls = seen + capacity + full_rounds * batch + rounds * cached_calls
+
+    denied = sum(1 for d in outcomes["handler_new"] if not d.get("isAuthorized"))
+    denied_full = sum(1 for d in outcomes["handler_new_full"] if not d.get("isAuthorized"))
+    full_ratio = median(
+        value / base for value, base in zip(full["handler_new"], full["floor"], strict=True)
+    )
+    cached_denied = sum(1 for d in outcomes["handler_cached"] if not d.get("isAuthorized"))
+    floors = per_round["floor"]
+
+    def ratio(name: str) -> float:
+        return median(value / base for value, base in zip(per_round[name], floors, strict=True))
+
+    floor_time = median(floors)
+    timings = {name: median(values) for name, values in per_round.items()}
+    new_ratio = ratio("handler_new")
+    cached_ratio = ratio("handler_cached")
+    common = {
+        "rounds": rounds,
+        "batch": batch,
+        "per_round_seconds": per_round,
+        "full_cache_rounds_seconds": full,
+        "cache_capacity": capacity,
+    }
+
+    rows.append(
+        Row(
+            SECTION,
+            "ES256 verify floor (cryptography, DER sig, per call)",
+            floor_time,
+            us(floor_time),
+            note=f"the unit of the ratios below; median of {rounds} rounds of {batch} tokens",
+            data=common,
+        )
+    )
+    rows.append(
+        Row(
+            SECTION,
+            "authorizer handler, new token, full checks",
+            new_ratio,
+            f"{new_ratio:.2f}x floor ({us(timings['handler_new'])})",
+            budget=f"≤ {FRESH_BUDGET}x floor",
+            passed=new_ratio <= FRESH_BUDGET and denied == 0,
+            note=(f"denied {denied}; " if denied else "")
+            + f"token cache below its size ({seen} of {capacity} tokens seen)",
+        )
+    )
+    rows.append(
+        Row(
+            SECTION,
+            "authorizer handler, new token, token cache full",
+            full_ratio,
+            f"{full_ratio:.2f}x floor ({us(median(full['handler_new']))})",
+            budget=f"≤ {FRESH_BUDGET}x floor",
+            passed=full_ratio <= FRESH_BUDGET and denied_full == 0,
+            note=(f"denied {denied_full}; " if denied_full else "")
+            + f"after {capacity} more live tokens; {full_rounds} rounds of {batch}",
+        )
+    )
+    rows.append(
+        Row(
+            SECTION,
+            "authorizer handler, token already verified",
+            cached_ratio,
+            f"{cached_ratio:.3f}x floor ({us(timings['handler_cached'])})",
+            budget=f"≤ {CACHED_BUDGET}x floor",
+            passed=cached_ratio <= CACHED_BUDGET and cached_denied == 0,
+            note=f"denied {cached_denied}" if cached_denied else "",
+        )
+    )
+    rows.append(
+        Row(
+            SECTION,
+            "authorizer key-set fetches during warm calls",
+            float(warm_fetches),
+            str(warm_fetches),
+            budget="0",
+            passed=warm_fetches == 0,
+            note=f"over {warm_calls} warm calls",
+        )
+    )
+    rows.append(
+        Row(
+            SECTION,
+            "authorizer first call (key-set read + verify)",
+            first_call,
+            f"{first_call * 1e3:.2f} ms",
+            note="one GET to a loopback stand-in of the extension, then a full verify",
+        )
+    )
+    for name, label in (
+        ("library_verify", "AccessTokenVerifier.verify alone (no handler, no cache)"),
+        ("peer_pem_per_call", "peer: jwt.decode with the PEM passed per call"),
+        ("peer_pyjwkclient", "peer: PyJWKClient(url).get_signing_key_from_jwt + jwt.decode"),
+        ("peer_joserfc", "peer: joserfc jwt.decode(KeySet) + JWTClaimsRegistry"),
+    ):
+        value = ratio(name)
+        rows.append(Row(SECTION, label, value, f"{value:.2f}x floor ({us(timings[name])})"))
+    return rows

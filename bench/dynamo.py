@@ -1,0 +1,350 @@
+"""DynamoDB round trips per call, counted by a botocore event hook, and the login
+handler's own time beyond the password hash.
+
+The handlers run as Lambda runs them (functions/<name>/app.py imported by path) inside
+moto, with the tables, secret and parameter declared in template.yaml, development keys
+created through localapi's bootstrap, and keys read through localapi's extension
+emulator. Before the handlers create their clients, hooks are registered on boto3's
+default session, so every client they create inherits them:
+
+- ``before-send.dynamodb``: one per HTTP request to DynamoDB (retries included), with
+  the operation name; it also starts the "DynamoDB latency" clock;
+- ``before-parse.dynamodb``: the response is in; the clock stops. What lies between
+  (moto standing in for the network and DynamoDB) is what "excluding DynamoDB latency"
+  leaves out; serialising, signing and parsing stay in the handler's time.
+
+Login time beyond the hash: each warm login on the happy path is timed whole; the time
+inside stateless_auth.passwords.verify_password / hash_password (argon2id) and the
+DynamoDB latency of that same call are subtracted; the median is reported.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, redirect_stdout
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench.common import (
+    TEMPLATE,
+    LambdaContext,
+    Row,
+    apply_environment,
+    import_handler,
+    load_event,
+    median,
+    ms,
+)
+
+SECTION = "DynamoDB"
+BUDGETS = {"authorizer": 0, "signup": 1, "login": 2, "refresh": 2, "logout": 2}
+LOGIN_BEYOND_HASH_BUDGET = 0.005
+_DEVNULL = open(os.devnull, "w")  # noqa: SIM115 - the handlers' loggers keep it for the run
+
+
+@dataclass
+class DynamoMeter:
+    """Requests to DynamoDB and the time spent waiting for them, from botocore's events."""
+
+    operations: list[str] = field(default_factory=list)
+    waited: float = 0.0
+    _sent_at: threading.local = field(default_factory=threading.local)
+
+    def install(self, events: Any) -> None:
+        events.register_first("before-send.dynamodb", self._before_send)
+        events.register_last("before-parse.dynamodb", self._before_parse)
+
+    def _before_send(self, event_name: str = "", **kwargs: Any) -> None:
+        self.operations.append(event_name.rsplit(".", 1)[-1])
+        self._sent_at.value = time.perf_counter()
+
+    def _before_parse(self, **kwargs: Any) -> None:
+        sent = getattr(self._sent_at, "value", None)
+        if sent is not None:
+            self.waited += time.perf_counter() - sent
+            self._sent_at.value = None
+
+    @contextmanager
+    def measure(self) -> Iterator[Call]:
+        call = Call()
+        before_ops, before_wait = len(self.operations), self.waited
+        started = time.perf_counter()
+        try:
+            yield call
+        finally:
+            call.elapsed = time.perf_counter() - started
+            call.operations = self.operations[before_ops:]
+            call.dynamodb = self.waited - before_wait
+
+
+@dataclass
+class Call:
+    elapsed: float = 0.0
+    dynamodb: float = 0.0
+    hashing: float = 0.0
+    operations: list[str] = field(default_factory=list)
+
+
+class HashClock:
+    """Wraps stateless_auth.passwords' argon2 entry points to time them."""
+
+    def __init__(self) -> None:
+        self.spent = 0.0
+        self.verify_times: list[float] = []
+
+    def install(self) -> Callable[[], None]:
+        from stateless_auth import passwords
+
+        originals: dict[str, Callable[..., Any]] = {
+            "verify_password": passwords.verify_password,
+            "hash_password": passwords.hash_password,
+        }
+
+        def timed(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
+            def wrapper(*args: Any, **kwargs: Any) -> Any:
+                started = time.perf_counter()
+                try:
+                    return function(*args, **kwargs)
+                finally:
+                    spent = time.perf_counter() - started
+                    self.spent += spent
+                    if name == "verify_password":
+                        self.verify_times.append(spent)
+
+            return wrapper
+
+        for name, function in originals.items():
+            setattr(passwords, name, timed(name, function))
+
+        def uninstall() -> None:
+            for name, function in originals.items():
+                setattr(passwords, name, function)
+
+        return uninstall
+
+
+def create_signing_keys(secrets: Any, ssm: Any, secret_id: str, parameter_name: str) -> None:
+    """The first key set, through the code that rotates keys in AWS."""
+    try:
+        rotation = importlib.import_module("stateless_auth.rotation")
+    except ModuleNotFoundError:
+        rotation = None
+    rotate_now = getattr(rotation, "rotate_now", None)
+    if callable(rotate_now):
+        rotate_now(secrets, ssm, secret_id, parameter_name)
+        return
+    keys = importlib.import_module("stateless_auth.keys")
+    keys.bootstrap_key_set(secrets, ssm, secret_id=secret_id, parameter_name=parameter_name)
+
+
+def _with_body_token(name: str, token: str) -> dict[str, Any]:
+    event = load_event(name)
+    event["body"] = event["body"].replace("REPLACE_WITH_REFRESH_TOKEN", token)
+    return event
+
+
+def _with_cookie_token(name: str, token: str) -> dict[str, Any]:
+    event = load_event(name)
+    event["cookies"] = [c.replace("REPLACE_WITH_REFRESH_TOKEN", token) for c in event["cookies"]]
+    return event
+
+
+def _with_bearer(name: str, token: str) -> dict[str, Any]:
+    event = load_event(name)
+    event["headers"]["authorization"] = f"Bearer {token}"
+    event["identitySource"] = [f"Bearer {token}"]
+    return event
+
+
+def run(*, login_runs: int = 15) -> list[Row]:
+    import boto3
+    from moto import mock_aws
+
+    from localapi.aws import (
+        create_parameters_from_template,
+        create_secrets_from_template,
+        create_tables_from_template,
+    )
+    from localapi.extension import ExtensionServer
+    from localapi.template import load_template
+    from stateless_auth import runtime
+
+    template = load_template(TEMPLATE)
+    apply_environment()
+    meter = DynamoMeter()
+    hashes = HashClock()
+    rows: list[Row] = []
+    with mock_aws():
+        boto3.setup_default_session()  # mock_aws resets it; handlers' clients come from it
+        assert boto3.DEFAULT_SESSION is not None
+        meter.install(boto3.DEFAULT_SESSION.events)
+        dynamodb = boto3.client("dynamodb")
+        secrets = boto3.client("secretsmanager")
+        ssm = boto3.client("ssm")
+        tables = create_tables_from_template(template, dynamodb)
+        secret_ids = create_secrets_from_template(template, secrets)
+        parameters = create_parameters_from_template(template, ssm)
+        create_signing_keys(
+            secrets, ssm, secret_ids["SigningKeysSecret"], parameters["PublicKeysParameter"]
+        )
+        with ExtensionServer(ssm, secrets) as extension:
+            apply_environment(
+                {
+                    "USERS_TABLE": tables["UsersTable"],
+                    "SESSIONS_TABLE": tables["SessionsTable"],
+                    "SIGNING_KEYS_SECRET_ID": secret_ids["SigningKeysSecret"],
+                    "PUBLIC_KEYS_PARAMETER": parameters["PublicKeysParameter"],
+                    **extension.environment(),
+                }
+            )
+            runtime.settings.cache_clear()
+            with redirect_stdout(_DEVNULL):
+                handlers = {
+                    name: import_handler(name)
+                    for name in ("signup", "login", "refresh", "logout", "authorizer")
+                }
+            uninstall = hashes.install()
+            try:
+                rows += _round_trips(handlers, meter)
+                rows += _login_beyond_hash(handlers["login"], meter, hashes, login_runs)
+            finally:
+                uninstall()
+                runtime.settings.cache_clear()
+    return rows
+
+
+def _invoke(
+    handlers: dict[str, Any], name: str, event: dict[str, Any], meter: DynamoMeter
+) -> tuple[dict[str, Any], Call]:
+    context = LambdaContext(function_name=name)
+    with redirect_stdout(_DEVNULL), meter.measure() as call:
+        reply: dict[str, Any] = handlers[name].lambda_handler(event, context)
+    return reply, call
+
+
+def _expect(reply: dict[str, Any], status: int, what: str) -> None:
+    if reply.get("statusCode", 200) != status:
+        raise RuntimeError(f"{what}: expected {status}, got {reply}")
+
+
+def _round_trips(handlers: dict[str, Any], meter: DynamoMeter) -> list[Row]:
+    import json
+
+    counted: list[tuple[str, Call, int | None, str]] = []
+
+    reply, call = _invoke(handlers, "signup", load_event("signup_ok.json"), meter)
+    _expect(reply, 201, "signup")
+    counted.append(("signup", call, BUDGETS["signup"], "happy path"))
+
+    # Warm the functions that sign tokens (first call reads the key set), then count.
+    reply, _ = _invoke(handlers, "login", load_event("login_body_delivery.json"), meter)
+    _expect(reply, 200, "login (warm-up)")
+    reply, call = _invoke(handlers, "login", load_event("login_ok.json"), meter)
+    _expect(reply, 200, "login")
+    counted.append(("login", call, BUDGETS["login"], "happy path"))
+
+    reply, _ = _invoke(handlers, "login", load_event("login_body_delivery.json"), meter)
+    _expect(reply, 200, "login (body delivery)")
+    grant = json.loads(reply["body"])
+    access_token, first_refresh = grant["access_token"], grant["refresh_token"]
+
+    event = _with_bearer("authorizer_valid.json", access_token)
+    reply, call = _invoke(handlers, "authorizer", event, meter)
+    if not reply.get("isAuthorized"):
+        raise RuntimeError(f"authorizer denied a fresh access token: {reply}")
+    counted.append(("authorizer", call, BUDGETS["authorizer"], "first call (reads keys)"))
+    reply, call = _invoke(handlers, "authorizer", event, meter)
+    counted.append(("authorizer", call, BUDGETS["authorizer"], "warm call"))
+
+    reply, call = _invoke(
+        handlers, "refresh", _with_body_token("refresh_body.json", first_refresh), meter
+    )
+    _expect(reply, 200, "refresh")
+    counted.append(("refresh", call, BUDGETS["refresh"], "happy path (rotation)"))
+
+    reply, call = _invoke(
+        handlers, "refresh", _with_body_token("refresh_body.json", first_refresh), meter
+    )
+    _expect(reply, 401, "refresh reuse")
+    counted.append(("refresh", call, None, "reuse of a rotated token (revokes)"))
+
+    reply, _ = _invoke(handlers, "login", load_event("login_body_delivery.json"), meter)
+    _expect(reply, 200, "login (for logout)")
+    other_refresh = json.loads(reply["body"])["refresh_token"]
+    reply, call = _invoke(
+        handlers, "logout", _with_cookie_token("logout_cookie.json", other_refresh), meter
+    )
+    _expect(reply, 204, "logout")
+    counted.append(("logout", call, BUDGETS["logout"], "happy path"))
+
+    reply, call = _invoke(handlers, "login", load_event("login_bad_password.json"), meter)
+    _expect(reply, 401, "login with a wrong password")
+    counted.append(("login", call, None, "wrong password (failure counted)"))
+    reply, call = _invoke(handlers, "login", load_event("login_unknown_email.json"), meter)
+    _expect(reply, 401, "login with an unknown email")
+    counted.append(("login", call, None, "unknown email (failure counted)"))
+    # Clear the failure count so that the timed logins below are plain happy paths.
+    reply, _ = _invoke(handlers, "login", load_event("login_ok.json"), meter)
+    _expect(reply, 200, "login (reset)")
+
+    rows = []
+    for name, call, budget, path in counted:
+        count = len(call.operations)
+        ops = ", ".join(call.operations) or "none"
+        rows.append(
+            Row(
+                SECTION,
+                f"{name} round trips, {path}",
+                float(count),
+                f"{count} ({ops})",
+                budget="" if budget is None else (f"{budget}" if budget == 0 else f"≤ {budget}"),
+                passed=None if budget is None else count <= budget,
+            )
+        )
+    return rows
+
+
+def _login_beyond_hash(login: Any, meter: DynamoMeter, hashes: HashClock, runs: int) -> list[Row]:
+    handlers = {"login": login}
+    beyond: list[float] = []
+    totals: list[float] = []
+    waits: list[float] = []
+    hashing: list[float] = []
+    first_verify = len(hashes.verify_times)
+    for _ in range(runs):
+        spent_before = hashes.spent
+        reply, call = _invoke(handlers, "login", load_event("login_ok.json"), meter)
+        _expect(reply, 200, "login")
+        call.hashing = hashes.spent - spent_before
+        totals.append(call.elapsed)
+        waits.append(call.dynamodb)
+        hashing.append(call.hashing)
+        beyond.append(call.elapsed - call.hashing - call.dynamodb)
+    value = median(beyond)
+    verify = median(hashes.verify_times[first_verify:])
+    return [
+        Row(
+            "login",
+            "login handler time beyond the password hash",
+            value,
+            ms(value),
+            budget=f"≤ {LOGIN_BEYOND_HASH_BUDGET * 1e3:.0f} ms",
+            passed=value <= LOGIN_BEYOND_HASH_BUDGET,
+            note=(
+                f"median of {runs} warm logins: whole call {ms(median(totals))} minus argon2 "
+                f"{ms(median(hashing))} minus DynamoDB wait {ms(median(waits))}, each per call"
+            ),
+            data={"beyond": beyond, "total": totals, "dynamodb": waits, "hashing": hashing},
+        ),
+        Row(
+            "login",
+            "argon2id verify inside login",
+            verify,
+            ms(verify),
+            note="median, same runs; stateless_auth.passwords.verify_password",
+        ),
+    ]
