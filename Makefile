@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: run test install lint typecheck unit validate build bench clean breached-list
+.PHONY: run test install lint typecheck unit validate build bench clean breached-list rotate-keys
 
 $(STAMP): requirements-dev.lock pyproject.toml layers/shared/requirements.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
@@ -56,3 +56,19 @@ breached-list: $(STAMP)
 	echo "$(BREACHED_SHA256)  .breached/top100k.txt" | sha256sum --check
 	$(BIN)/python scripts/build_breached_list.py .breached/top100k.txt --top 100000 --min-length 8
 	rm -rf .breached
+
+STACK ?= stateless-auth
+REGION ?=
+
+# Rotate the deployed stack's signing keys now: `make rotate-keys [STACK=...] [REGION=...]`.
+# Needs the AWS CLI and credentials; see README "Key rotation" for what it does to tokens.
+rotate-keys:
+	@secret="$$(aws cloudformation describe-stacks --stack-name $(STACK) $(if $(REGION),--region $(REGION)) \
+	  --query "Stacks[0].Outputs[?OutputKey=='SigningKeysSecretArn'].OutputValue" --output text)"; \
+	if [ -z "$$secret" ] || [ "$$secret" = None ]; then \
+	  echo "stack $(STACK) has no SigningKeysSecretArn output" >&2; exit 1; fi; \
+	aws secretsmanager rotate-secret --secret-id "$$secret" $(if $(REGION),--region $(REGION))
+
+# Build the deployable artifacts (arm64 wheels for the layer); needs python3.13 on PATH.
+build: $(STAMP)
+	PYENV_VERSION=$${PYENV_VERSION:-3.13.0} $(BIN)/sam build --template-file template.yaml

@@ -9,37 +9,40 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = ["KeysBootstrapError", "keys_bootstrap"]
+__all__ = ["KeysBootstrapError", "rotate_keys"]
 
 
 class KeysBootstrapError(Exception):
-    """The development signing keys could not be created."""
+    """The development signing keys could not be created or rotated."""
 
 
-def keys_bootstrap(
+def rotate_keys(
     secretsmanager_client: Any, ssm_client: Any, secret_id: str, parameter_name: str
-) -> None:
-    """Create the development key set through the code that rotates keys in AWS.
+) -> dict[str, str]:
+    """One signing-key rotation through the code that rotates the keys in AWS.
 
-    Calls ``stateless_auth.keys.bootstrap_key_set(secretsmanager_client, ssm_client,
-    secret_id=..., parameter_name=...)``, which writes the private key set to the secret
-    and the public JWKS to the parameter.
+    Calls ``stateless_auth.rotation.rotate_now(secretsmanager_client, ssm_client,
+    secret_id, parameter_name)``: the four steps of the Secrets Manager rotation protocol
+    (createSecret, setSecret, testSecret, finishSecret) with a fresh token. On the
+    template's placeholder secret (at start-up) it creates the first key set. Returns the
+    kids of the new set: ``{"previous": ..., "current": ..., "next": ...}``.
     """
     try:
-        keys = importlib.import_module("stateless_auth.keys")
+        rotation = importlib.import_module("stateless_auth.rotation")
     except ModuleNotFoundError as exc:
-        if exc.name not in ("stateless_auth", "stateless_auth.keys"):
+        if exc.name not in ("stateless_auth", "stateless_auth.rotation"):
             raise
         raise KeysBootstrapError(
-            "the template declares SigningKeysSecret, but stateless_auth.keys cannot be "
+            "the template declares SigningKeysSecret, but stateless_auth.rotation cannot be "
             "imported, so no development signing keys can be created (is the shared layer "
             "installed into the virtualenv? run `make install`)"
         ) from exc
-    bootstrap = getattr(keys, "bootstrap_key_set", None)
-    if not callable(bootstrap):
+    rotate_now = getattr(rotation, "rotate_now", None)
+    if not callable(rotate_now):
         raise KeysBootstrapError(
-            "stateless_auth.keys has no bootstrap_key_set(secretsmanager_client, ssm_client, "
-            "secret_id=..., parameter_name=...), which the local API calls to create the "
+            "stateless_auth.rotation has no rotate_now(secretsmanager_client, ssm_client, "
+            "secret_id, parameter_name), which the local API calls to create and rotate the "
             "development signing keys"
         )
-    bootstrap(secretsmanager_client, ssm_client, secret_id=secret_id, parameter_name=parameter_name)
+    key_set = rotate_now(secretsmanager_client, ssm_client, secret_id, parameter_name)
+    return {status: key.kid for status, key in key_set.entries()}

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from localapi.template import Resolver, TemplateError, cfn_string
+from localapi.template import NO_VALUE, Resolver, TemplateError, cfn_string
 
 FUNCTION_TYPES = ("AWS::Serverless::Function",)
 HTTP_API_TYPE = "AWS::Serverless::HttpApi"
@@ -172,7 +172,7 @@ def _authorizers(
 
 def _cors(properties: Mapping[str, Any], resolver: Resolver) -> CorsSpec | None:
     raw = resolver.resolve(properties.get("CorsConfiguration"))
-    if raw is None or raw is False:
+    if raw is None or raw is False or raw is NO_VALUE:  # e.g. !If [Cond, {...}, !Ref AWS::NoValue]
         return None
     if raw is True:
         return CorsSpec(("*",), ("*",), ("*",), (), False, None)
@@ -327,3 +327,35 @@ def build_app_spec(template: Mapping[str, Any], base_dir: Path, resolver: Resolv
             raise TemplateError(f"{function_id} is not an AWS::Serverless::Function")
         functions[function_id] = _function_spec(template, function_id, base_dir, resolver)
     return AppSpec(functions=functions, routes=routes, cors=cors)
+
+
+def parameters_from_environment(
+    template: Mapping[str, Any],
+    environ: Mapping[str, str],
+    *,
+    ignore: frozenset[str] = frozenset(),
+) -> dict[str, str]:
+    """Template parameter values implied by the caller's environment.
+
+    The local API passes its environment through to the functions. Where a function
+    variable is a plain ``NAME: !Ref Parameter`` (in Globals or on the function) and the
+    environment sets NAME, the parameter takes that value too, so that everything else in
+    the template that refers to the parameter resolves as a deploy with that value would:
+    ``ALLOWED_ORIGINS=https://app.example.com`` also turns on the HTTP API's
+    CorsConfiguration, which reads the AllowedOrigins parameter. Variables in ``ignore``
+    are left alone.
+    """
+    parameters: Mapping[str, Any] = template.get("Parameters") or {}
+    sources: list[Any] = [((template.get("Globals") or {}).get("Function") or {})]
+    for resource in (template.get("Resources") or {}).values():
+        if (resource or {}).get("Type") in FUNCTION_TYPES:
+            sources.append(resource.get("Properties") or {})
+    values: dict[str, str] = {}
+    for properties in sources:
+        variables = ((properties or {}).get("Environment") or {}).get("Variables") or {}
+        for name, value in variables.items():
+            if name in ignore or name not in environ:
+                continue
+            if isinstance(value, dict) and len(value) == 1 and value.get("Ref") in parameters:
+                values.setdefault(str(value["Ref"]), environ[name])
+    return values

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import sys
 import threading
-from collections.abc import Mapping
+import traceback
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
 from botocore.exceptions import BotoCoreError, ClientError
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.wrappers import Response
 
-from localapi import KeysBootstrapError, keys_bootstrap
+from localapi import KeysBootstrapError, rotate_keys
 from localapi.aws import (
     FAKE_CREDENTIALS,
     create_parameters_from_template,
@@ -23,7 +26,7 @@ from localapi.aws import (
 )
 from localapi.extension import ExtensionServer
 from localapi.gateway import Gateway
-from localapi.model import AppSpec, build_app_spec
+from localapi.model import AppSpec, build_app_spec, parameters_from_environment
 from localapi.runtime import ENVIRON_LOCK, FunctionLoadError, LoadedFunction
 from localapi.template import (
     DEFAULT_REGION,
@@ -35,6 +38,10 @@ from localapi.template import (
 
 SIGNING_KEYS_SECRET = "SigningKeysSecret"  # noqa: S105 - a logical id
 PUBLIC_KEYS_PARAMETER = "PublicKeysParameter"
+
+# The local API's own routes (development tools; not in the template, never deployed).
+ADMIN_PREFIX = "/_localapi/"
+ROTATE_KEYS_PATH = ADMIN_PREFIX + "rotate-keys"
 
 # Set by the local API whatever the template or the caller's environment say.
 MANAGED_VARIABLES = frozenset(
@@ -86,6 +93,59 @@ def function_environment(
     }
 
 
+def _json_reply(status: int, body: Any, headers: Mapping[str, str] | None = None) -> Response:
+    response = Response(json.dumps(body), status=status, mimetype="application/json")
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+class LocalAdmin:
+    """WSGI middleware: the local API's own routes under ``/_localapi/``, else the gateway.
+
+    ``POST /_localapi/rotate-keys`` runs one signing-key rotation in process (the same
+    four Secrets Manager rotation steps as the key-rotation function in AWS) and answers
+    ``200 {"rotated": true, "kids": {"previous", "current", "next"}}``. The functions pick
+    the new set up as they do in AWS: within ``KEYS_REFRESH_SECONDS``.
+    """
+
+    def __init__(
+        self,
+        app: Callable[[dict[str, Any], Any], Iterable[bytes]],
+        rotate: Callable[[], dict[str, str]] | None,
+        log: Callable[[str], None],
+    ) -> None:
+        self.app = app
+        self.rotate = rotate
+        self.log = log
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        path = str(environ.get("PATH_INFO") or "")
+        if not path.startswith(ADMIN_PREFIX):
+            return self.app(environ, start_response)
+        return self._admin(environ, path)(environ, start_response)
+
+    def _admin(self, environ: dict[str, Any], path: str) -> Response:
+        if path != ROTATE_KEYS_PATH:
+            return _json_reply(404, {"message": "Not Found"})
+        if environ.get("REQUEST_METHOD") != "POST":
+            return _json_reply(405, {"message": "Method Not Allowed"}, {"Allow": "POST"})
+        if self.rotate is None:
+            return _json_reply(
+                404, {"message": f"the template declares no {SIGNING_KEYS_SECRET} to rotate"}
+            )
+        try:
+            with self._lock:  # one rotation at a time, as Secrets Manager allows
+                kids = self.rotate()
+        except Exception as exc:
+            self.log(f"key rotation failed: {type(exc).__name__}: {exc}")
+            self.log(traceback.format_exc().rstrip())
+            return _json_reply(500, {"message": "Internal Server Error"})
+        self.log(f"rotated the signing keys: current kid {kids.get('current')}")
+        return _json_reply(200, {"rotated": True, "kids": kids})
+
+
 class LocalApi:
     """The whole local API in this process. ``start()`` then ``url``; ``close()`` to stop."""
 
@@ -113,6 +173,8 @@ class LocalApi:
         self.extension: ExtensionServer | None = None
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
+        self._rotate: Callable[[], dict[str, str]] | None = None
+        self.signing_kids: dict[str, str] = {}
 
     def say(self, message: str) -> None:
         stream = self._log or sys.stderr
@@ -182,7 +244,14 @@ class LocalApi:
         secretsmanager = session.client("secretsmanager")
         ssm = session.client("ssm")
 
-        resolver = Resolver(template, stack_name=self.stack_name, region=self.region)
+        resolver = Resolver(
+            template,
+            stack_name=self.stack_name,
+            region=self.region,
+            parameter_values=parameters_from_environment(
+                template, self.process_environ, ignore=MANAGED_VARIABLES
+            ),
+        )
         tables = create_tables_from_template(template, dynamodb, resolver=resolver)
         created_secrets = create_secrets_from_template(template, secretsmanager, resolver=resolver)
         parameters = create_parameters_from_template(template, ssm, resolver=resolver)
@@ -193,6 +262,12 @@ class LocalApi:
             os.environ.update(self.extension.environment())
 
         self.app = build_app_spec(template, base_dir, resolver)
+        for route in self.app.routes:
+            if route.path.startswith(ADMIN_PREFIX):
+                raise TemplateError(
+                    f"route {route.route_key} ({route.function_id}) is under {ADMIN_PREFIX},"
+                    " which the local API keeps for its own routes"
+                )
         environments = {
             function_id: function_environment(spec.environment, self.process_environ)
             for function_id, spec in self.app.functions.items()
@@ -222,9 +297,14 @@ class LocalApi:
                     f"{SIGNING_KEYS_SECRET} is declared but there is no {PUBLIC_KEYS_PARAMETER}"
                     " (AWS::SSM::Parameter) for the public keys"
                 )
-            keys_bootstrap(
-                secretsmanager, ssm, created_secrets[SIGNING_KEYS_SECRET], parameter_name
-            )
+            secret_arn = created_secrets[SIGNING_KEYS_SECRET]
+
+            def rotate(name: str = parameter_name) -> dict[str, str]:
+                self.signing_kids = rotate_keys(secretsmanager, ssm, secret_arn, name)
+                return self.signing_kids
+
+            rotate()  # the first rotation creates the development keys, as in AWS
+            self._rotate = rotate
 
         for function_id, spec in self.app.functions.items():
             function = LoadedFunction(spec, region=self.region)
@@ -238,8 +318,13 @@ class LocalApi:
             region=self.region,
             log=self._log,
         )
+        application = LocalAdmin(gateway, self._rotate, self.say)
         self._server = make_server(
-            self.host, self.requested_port, gateway, threaded=True, request_handler=_RequestHandler
+            self.host,
+            self.requested_port,
+            application,
+            threaded=True,
+            request_handler=_RequestHandler,
         )
         self._thread = threading.Thread(
             target=self._server.serve_forever,
@@ -254,6 +339,11 @@ class LocalApi:
         assert self.app is not None
         for logical_id, name in self.physical_names.items():
             self.say(f"created {logical_id}: {name}")
+        if self._rotate is not None:
+            self.say(
+                f"signing keys: current kid {self.signing_kids.get('current')}; "
+                f"POST {ROTATE_KEYS_PATH} rotates them"
+            )
         for route in sorted(self.app.routes, key=lambda r: (r.path, r.method)):
             auth = f"authorizer {route.authorizer.name}" if route.authorizer else "no auth"
             self.say(f"route {route.route_key} -> {route.function_id} ({auth})")

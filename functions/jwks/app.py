@@ -11,12 +11,11 @@ from stateless_auth import runtime
 from stateless_auth.edge import endpoint
 from stateless_auth.httpapi import issuer_for, request_origin, response
 
+JWKS_PATH = "/.well-known/jwks.json"
+
 logger = Logger()
 settings = runtime.settings()
 keys = runtime.public_key_store(settings)
-# The standby model publishes tomorrow's key today, so caches may hold the set this long.
-JWKS_MAX_AGE_SECONDS = 3600
-JWKS_PATH = "/.well-known/jwks.json"
 
 
 @logger.inject_lambda_context(
@@ -24,7 +23,9 @@ JWKS_PATH = "/.well-known/jwks.json"
 )
 @endpoint(logger)
 def lambda_handler(event: APIGatewayProxyEventV2, context: Any) -> dict[str, Any]:
-    cache = {"Cache-Control": f"public, max-age={JWKS_MAX_AGE_SECONDS}"}
+    # The standby model publishes each key a rotation period before it signs, so clients
+    # may cache the set for hours and still know tomorrow's key.
+    cache = {"Cache-Control": f"public, max-age={settings.jwks_max_age}"}
     if event.raw_path.endswith("/openid-configuration"):
         document = {
             "issuer": issuer_for(event, settings.jwt_issuer),

@@ -22,7 +22,7 @@ from localapi.aws import (
 from localapi.extension import ExtensionServer
 from localapi.template import load_template
 from stateless_auth import runtime
-from stateless_auth.keys import bootstrap_key_set
+from stateless_auth.rotation import rotate_now
 from tests.conftest import ROOT
 
 FUNCTIONS = ("signup", "login", "refresh", "logout", "jwks", "me", "authorizer")
@@ -75,12 +75,8 @@ def stack() -> Iterator[Stack]:
         tables = create_tables_from_template(template, dynamodb)
         secret_ids = create_secrets_from_template(template, secrets)
         parameters = create_parameters_from_template(template, ssm)
-        bootstrap_key_set(
-            secrets,
-            ssm,
-            secret_id=secret_ids["SigningKeysSecret"],
-            parameter_name=parameters["PublicKeysParameter"],
-        )
+        # The first rotation creates the key set, as the stack's first rotation does.
+        rotate_now(secrets, ssm, secret_ids["SigningKeysSecret"], parameters["PublicKeysParameter"])
         with ExtensionServer(ssm, secrets) as extension:
             os.environ.update(
                 {

@@ -37,7 +37,9 @@ FUNCTIONS = {
     "JwksFunction": "jwks",
     "MeFunction": "me",
     "AuthorizerFunction": "authorizer",
+    "KeyRotationFunction": "rotation",
 }
+ROTATION_FUNCTION = "KeyRotationFunction"
 
 # CONTRACT section 6: variable -> (parameter, default, min, max); None for free text.
 CONTRACT_VARIABLES: dict[str, tuple[str, str, int | None, int | None]] = {
@@ -62,7 +64,9 @@ ROUTES: dict[tuple[str, str], tuple[str, str | None]] = {
     ("GET", "/me"): ("MeFunction", "TokenAuthorizer"),
 }
 
-KEY_READERS = {"LoginFunction", "RefreshFunction"}  # may read the private signing keys
+KEY_READERS = {"LoginFunction", "RefreshFunction"}  # token issuers: read the private keys
+# Every function that knows the secret: the issuers, and the function that rotates it.
+SECRET_HOLDERS = KEY_READERS | {ROTATION_FUNCTION}
 EXTENSION_USERS = {"LoginFunction", "RefreshFunction", "JwksFunction", "AuthorizerFunction"}
 
 # The whole IAM grant of each function, as (action, resource) pairs; resources are named
@@ -86,6 +90,21 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
     "JwksFunction": {("ssm:GetParameter", "PublicKeysParameter")},
     "MeFunction": set(),
     "AuthorizerFunction": {("ssm:GetParameter", "PublicKeysParameter")},
+    "KeyRotationFunction": {
+        (action, "SigningKeysSecret")
+        for action in (
+            "secretsmanager:DescribeSecret",
+            "secretsmanager:GetSecretValue",
+            "secretsmanager:PutSecretValue",
+            "secretsmanager:UpdateSecretVersionStage",
+        )
+    }
+    | {("ssm:GetParameter", "PublicKeysParameter"), ("ssm:PutParameter", "PublicKeysParameter")},
+}
+# What reading a key store takes; anything else on a key store is a write.
+KEY_STORE_READS = {
+    "SigningKeysSecret": {"secretsmanager:GetSecretValue"},
+    "PublicKeysParameter": {"ssm:GetParameter"},
 }
 BASIC_EXECUTION_ROLE = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
 
@@ -96,6 +115,7 @@ OUTPUTS = [
     "AuthorizerFunctionArn",
     "UsersTableName",
     "SessionsTableName",
+    "SigningKeysSecretArn",
 ]
 
 
@@ -356,7 +376,7 @@ def test_resource_names_reach_every_function(sam: dict[str, Any], cfn: dict[str,
 def test_only_token_issuers_know_the_signing_secret(cfn: dict[str, Any]) -> None:
     for logical_id in FUNCTIONS:
         env = _function_env(cfn, logical_id)
-        if logical_id in KEY_READERS:
+        if logical_id in SECRET_HOLDERS:
             assert env["SIGNING_KEYS_SECRET_ID"] == {"Ref": "SigningKeysSecret"}
         else:
             assert "SIGNING_KEYS_SECRET_ID" not in env, logical_id
@@ -414,7 +434,15 @@ def test_extension_layer_table_is_arm64_and_regional(sam: dict[str, Any]) -> Non
         (
             "AllowedOrigins",
             ["", "https://app.example.com", "https://a.example.com, http://localhost:5173"],
-            ["https://app.example.com/", "app.example.com", "https://a.example.com;https://b"],
+            [
+                "https://app.example.com/",
+                "app.example.com",
+                "https://a.example.com;https://b",
+                "*",
+                "https://*.example.com",
+                "https://a.example.com,*",
+                "   ",
+            ],
         ),
         ("JwtAudience", ["", "stateless-auth", "https://api.example.com"], ["two words"]),
     ],
@@ -481,13 +509,18 @@ def _all_grants(cfn: dict[str, Any]) -> dict[str, set[tuple[str, str]]]:
 
 
 def test_only_token_issuers_can_read_the_private_keys(cfn: dict[str, Any]) -> None:
-    allowed_roles = {_role_of(cfn, logical_id) for logical_id in KEY_READERS}
+    """Of the functions behind the API, only login and refresh; besides them, only the
+    rotation function, which no route reaches."""
+    allowed_roles = {_role_of(cfn, logical_id) for logical_id in SECRET_HOLDERS}
     for role_id, grants in _all_grants(cfn).items():
         touches_secret = any(
             resource == "SigningKeysSecret" or action.startswith("secretsmanager:")
             for action, resource in grants
         )
         assert not touches_secret or role_id in allowed_roles, role_id
+    routed = {function_id for function_id, _authorizer in ROUTES.values()}
+    assert routed & SECRET_HOLDERS == KEY_READERS
+    assert "Events" not in cfn["Resources"][ROTATION_FUNCTION]["Properties"]
 
 
 def test_authorizer_and_jwks_read_public_keys_only(cfn: dict[str, Any]) -> None:
@@ -497,17 +530,21 @@ def test_authorizer_and_jwks_read_public_keys_only(cfn: dict[str, Any]) -> None:
             assert service not in {"dynamodb", "secretsmanager", "kms"}, (logical_id, action)
 
 
-def test_nobody_can_change_the_keys_or_use_wildcards(cfn: dict[str, Any]) -> None:
-    read_only = {
-        "SigningKeysSecret": {"secretsmanager:GetSecretValue"},
-        "PublicKeysParameter": {"ssm:GetParameter"},
-    }
+def test_only_the_rotation_function_can_change_the_keys(cfn: dict[str, Any]) -> None:
+    rotation_role = _role_of(cfn, ROTATION_FUNCTION)
+    writers: dict[str, set[str]] = {store: set() for store in KEY_STORE_READS}
     for role_id, grants in _all_grants(cfn).items():
         for action, resource in grants:
             assert "*" not in action, (role_id, action)
             assert resource != "*", (role_id, action)
-            if resource in read_only:
-                assert action in read_only[resource], (role_id, action, resource)
+            if resource in KEY_STORE_READS and action not in KEY_STORE_READS[resource]:
+                writers[resource].add(role_id)
+            if role_id != rotation_role:
+                # no write to any secret or parameter, whatever it points at
+                assert action in {"secretsmanager:GetSecretValue", "ssm:GetParameter"} or (
+                    action.split(":")[0] not in {"secretsmanager", "ssm", "kms"}
+                ), (role_id, action)
+    assert writers == {store: {rotation_role} for store in KEY_STORE_READS}
 
 
 def test_tracing_can_be_switched_on(sam: dict[str, Any]) -> None:
@@ -620,6 +657,147 @@ def test_issuer_is_the_api_url_unless_configured(sam: dict[str, Any]) -> None:
     assert outputs["AuthorizerFunctionArn"]["Value"] == {
         "Fn::GetAtt": ["AuthorizerFunction", "Arn"]
     }
+
+
+# ------------------------------------------------------------ key rotation
+
+
+def test_the_stack_rotates_the_signing_keys_on_a_schedule(
+    sam: dict[str, Any], cfn: dict[str, Any]
+) -> None:
+    days = sam["Parameters"]["KeyRotationDays"]
+    assert (days["Type"], days["Default"], days["MinValue"]) == ("Number", 30, 1)
+    schedules = [
+        (logical_id, resource)
+        for logical_id, resource in cfn["Resources"].items()
+        if resource["Type"] == "AWS::SecretsManager::RotationSchedule"
+    ]
+    assert len(schedules) == 1
+    _logical_id, schedule = schedules[0]
+    properties = schedule["Properties"]
+    assert properties["SecretId"] == {"Ref": "SigningKeysSecret"}
+    assert properties["RotationLambdaARN"] == {"Fn::GetAtt": [ROTATION_FUNCTION, "Arn"]}
+    assert properties["RotationRules"] == {"AutomaticallyAfterDays": {"Ref": "KeyRotationDays"}}
+    # created => rotated at once: the first run replaces the placeholder with real keys
+    assert properties["RotateImmediatelyOnUpdate"] is True
+    assert "HostedRotationLambda" not in properties
+    # Secrets Manager checks at creation that it may invoke the function
+    assert schedule["DependsOn"] == "KeyRotationFunctionPermission"
+
+
+def test_only_secrets_manager_may_invoke_the_rotation_function_for_our_secret(
+    cfn: dict[str, Any],
+) -> None:
+    function_arn = {"Fn::GetAtt": [ROTATION_FUNCTION, "Arn"]}
+    permissions = [
+        resource["Properties"]
+        for resource in cfn["Resources"].values()
+        if resource["Type"] == "AWS::Lambda::Permission"
+        and resource["Properties"]["FunctionName"] in (function_arn, {"Ref": ROTATION_FUNCTION})
+    ]
+    assert permissions == [
+        {
+            "Action": "lambda:InvokeFunction",
+            "FunctionName": function_arn,
+            "Principal": "secretsmanager.amazonaws.com",
+            "SourceAccount": {"Ref": "AWS::AccountId"},
+            "SourceArn": {"Ref": "SigningKeysSecret"},
+        }
+    ]
+
+
+def test_rotation_function_knows_its_secret_and_parameter(cfn: dict[str, Any]) -> None:
+    env = _function_env(cfn, ROTATION_FUNCTION)
+    assert env["SIGNING_KEYS_SECRET_ID"] == {"Ref": "SigningKeysSecret"}
+    assert env["PUBLIC_KEYS_PARAMETER"] == {"Ref": "PublicKeysParameter"}
+    properties = cfn["Resources"][ROTATION_FUNCTION]["Properties"]
+    assert properties["Timeout"] >= 10  # Secrets Manager waits; a step is a few API calls
+
+
+def test_jwks_cache_lifetime_is_far_below_the_rotation_period(
+    sam: dict[str, Any], cfn: dict[str, Any]
+) -> None:
+    """A client that caches the JWKS for max-age still learns each key before it signs.
+
+    A key is published (as next) one rotation period before it becomes current. The set
+    reaches the jwks function after at most KEYS_REFRESH_SECONDS (3600 at most) plus the
+    extension's cache (300 s by default), and a client holds it for max-age on top: all
+    of it must fit in the shortest rotation period allowed, with room to spare.
+    """
+    max_age = sam["Parameters"]["JwksMaxAgeSeconds"]
+    assert (max_age["Type"], max_age["Default"], max_age["MinValue"]) == ("Number", 3600, 0)
+    keys_refresh_max, extension_ttl = 3600, 300
+    shortest_period = sam["Parameters"]["KeyRotationDays"]["MinValue"] * 86400
+    assert 2 * (max_age["MaxValue"] + keys_refresh_max + extension_ttl) <= shortest_period
+    assert _function_env(cfn, "JwksFunction")["JWKS_MAX_AGE_SECONDS"] == {
+        "Ref": "JwksMaxAgeSeconds"
+    }
+    for logical_id in FUNCTIONS:
+        if logical_id != "JwksFunction":
+            assert "JWKS_MAX_AGE_SECONDS" not in _function_env(cfn, logical_id), logical_id
+
+
+def test_secret_arn_is_an_output_for_the_operator(sam: dict[str, Any]) -> None:
+    assert sam["Outputs"]["SigningKeysSecretArn"]["Value"] == {"Ref": "SigningKeysSecret"}
+
+
+# -------------------------------------------------------------------- CORS
+
+
+def _resolved_cors(sam: dict[str, Any], allowed_origins: str) -> Any:
+    """The HTTP API's CORS settings as CloudFormation resolves them for that parameter."""
+    from localapi.template import NO_VALUE, Resolver
+
+    parameters = {"AllowedOrigins": allowed_origins}
+    cfn = _translate(sam, parameters)
+    cors = cfn["Resources"]["AuthApi"]["Properties"]["Body"].get("x-amazon-apigateway-cors")
+    resolved = Resolver(cfn, parameter_values=parameters).resolve(cors)
+    return None if resolved is NO_VALUE else resolved
+
+
+def test_cors_is_off_without_allowed_origins(sam: dict[str, Any]) -> None:
+    assert sam["Conditions"]["HasAllowedOrigins"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "AllowedOrigins"}, ""]}]
+    }
+    assert _resolved_cors(sam, "") is None
+
+
+def test_cors_allows_exactly_the_listed_origins_with_credentials(sam: dict[str, Any]) -> None:
+    cors = _resolved_cors(sam, "https://app.example.com, http://localhost:5173")
+    assert cors == {
+        "allowOrigins": ["https://app.example.com", "http://localhost:5173"],
+        "allowCredentials": True,
+        "allowMethods": ["GET", "POST", "OPTIONS"],
+        "allowHeaders": ["authorization", "content-type"],
+        "maxAge": 600,
+    }
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+@pytest.mark.parametrize(
+    "origins", ["https://app.example.com", "https://a.example.com, http://localhost:5173"]
+)
+def test_a_wildcard_is_never_an_allowed_origin_with_credentials(
+    sam: dict[str, Any], origins: str
+) -> None:
+    declared = sam["Resources"]["AuthApi"]["Properties"]["CorsConfiguration"]
+    assert not any("*" in text for text in _strings(declared))
+    pattern = sam["Parameters"]["AllowedOrigins"]["AllowedPattern"]
+    for wildcard in ("*", "https://*.example.com", f"{origins},*", f"*, {origins}"):
+        assert not re.fullmatch(pattern, wildcard), wildcard
+    cors = _resolved_cors(sam, origins)
+    assert cors["allowCredentials"] is True
+    assert all("*" not in origin for origin in cors["allowOrigins"])
 
 
 # -------------------------------------------------------------------- build

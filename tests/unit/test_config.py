@@ -33,6 +33,8 @@ def test_defaults_match_the_contract() -> None:
         ("ALLOWED_ORIGINS", "*"),
         ("ALLOWED_ORIGINS", "example.com"),
         ("JWT_ISSUER", "not a url"),
+        ("JWKS_MAX_AGE_SECONDS", "21601"),
+        ("KEYS_REFRESH_SECONDS", "0"),
     ],
 )
 def test_bad_values_stop_start_up_naming_the_variable(name: str, value: str) -> None:

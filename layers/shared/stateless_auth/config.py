@@ -23,6 +23,7 @@ MAX_FAILED_LOGINS = IntSetting("MAX_FAILED_LOGINS", 5, 1, 100)
 LOCKOUT_SECONDS = IntSetting("LOCKOUT_SECONDS", 300, 1, 86400)
 PASSWORD_MIN_LENGTH = IntSetting("PASSWORD_MIN_LENGTH", 15, 8, 64)
 KEYS_REFRESH_SECONDS = IntSetting("KEYS_REFRESH_SECONDS", 300, 1, 3600)
+JWKS_MAX_AGE = IntSetting("JWKS_MAX_AGE_SECONDS", 3600, 0, 21600)
 
 
 def _int(env: Mapping[str, str], setting: IntSetting) -> int:
@@ -65,6 +66,7 @@ class Settings:
     jwt_issuer: str
     jwt_audience: str
     keys_refresh_seconds: int
+    jwks_max_age: int
     users_table: str
     sessions_table: str
     signing_keys_secret_id: str
@@ -97,6 +99,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         jwt_issuer=issuer,
         jwt_audience=audience,
         keys_refresh_seconds=_int(env, KEYS_REFRESH_SECONDS),
+        jwks_max_age=_int(env, JWKS_MAX_AGE),
         users_table=env.get("USERS_TABLE", "").strip(),
         sessions_table=env.get("SESSIONS_TABLE", "").strip(),
         signing_keys_secret_id=env.get("SIGNING_KEYS_SECRET_ID", "").strip(),

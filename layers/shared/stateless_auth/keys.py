@@ -163,7 +163,8 @@ class PublicKeyStore:
 
     Re-read every `refresh_seconds`, and early when a token names an unknown kid, but
     at most once per `cooldown_seconds` for unknown kids, so a flood of made-up kids
-    cannot become a flood of fetches. A failed re-read keeps the keys it had.
+    cannot become a flood of fetches. A failed re-read keeps the keys it had (and is
+    retried after the cooldown, or after `refresh_seconds` if that is shorter).
     """
 
     def __init__(
@@ -183,7 +184,7 @@ class PublicKeyStore:
         self._jwks: dict[str, Any] = {"keys": []}
         self._loaded_at: float | None = None
         self._last_attempt: float | None = None
-        self.version = 0  # bumps whenever the set changes; caches key off it
+        self._version = 0
         self.fetches = 0
 
     def _reload(self, now: float) -> None:
@@ -197,15 +198,39 @@ class PublicKeyStore:
                 raise
             return  # keep serving the keys we have; try again after the cooldown
         if set(keys) != set(self._keys):
-            self.version += 1
+            self._version += 1
         self._keys = keys
         self._jwks = {"keys": [self._public_entry(key) for key in keys.values()]}
         self._loaded_at = now
+
+    def _due(self, now: float, kid: str | None = None) -> bool:
+        """Whether to re-read now: the set is stale, or kid is unknown (and cooled down)."""
+        if self._loaded_at is None or self._last_attempt is None:
+            return True
+        since_attempt = now - self._last_attempt
+        stale = now - self._loaded_at >= self._refresh_seconds and since_attempt >= min(
+            self._cooldown_seconds, self._refresh_seconds
+        )
+        unknown = kid is not None and kid not in self._keys
+        return stale or (unknown and since_attempt >= self._cooldown_seconds)
 
     @staticmethod
     def _public_entry(key: PyJWK) -> dict[str, Any]:
         jwk = _public_members(ECAlgorithm.to_jwk(key.key, as_dict=True))
         return {**jwk, "kid": key.key_id, "alg": ALGORITHM, "use": "sig"}
+
+    @property
+    def version(self) -> int:
+        """Bumps whenever the set of kids changes; caches of verified tokens key off it.
+
+        Reading it re-reads a stale set first, so a cache that consults only the version
+        still notices, on schedule, that a key has left the set.
+        """
+        now = self._clock()
+        with self._lock:
+            if self._loaded_at is not None and self._due(now):
+                self._reload(now)
+            return self._version
 
     def load(self) -> None:
         """Read the set now (cold start)."""
@@ -216,22 +241,15 @@ class PublicKeyStore:
         """The key for kid, re-reading the set when it is stale or kid is new."""
         now = self._clock()
         with self._lock:
-            if self._loaded_at is None:
-                self._reload(now)  # nothing to serve yet: no cooldown applies
-                return self._keys.get(kid)
-            stale = now - self._loaded_at >= self._refresh_seconds
-            cooled = (
-                self._last_attempt is None or now - self._last_attempt >= self._cooldown_seconds
-            )
-            if (stale or kid not in self._keys) and cooled:
-                self._reload(now)
+            if self._due(now, kid):
+                self._reload(now)  # nothing loaded yet: no cooldown applies
             return self._keys.get(kid)
 
     def jwks(self) -> dict[str, Any]:
         """The public key set as a JWKS document, re-read when stale."""
         now = self._clock()
         with self._lock:
-            if self._loaded_at is None or now - self._loaded_at >= self._refresh_seconds:
+            if self._due(now):
                 self._reload(now)
             return self._jwks
 
@@ -267,23 +285,3 @@ class SigningKeyProvider:
                     if self._key_set is None:
                         raise
             return self._key_set.current
-
-
-def bootstrap_key_set(
-    secrets_client: Any, ssm_client: Any, *, secret_id: str, parameter_name: str
-) -> KeySet:
-    """Create the first key set where the secret has none, and publish its public half.
-
-    The local API calls this at start; in AWS the key-rotation function does the same
-    on its first run.
-    """
-    try:
-        current = secrets_client.get_secret_value(SecretId=secret_id)["SecretString"]
-        key_set = KeySet.from_secret_string(current)
-    except (KeySetError, KeyError):
-        key_set = KeySet.generate()
-        secrets_client.put_secret_value(SecretId=secret_id, SecretString=key_set.to_secret_string())
-    ssm_client.put_parameter(
-        Name=parameter_name, Value=key_set.public_jwks_string(), Type="String", Overwrite=True
-    )
-    return key_set
