@@ -37,7 +37,6 @@ from jwt.algorithms import ECAlgorithm
 from bench.common import (
     AUDIENCE,
     KeyServer,
-    LambdaContext,
     Row,
     apply_environment,
     import_handler,
@@ -46,6 +45,7 @@ from bench.common import (
     time_per_call,
     us,
 )
+from localapi.runtime import LambdaContext
 
 SECTION = "authorizer"
 FRESH_BUDGET = 1.7  # x floor

@@ -104,20 +104,6 @@ def load_event(name: str) -> dict[str, Any]:
     return document
 
 
-@dataclass
-class LambdaContext:
-    function_name: str = "bench"
-    function_version: str = "$LATEST"
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:bench"
-    memory_limit_in_mb: int = 512
-    aws_request_id: str = "00000000-0000-0000-0000-000000000000"
-    log_group_name: str = "/aws/lambda/bench"
-    log_stream_name: str = "bench"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 30_000
-
-
 def import_handler(name: str) -> ModuleType:
     """functions/<name>/app.py as Lambda loads it: by path, running its module init."""
     path = FUNCTIONS / name / "app.py"

@@ -31,7 +31,6 @@ from typing import Any
 
 from bench.common import (
     TEMPLATE,
-    LambdaContext,
     Row,
     apply_environment,
     import_handler,
@@ -39,6 +38,7 @@ from bench.common import (
     median,
     ms,
 )
+from localapi.runtime import LambdaContext
 
 SECTION = "DynamoDB"
 BUDGETS = {"authorizer": 0, "signup": 1, "login": 2, "refresh": 2, "logout": 2}

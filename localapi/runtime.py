@@ -36,18 +36,21 @@ class LambdaContext:
     def __init__(
         self,
         *,
-        function_name: str,
-        invoked_function_arn: str,
-        memory_limit_in_mb: str,
-        log_group_name: str,
-        log_stream_name: str,
-        timeout_seconds: float,
+        function_name: str = "stateless-auth-local-function",
+        invoked_function_arn: str | None = None,
+        memory_limit_in_mb: str = "256",
+        log_group_name: str | None = None,
+        log_stream_name: str = "local",
+        timeout_seconds: float = 30.0,
         aws_request_id: str | None = None,
     ) -> None:
         self.function_name = function_name
-        self.invoked_function_arn = invoked_function_arn
+        self.invoked_function_arn = (
+            invoked_function_arn
+            or f"arn:aws:lambda:us-east-1:123456789012:function:{function_name}"
+        )
         self.memory_limit_in_mb = memory_limit_in_mb
-        self.log_group_name = log_group_name
+        self.log_group_name = log_group_name or f"/aws/lambda/{function_name}"
         self.log_stream_name = log_stream_name
         self.aws_request_id = aws_request_id or str(uuid.uuid4())
         self._deadline = time.monotonic() + timeout_seconds

@@ -4,11 +4,10 @@ where to find them, so that any JOSE or OIDC library can verify our access token
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
 from stateless_auth import runtime
-from stateless_auth.edge import endpoint
+from stateless_auth.edge import http_handler
 from stateless_auth.httpapi import issuer_for, request_origin, response
 
 JWKS_PATH = "/.well-known/jwks.json"
@@ -18,10 +17,7 @@ settings = runtime.settings()
 keys = runtime.public_key_store(settings)
 
 
-@logger.inject_lambda_context(
-    correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False
-)
-@endpoint(logger)
+@http_handler(logger)
 def lambda_handler(event: APIGatewayProxyEventV2, context: Any) -> dict[str, Any]:
     # The standby model publishes each key a rotation period before it signs, so clients
     # may cache the set for hours and still know tomorrow's key.

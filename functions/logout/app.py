@@ -3,12 +3,11 @@
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
 from stateless_auth import runtime
-from stateless_auth.edge import endpoint
+from stateless_auth.edge import http_handler
 from stateless_auth.httpapi import cleared_refresh_cookie, presented_refresh_token, response
 
 logger = Logger()
@@ -16,11 +15,7 @@ metrics = Metrics()
 service = runtime.auth_service(sessions=True)
 
 
-@logger.inject_lambda_context(
-    correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False
-)
-@metrics.log_metrics
-@endpoint(logger, metrics)
+@http_handler(logger, metrics)
 def lambda_handler(event: APIGatewayProxyEventV2, context: Any) -> dict[str, Any]:
     token, _ = presented_refresh_token(event, service.settings.allowed_origins)
     session_id = service.logout(token) if token else None

@@ -3,20 +3,16 @@
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
-from stateless_auth.edge import endpoint
+from stateless_auth.edge import http_handler
 from stateless_auth.errors import AuthError
 from stateless_auth.httpapi import response
 
 logger = Logger()
 
 
-@logger.inject_lambda_context(
-    correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False
-)
-@endpoint(logger)
+@http_handler(logger)
 def lambda_handler(event: APIGatewayProxyEventV2, context: Any) -> dict[str, Any]:
     identity = event.request_context.authorizer.get_lambda or {}
     user_id = identity.get("sub")

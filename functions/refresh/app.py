@@ -3,12 +3,11 @@
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
 from stateless_auth import runtime
-from stateless_auth.edge import endpoint
+from stateless_auth.edge import http_handler
 from stateless_auth.errors import InvalidRequest
 from stateless_auth.httpapi import issuer_for, presented_refresh_token, token_response
 from stateless_auth.service import RefreshRejected
@@ -18,11 +17,7 @@ metrics = Metrics()
 service = runtime.auth_service(sessions=True, signing=True)
 
 
-@logger.inject_lambda_context(
-    correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False
-)
-@metrics.log_metrics
-@endpoint(logger, metrics)
+@http_handler(logger, metrics)
 def lambda_handler(event: APIGatewayProxyEventV2, context: Any) -> dict[str, Any]:
     token, delivery = presented_refresh_token(event, service.settings.allowed_origins)
     if token is None:

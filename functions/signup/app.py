@@ -3,12 +3,11 @@
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
 from stateless_auth import runtime
-from stateless_auth.edge import endpoint
+from stateless_auth.edge import http_handler
 from stateless_auth.httpapi import json_body, response, string_field
 
 logger = Logger()
@@ -16,11 +15,7 @@ metrics = Metrics()
 service = runtime.auth_service(users=True)
 
 
-@logger.inject_lambda_context(
-    correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False
-)
-@metrics.log_metrics
-@endpoint(logger, metrics)
+@http_handler(logger, metrics)
 def lambda_handler(event: APIGatewayProxyEventV2, context: Any) -> dict[str, Any]:
     body = json_body(event)
     user = service.signup(string_field(body, "email"), string_field(body, "password"))

@@ -20,6 +20,7 @@ from localapi.aws import (
     create_tables_from_template,
 )
 from localapi.extension import ExtensionServer
+from localapi.runtime import LambdaContext
 from localapi.template import load_template
 from stateless_auth import runtime
 from stateless_auth.rotation import rotate_now
@@ -27,20 +28,6 @@ from tests.conftest import ROOT
 
 FUNCTIONS = ("signup", "login", "refresh", "logout", "jwks", "me", "authorizer")
 AUDIENCE = "stateless-auth-test"
-
-
-@dataclass
-class LambdaContext:
-    function_name: str = "test-function"
-    function_version: str = "$LATEST"
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:test-function"
-    memory_limit_in_mb: int = 256
-    aws_request_id: str = "00000000-0000-0000-0000-000000000000"
-    log_group_name: str = "/aws/lambda/test-function"
-    log_stream_name: str = "stream"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 30_000
 
 
 @dataclass

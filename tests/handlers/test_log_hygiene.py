@@ -74,6 +74,9 @@ def test_whole_flow_logs_no_secrets_and_one_line_per_security_event(
     reuse_lines = [line for line in logs.lines if "refresh refused" in line]
     assert len(reuse_lines) == 1
     assert json.loads(reuse_lines[0])["reason"] == "reuse"
+    # every line carries the API Gateway request id as its correlation id
+    request_id = load_event("refresh_cookie.json")["requestContext"]["requestId"]
+    assert json.loads(reuse_lines[0])["correlation_id"] == request_id
 
     body_login = body(stack.invoke("login", login_event("hygiene@example.com", PASSWORD, "body")))
     secrets += [body_login["refresh_token"], body_login["access_token"]]

@@ -21,6 +21,7 @@ from moto.awslambda.models import LambdaBackend
 
 from localapi.aws import create_parameters_from_template, create_secrets_from_template
 from localapi.extension import ExtensionServer
+from localapi.runtime import LambdaContext
 from localapi.template import load_template
 from stateless_auth import runtime
 from stateless_auth.extension import ExtensionClient
@@ -145,22 +146,6 @@ class Aws:
         """What the login function signs with: the current key of AWSCURRENT."""
         client = ExtensionClient(port=self.extension.port, token=self.extension.token)
         return KeySet.from_secret_string(client.get_secret(self.secret_id)).current
-
-
-@dataclass
-class LambdaContext:
-    function_name: str = "stateless-auth-KeyRotationFunction"
-    function_version: str = "$LATEST"
-    invoked_function_arn: str = (
-        "arn:aws:lambda:us-east-1:123456789012:function:stateless-auth-KeyRotationFunction"
-    )
-    memory_limit_in_mb: int = 256
-    aws_request_id: str = "00000000-0000-0000-0000-00000000r0t8"
-    log_group_name: str = "/aws/lambda/stateless-auth-KeyRotationFunction"
-    log_stream_name: str = "stream"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 30_000
 
 
 def load_rotation_event(step: str) -> dict[str, Any]:

@@ -189,3 +189,12 @@ def test_concurrent_refreshes_at_the_service_have_one_winner(
         thread.join()
     assert sorted(results) == ["conflict", "ok"]
     assert grant.session_id not in sessions.revoked  # a lost race is not a replay
+
+
+def test_look_alike_emails_never_reach_another_account(service: AuthService) -> None:
+    cyrillic = "\u0430nn@example.com"  # Cyrillic a, looks like ann@example.com
+    with pytest.raises(InvalidCredentials):
+        service.login(cyrillic, PASSWORD, issuer=ISSUER)
+    other = service.signup(cyrillic, "another long passphrase here")
+    ann = service.login("ann@example.com", PASSWORD, issuer=ISSUER)
+    assert other.user_id != ann.user_id

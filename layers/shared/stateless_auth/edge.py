@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
@@ -36,5 +37,24 @@ def endpoint(
                 return error_response(error)
 
         return wrapper
+
+    return decorate
+
+
+def http_handler(
+    logger: Logger, metrics: Metrics | None = None
+) -> Callable[[Handler], Callable[[dict[str, Any], Any], dict[str, Any]]]:
+    """Everything an HTTP function wraps its handler in: the request id as the logs'
+    correlation id (never the event itself: it carries passwords and tokens), metrics
+    flushed after each call, and `endpoint`."""
+
+    def decorate(handler: Handler) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+        wrapped = endpoint(logger, metrics)(handler)
+        if metrics is not None:
+            wrapped = metrics.log_metrics(wrapped)
+        decorated: Callable[[dict[str, Any], Any], dict[str, Any]] = logger.inject_lambda_context(
+            wrapped, correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False
+        )
+        return decorated
 
     return decorate
