@@ -1,0 +1,125 @@
+"""Every DynamoDB call a handler makes is granted to its function in template.yaml.
+
+moto does not enforce IAM, so a grant that is missing would only show in AWS. This test
+records each handler's calls (transaction items included) across its paths and holds
+them to the function's policy statements, action by action and table by table.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from localapi.template import load_template
+from tests.conftest import ROOT, load_event
+from tests.handlers.conftest import Stack
+from tests.handlers.test_handlers import body, cookie_token, with_refresh_cookie
+
+pytestmark = pytest.mark.xdist_group("handlers")
+FUNCTIONS = {
+    "signup": "SignupFunction",
+    "login": "LoginFunction",
+    "refresh": "RefreshFunction",
+    "logout": "LogoutFunction",
+}
+TRANSACT_ACTIONS = {
+    "Put": "PutItem",
+    "Update": "UpdateItem",
+    "Delete": "DeleteItem",
+    "ConditionCheck": "ConditionCheckItem",
+}
+
+
+def granted(function: str) -> set[tuple[str, str]]:
+    """(dynamodb action, table logical id) pairs the function's policy allows."""
+    template = load_template(ROOT / "template.yaml")
+    grants: set[tuple[str, str]] = set()
+    for policy in template["Resources"][function]["Properties"].get("Policies", []):
+        for statement in policy.get("Statement", []) if isinstance(policy, dict) else []:
+            resource = statement["Resource"]
+            table = resource.get("Fn::GetAtt", [None])[0] if isinstance(resource, dict) else None
+            for action in statement["Action"]:
+                if action.startswith("dynamodb:") and table:
+                    grants.add((action.split(":", 1)[1], table))
+    return grants
+
+
+@pytest.fixture
+def calls(stack: Stack) -> Iterator[dict[str, set[tuple[str, str]]]]:
+    by_table = {name: logical for logical, name in stack.tables.items()}
+    recorded: dict[str, set[tuple[str, str]]] = defaultdict(set)
+    current: list[str] = []
+
+    def record(params: dict[str, Any], model: Any, **_: Any) -> None:
+        operation = model.name
+        if operation == "TransactWriteItems":
+            for item in params["TransactItems"]:
+                ((kind, spec),) = item.items()
+                recorded[current[0]].add((TRANSACT_ACTIONS[kind], by_table[spec["TableName"]]))
+        elif operation == "BatchGetItem":
+            for table in params["RequestItems"]:
+                recorded[current[0]].add(("BatchGetItem", by_table[table]))
+        else:
+            recorded[current[0]].add((operation, by_table[params["TableName"]]))
+
+    clients = {id(stack.dynamodb): stack.dynamodb}
+    for name in FUNCTIONS:
+        service = stack.handlers[name].service
+        for repository in (service._users, service._sessions):
+            if repository is not None:
+                clients[id(repository._client)] = repository._client
+    for client in clients.values():
+        client.meta.events.register("provide-client-params.dynamodb", record, unique_id="iam")
+
+    original = stack.invoke
+
+    def invoke(name: str, event: dict[str, Any]) -> dict[str, Any]:
+        current[:] = [name]
+        return original(name, event)
+
+    stack.invoke = invoke  # type: ignore[method-assign]
+    try:
+        yield recorded
+    finally:
+        stack.invoke = original  # type: ignore[method-assign]
+        for client in clients.values():
+            client.meta.events.unregister("provide-client-params.dynamodb", unique_id="iam")
+
+
+def login_event(email: str, password: str) -> dict[str, Any]:
+    event = load_event("login_ok.json")
+    event["body"] = json.dumps({"email": email, "password": password})
+    return event
+
+
+def test_every_dynamodb_call_is_granted(
+    stack: Stack, calls: dict[str, set[tuple[str, str]]]
+) -> None:
+    signup = load_event("signup_ok.json")
+    signup["body"] = json.dumps({"email": "iam@example.com", "password": "an iam test passphrase"})
+    stack.invoke("signup", signup)
+    stack.invoke("login", login_event("iam@example.com", "wrong passphrase here"))  # counts
+    first = cookie_token(
+        stack.invoke("login", login_event("iam@example.com", "an iam test passphrase"))
+    )
+    second = cookie_token(
+        stack.invoke("refresh", with_refresh_cookie("refresh_cookie.json", first))
+    )
+    stack.invoke("refresh", with_refresh_cookie("refresh_cookie.json", first))  # reuse: revoke
+    stack.invoke("logout", with_refresh_cookie("logout_cookie.json", second))
+    for _ in range(6):  # into the lock-out
+        stack.invoke("login", login_event("iam@example.com", "wrong passphrase here"))
+    assert body(stack.invoke("login", login_event("iam@example.com", "x" * 20)))["error"] == (
+        "too_many_attempts"
+    )
+
+    assert set(calls) == set(FUNCTIONS)
+    for name, function in FUNCTIONS.items():
+        missing = calls[name] - granted(function)
+        assert not missing, f"{function} calls DynamoDB without a grant: {sorted(missing)}"
+        unused = granted(function) - calls[name]
+        assert not unused, f"{function} is granted more than it uses: {sorted(unused)}"
