@@ -71,8 +71,6 @@ EXTENSION_USERS = {"LoginFunction", "RefreshFunction", "JwksFunction", "Authoriz
 
 # The whole IAM grant of each function, as (action, resource) pairs; resources are named
 # by the logical id they point at. Least privilege means: exactly this, nothing more.
-_USERS_RW = {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}
-_SESSIONS_RW = _USERS_RW | {"dynamodb:ConditionCheckItem"}
 EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
     "SignupFunction": {("dynamodb:PutItem", "UsersTable")},
     # tests/handlers/test_iam_matches_calls.py holds these to the calls each handler makes.
