@@ -219,3 +219,18 @@ def test_me_returns_the_authorizer_context(stack: Stack) -> None:
 def test_malformed_events_never_crash(stack: Stack, name: str, junk: dict[str, Any]) -> None:
     reply = stack.invoke(name, copy.deepcopy(junk))
     assert 400 <= reply["statusCode"] < 500 or reply["statusCode"] in (200, 204)
+
+
+def test_missing_signing_keys_answer_503_with_retry_after(
+    stack: Stack, account: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from stateless_auth.errors import KeySetError
+
+    def outage() -> Any:
+        raise KeySetError("no keys yet")
+
+    monkeypatch.setattr(stack.handlers["login"].service, "_signing_key", outage)
+    reply = stack.invoke("login", load_event("login_ok.json"))
+    assert reply["statusCode"] == 503
+    assert body(reply)["error"] == "temporarily_unavailable"
+    assert reply["headers"]["Retry-After"] == "5"

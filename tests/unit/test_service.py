@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 import pytest
 
@@ -198,3 +199,26 @@ def test_look_alike_emails_never_reach_another_account(service: AuthService) -> 
     other = service.signup(cyrillic, "another long passphrase here")
     ann = service.login("ann@example.com", PASSWORD, issuer=ISSUER)
     assert other.user_id != ann.user_id
+
+
+def test_a_key_outage_changes_nothing_and_never_revokes(
+    service: AuthService, sessions: FakeSessions, key_set: KeySet
+) -> None:
+    from stateless_auth.errors import KeySetError
+
+    grant = service.login("ann@example.com", PASSWORD, issuer=ISSUER)
+    healthy = service._signing_key
+
+    def outage() -> Any:
+        raise KeySetError("the extension is unreachable")
+
+    service._signing_key = outage
+    tokens_before = dict(sessions.tokens)
+    with pytest.raises(KeySetError):
+        service.login("ann@example.com", PASSWORD, issuer=ISSUER)
+    with pytest.raises(KeySetError):
+        service.refresh(grant.refresh_token, issuer=ISSUER)
+    assert sessions.tokens == tokens_before  # no orphan session, no rotation
+    service._signing_key = healthy
+    # the same refresh token still works: the failed attempt was not a replay
+    assert service.refresh(grant.refresh_token, issuer=ISSUER).session_id == grant.session_id

@@ -2,7 +2,8 @@
 
 A handler decorated with `endpoint` receives the parsed event and returns a
 payload 2.0 response; AuthError becomes its JSON error, and anything unexpected
-is logged (without the event) and re-raised so API Gateway answers 500.
+is logged (without the event) and re-raised so API Gateway answers 500. Missing keys
+answer 503 with Retry-After.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
-from stateless_auth.errors import AuthError
+from stateless_auth.errors import AuthError, KeySetError, KeysUnavailable
 from stateless_auth.httpapi import error_response, parse_event
 
 Handler = Callable[[APIGatewayProxyEventV2, Any], dict[str, Any]]
@@ -35,6 +36,13 @@ def endpoint(
                 if metrics is not None:
                     metrics.add_metric(name=f"Refused_{error.code}", unit=MetricUnit.Count, value=1)
                 return error_response(error)
+            except KeySetError as error:
+                # No usable keys yet (a new stack before its first rotation) or the
+                # extension is down: say so and when to retry, rather than a bare 500.
+                logger.error("signing keys unavailable", extra={"reason": str(error)})
+                if metrics is not None:
+                    metrics.add_metric(name="KeysUnavailable", unit=MetricUnit.Count, value=1)
+                return error_response(KeysUnavailable())
 
         return wrapper
 

@@ -85,6 +85,20 @@ class CrossSiteRequest(AuthError):
     code = "cross_site_request"
 
 
+class KeysUnavailable(AuthError):
+    """The signing keys cannot be read right now; the caller may retry shortly."""
+
+    status = 503
+    code = "temporarily_unavailable"
+    retry_after = 5
+
+    def __init__(self) -> None:
+        super().__init__("the service cannot sign tokens right now; try again shortly")
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
 class TokenVerificationError(Exception):
     """An access token failed verification (the authorizer denies it)."""
 

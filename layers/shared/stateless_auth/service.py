@@ -159,6 +159,7 @@ class AuthService:
                 keep_for=max(settings.lockout_seconds, FAILURE_MEMORY_SECONDS),
             )
             raise LoginFailed(counted.count >= settings.max_failed_logins)
+        key = self._current_signing_key()  # before any write, so a key outage changes nothing
         if failures.count:
             self.users.clear_failed_logins(normalised_email)
         if passwords.needs_rehash(user.password_hash):
@@ -175,7 +176,7 @@ class AuthService:
             session_expires_at=now + self.settings.refresh_token_ttl,
         )
         self.sessions.create(record, now=now)
-        return self._grant(record, refresh_token, issuer=issuer, now=now)
+        return self._grant(key, record, refresh_token, issuer=issuer, now=now)
 
     def refresh(self, refresh_token: str, *, issuer: str) -> TokenGrant:
         """Rotate the refresh token; a replayed (already rotated) one revokes its session."""
@@ -190,6 +191,9 @@ class AuthService:
             raise RefreshRejected("not_current", record.session_id)
         if record.session_expires_at <= now:
             raise RefreshRejected("expired", record.session_id)
+        # Before rotating: a rotation whose new token cannot be handed out would turn the
+        # client's next attempt into a replay and revoke its session.
+        key = self._current_signing_key()
         new_token = new_refresh_token()
         try:
             new_record = self.sessions.rotate(record, hash_refresh_token(new_token), now=now)
@@ -198,7 +202,7 @@ class AuthService:
             # was revoked or expired meanwhile. The caller read it as current, so this
             # is not a replay: refuse without revoking the winner's session.
             raise RefreshRejected("conflict", record.session_id) from None
-        return self._grant(new_record, new_token, issuer=issuer, now=now)
+        return self._grant(key, new_record, new_token, issuer=issuer, now=now)
 
     def logout(self, refresh_token: str) -> str | None:
         """Revoke the token's session; the session id, or None for an unknown token."""
@@ -208,12 +212,21 @@ class AuthService:
         self.sessions.revoke(record.session_id, now=int(self._clock()))
         return record.session_id
 
-    def _grant(
-        self, record: TokenRecord, refresh_token: str, *, issuer: str, now: int
-    ) -> TokenGrant:
+    def _current_signing_key(self) -> SigningKey:
         assert self._signing_key is not None, "this function cannot sign tokens"
+        return self._signing_key()
+
+    def _grant(
+        self,
+        key: SigningKey,
+        record: TokenRecord,
+        refresh_token: str,
+        *,
+        issuer: str,
+        now: int,
+    ) -> TokenGrant:
         access = issue_access_token(
-            self._signing_key(),
+            key,
             subject=record.user_id,
             email=record.email,
             roles=list(record.roles),
