@@ -142,6 +142,22 @@ def route_arn(request: IncomingRequest, region: str) -> str:
     )
 
 
+def _request_fields(request: IncomingRequest, route_key: str) -> dict[str, Any]:
+    """What the route event and the authorizer event both carry about the request."""
+    fields: dict[str, Any] = {
+        "routeKey": route_key,
+        "rawPath": request.raw_path,
+        "rawQueryString": request.raw_query,
+    }
+    if request.cookies:
+        fields["cookies"] = list(request.cookies)
+    fields["headers"] = dict(request.headers)
+    query = request.query_parameters
+    if query:
+        fields["queryStringParameters"] = query
+    return fields
+
+
 def http_event(
     request: IncomingRequest,
     route_key: str,
@@ -153,18 +169,7 @@ def http_event(
     ``authorizer_context`` False means the route has no authorizer; otherwise it is the
     authorizer's context and lands in ``requestContext.authorizer.lambda``.
     """
-    event: dict[str, Any] = {
-        "version": "2.0",
-        "routeKey": route_key,
-        "rawPath": request.raw_path,
-        "rawQueryString": request.raw_query,
-    }
-    if request.cookies:
-        event["cookies"] = list(request.cookies)
-    event["headers"] = dict(request.headers)
-    query = request.query_parameters
-    if query:
-        event["queryStringParameters"] = query
+    event: dict[str, Any] = {"version": "2.0", **_request_fields(request, route_key)}
     context = _request_context(request, route_key)
     if authorizer_context is not False:
         context["authorizer"] = {"lambda": authorizer_context}
@@ -200,16 +205,8 @@ def authorizer_event(
         "type": "REQUEST",
         "routeArn": route_arn(request, region),
         "identitySource": identity_source,
-        "routeKey": route_key,
-        "rawPath": request.raw_path,
-        "rawQueryString": request.raw_query,
+        **_request_fields(request, route_key),
     }
-    if request.cookies:
-        event["cookies"] = list(request.cookies)
-    event["headers"] = dict(request.headers)
-    query = request.query_parameters
-    if query:
-        event["queryStringParameters"] = query
     event["requestContext"] = _request_context(request, route_key)
     if path_parameters:
         event["pathParameters"] = dict(path_parameters)

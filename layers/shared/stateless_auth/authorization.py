@@ -133,6 +133,9 @@ class Authorizer:
                 "exp": int(claims["exp"]),
             },
         }
-        # verify() may have re-read the key set: file the entry under the current version
-        self._cache.put(token, issuer, self._verifier.key_version, decision, int(claims["exp"]))
+        # verify() may have re-read the key set (and already checked whether it was due):
+        # file the entry under the version it verified against.
+        self._cache.put(
+            token, issuer, self._verifier.loaded_key_version, decision, int(claims["exp"])
+        )
         return decision, "verified"

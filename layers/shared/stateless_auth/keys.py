@@ -232,6 +232,11 @@ class PublicKeyStore:
                 self._reload(now)
             return self._version
 
+    @property
+    def loaded_version(self) -> int:
+        """The version of the set as last read, without re-reading a stale set."""
+        return self._version
+
     def load(self) -> None:
         """Read the set now (cold start)."""
         with self._lock:

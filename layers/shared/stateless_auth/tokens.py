@@ -156,8 +156,13 @@ class AccessTokenVerifier:
 
     @property
     def key_version(self) -> int:
-        """Changes whenever the set of verification keys changes."""
+        """Changes whenever the set of verification keys changes (re-reads a stale set)."""
         return self._keys.version
+
+    @property
+    def loaded_key_version(self) -> int:
+        """key_version as last read, for just after verify() (which re-read if due)."""
+        return self._keys.loaded_version
 
     def _kid_of(self, header_segment: str) -> str:
         """The kid of an acceptable JOSE header, or TokenVerificationError."""
