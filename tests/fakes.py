@@ -14,6 +14,7 @@ class FakeUsers:
     def __init__(self) -> None:
         self.items: dict[str, User] = {}
         self.failures: dict[str, FailedLogins] = {}
+        self.reservations = 0
         self._lock = threading.Lock()
 
     def create(self, user: User) -> None:
@@ -31,32 +32,53 @@ class FakeUsers:
     def load_for_login(self, email: str) -> tuple[User | None, FailedLogins]:
         return self.items.get(email), self.failures.get(email, FailedLogins())
 
-    def record_failed_login(
-        self, email: str, seen: FailedLogins, *, now: int, restart: bool, keep_for: int
-    ) -> FailedLogins:
+    def reserve_login_attempt(
+        self,
+        email: str,
+        seen: FailedLogins,
+        *,
+        now: int,
+        max_failures: int,
+        lockout_seconds: int,
+        keep_for: int,
+    ) -> tuple[bool, FailedLogins]:
+        # The repository's conditional write, checked and applied under one lock as
+        # DynamoDB does per item: a slot below max_failures, or a restart once a lock ended.
         with self._lock:
             current = self.failures.get(email, FailedLogins())
-            if restart and current.last_failure_at == seen.last_failure_at:
+            if current.count < max_failures:
+                counted = FailedLogins(current.count + 1, now)
+            elif (
+                current.locked_for(now, max_failures=max_failures, lockout_seconds=lockout_seconds)
+                <= 0
+            ):
                 counted = FailedLogins(1, now)
             else:
-                counted = FailedLogins(current.count + 1, now)
+                return False, current
             self.failures[email] = counted
-            return counted
+            self.reservations += 1
+            return True, counted
 
     def clear_failed_logins(self, email: str) -> None:
         self.failures.pop(email, None)
 
 
 class FakeSessions:
-    def __init__(self) -> None:
+    def __init__(self, users: FakeUsers | None = None) -> None:
+        self.users = users
         self.tokens: dict[str, TokenRecord] = {}
         self.current: dict[str, str] = {}
         self.revoked: set[str] = set()
         self.expires: dict[str, int] = {}
         self._lock = threading.Lock()
 
-    def create(self, first_token: TokenRecord, *, now: int) -> None:
+    def create(
+        self, first_token: TokenRecord, *, now: int, clear_failures_of: str | None = None
+    ) -> None:
         with self._lock:
+            if clear_failures_of is not None:
+                assert self.users is not None, "FakeSessions(users=...) clears failures"
+                self.users.clear_failed_logins(clear_failures_of)
             self.tokens[first_token.token_hash] = first_token
             self.current[first_token.session_id] = first_token.token_hash
             self.expires[first_token.session_id] = first_token.session_expires_at

@@ -2,66 +2,17 @@
 
 from __future__ import annotations
 
-import http.client
-import json
 import threading
-import urllib.parse
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from localapi.testing import running_local_api
+from tests.httpclient import Client, Reply
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
 PASSWORD = "correct horse battery staple"
-
-
-class Reply:
-    def __init__(self, status: int, headers: http.client.HTTPMessage, body: bytes) -> None:
-        self.status = status
-        self.headers = headers
-        self.raw = body
-
-    def json(self) -> Any:
-        return json.loads(self.raw)
-
-    def cookies(self) -> list[str]:
-        return self.headers.get_all("Set-Cookie") or []
-
-    def refresh_cookie(self) -> str:
-        for cookie in self.cookies():
-            if cookie.startswith("__Host-refresh_token="):
-                return cookie.split(";")[0].split("=", 1)[1]
-        raise AssertionError(f"no refresh cookie in {self.cookies()}")
-
-
-class Client:
-    def __init__(self, base_url: str) -> None:
-        parsed = urllib.parse.urlsplit(base_url)
-        self.https = parsed.scheme == "https"
-        self.host = parsed.hostname or "127.0.0.1"
-        self.port = parsed.port or (443 if self.https else 80)
-        self.origin = base_url.rstrip("/")
-
-    def call(
-        self,
-        method: str,
-        path: str,
-        body: Any = None,
-        *,
-        headers: dict[str, str] | None = None,
-        raw: bytes | None = None,
-    ) -> Reply:
-        connection = http.client.HTTPSConnection if self.https else http.client.HTTPConnection
-        conn = connection(self.host, self.port, timeout=30)
-        data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
-        all_headers = {"Content-Type": "application/json", **(headers or {})}
-        conn.request(method, path, body=data, headers=all_headers)
-        reply = conn.getresponse()
-        result = Reply(reply.status, reply.headers, reply.read())
-        conn.close()
-        return result
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +50,12 @@ def test_signup_login_me_refresh_logout(api: Client, ann: dict[str, Any]) -> Non
 
     me = api.call("GET", "/me", headers={"Authorization": f"Bearer {access}"})
     assert me.status == 200
-    assert me.json() == {"user_id": ann["user_id"], "email": "ann@example.com", "roles": ["user"]}
+    assert me.json() == {
+        "user_id": ann["user_id"],
+        "email": "ann@example.com",
+        "email_verified": False,
+        "roles": ["user"],
+    }
 
     refreshed = api.call(
         "POST", "/auth/refresh", headers={"Cookie": f"__Host-refresh_token={cookie}"}

@@ -48,7 +48,7 @@ def service(clock: Clock, users: FakeUsers) -> AuthService:
     svc = AuthService(
         settings,
         users=users,
-        sessions=FakeSessions(),
+        sessions=FakeSessions(users),
         signing_key=lambda: key_set.current,
         clock=clock,
     )

@@ -39,16 +39,21 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def sessions() -> FakeSessions:
-    return FakeSessions()
+def users() -> FakeUsers:
+    return FakeUsers()
 
 
 @pytest.fixture
-def service(key_set: KeySet, clock: Clock, sessions: FakeSessions) -> AuthService:
+def sessions(users: FakeUsers) -> FakeSessions:
+    return FakeSessions(users)
+
+
+@pytest.fixture
+def service(key_set: KeySet, clock: Clock, users: FakeUsers, sessions: FakeSessions) -> AuthService:
     settings = load_settings({"JWT_AUDIENCE": AUDIENCE, "REFRESH_TOKEN_TTL_SECONDS": "3600"})
     svc = AuthService(
         settings,
-        users=FakeUsers(),
+        users=users,
         sessions=sessions,
         signing_key=lambda: key_set.current,
         clock=clock,

@@ -7,6 +7,7 @@ provider, the clock), so unit tests run with fakes and no AWS.
 from __future__ import annotations
 
 import math
+import secrets
 import time
 import uuid
 from collections.abc import Callable
@@ -32,14 +33,23 @@ class UserStore(Protocol):
     def get_by_email(self, email: str) -> User | None: ...
     def update_password_hash(self, email: str, password_hash: str) -> None: ...
     def load_for_login(self, email: str) -> tuple[User | None, FailedLogins]: ...
-    def record_failed_login(
-        self, email: str, seen: FailedLogins, *, now: int, restart: bool, keep_for: int
-    ) -> FailedLogins: ...
+    def reserve_login_attempt(
+        self,
+        email: str,
+        seen: FailedLogins,
+        *,
+        now: int,
+        max_failures: int,
+        lockout_seconds: int,
+        keep_for: int,
+    ) -> tuple[bool, FailedLogins]: ...
     def clear_failed_logins(self, email: str) -> None: ...
 
 
 class SessionStore(Protocol):
-    def create(self, first_token: TokenRecord, *, now: int) -> None: ...
+    def create(
+        self, first_token: TokenRecord, *, now: int, clear_failures_of: str | None = None
+    ) -> None: ...
     def find_token(self, token_hash: str) -> TokenRecord | None: ...
     def rotate(self, old: TokenRecord, new_token_hash: str, *, now: int) -> TokenRecord: ...
     def revoke(self, session_id: str, *, now: int) -> None: ...
@@ -76,15 +86,6 @@ class LoginFailed(InvalidCredentials):
 
 # Consecutive failures are remembered this long after the last one (or the lock-out, if longer).
 FAILURE_MEMORY_SECONDS = 24 * 3600
-_DUMMY_HASH: str | None = None
-
-
-def _dummy_hash() -> str:
-    """A real argon2id hash to verify against for unknown emails (equal-time failures)."""
-    global _DUMMY_HASH
-    if _DUMMY_HASH is None:
-        _DUMMY_HASH = passwords.hash_password(uuid.uuid4().hex)
-    return _DUMMY_HASH
 
 
 class AuthService:
@@ -102,6 +103,14 @@ class AuthService:
         self._sessions = sessions
         self._signing_key = signing_key
         self._clock = clock
+        # A service that can log in (users and signing keys) verifies unknown emails
+        # against a real argon2id hash, made here at start-up so that the first unknown
+        # email costs no more than any other (equal-time failures).
+        self._dummy_hash = (
+            passwords.hash_password(secrets.token_urlsafe(16))
+            if users is not None and signing_key is not None
+            else ""
+        )
 
     @property
     def users(self) -> UserStore:
@@ -133,35 +142,36 @@ class AuthService:
 
         InvalidCredentials for an unknown email or a wrong password (same answer, same
         work); TooManyAttempts while the email is locked out, even with the right password.
+        Every attempt first reserves one of the failures left before the lock-out, with a
+        conditional write, so concurrent attempts cannot check more passwords than that.
         """
         normalised_email = normalise_email(email)
         settings = self.settings
+        # Before any write, so a key outage answers 503 and changes nothing (not even the
+        # reservation below), and before the password check for every email alike.
+        key = self._current_signing_key()
         user, failures = self.users.load_for_login(normalised_email)
         started = self._clock()
-        locked_for = failures.locked_for(
-            started,
+        now = int(started)
+        self._refuse_if_locked(failures, started)
+        reserved, failures = self.users.reserve_login_attempt(
+            normalised_email,
+            failures,
+            now=now,
             max_failures=settings.max_failed_logins,
             lockout_seconds=settings.lockout_seconds,
+            keep_for=max(settings.lockout_seconds, FAILURE_MEMORY_SECONDS),
         )
-        if locked_for > 0:
-            retry_after = min(settings.lockout_seconds, math.ceil(locked_for))
-            raise TooManyAttempts("too many failed logins; try again later", retry_after)
+        if not reserved:
+            self._refuse_if_locked(failures, started)
+            raise TooManyAttempts("too many failed logins; try again later", 1)
         # An unknown email is checked against a dummy hash: the same work as a real check.
-        matched = passwords.verify_password(user.password_hash if user else _dummy_hash(), password)
+        matched = passwords.verify_password(
+            user.password_hash if user else self._dummy_hash, password
+        )
         if user is None or not matched:
-            now = int(started)
-            lock_ended = failures.count >= settings.max_failed_logins
-            counted = self.users.record_failed_login(
-                normalised_email,
-                failures,
-                now=now,
-                restart=lock_ended,
-                keep_for=max(settings.lockout_seconds, FAILURE_MEMORY_SECONDS),
-            )
-            raise LoginFailed(counted.count >= settings.max_failed_logins)
-        key = self._current_signing_key()  # before any write, so a key outage changes nothing
-        if failures.count:
-            self.users.clear_failed_logins(normalised_email)
+            # The reservation already counted this failure.
+            raise LoginFailed(failures.count >= settings.max_failed_logins)
         if passwords.needs_rehash(user.password_hash):
             self.users.update_password_hash(normalised_email, passwords.hash_password(password))
         now = int(self._clock())
@@ -174,9 +184,19 @@ class AuthService:
             roles=user.roles,
             state=CURRENT,
             session_expires_at=now + self.settings.refresh_token_ttl,
+            email_verified=user.email_verified,
         )
-        self.sessions.create(record, now=now)
+        self.sessions.create(record, now=now, clear_failures_of=normalised_email)
         return self._grant(key, record, refresh_token, issuer=issuer, now=now)
+
+    def _refuse_if_locked(self, failures: FailedLogins, now: float) -> None:
+        settings = self.settings
+        locked_for = failures.locked_for(
+            now, max_failures=settings.max_failed_logins, lockout_seconds=settings.lockout_seconds
+        )
+        if locked_for > 0:
+            retry_after = min(settings.lockout_seconds, math.ceil(locked_for))
+            raise TooManyAttempts("too many failed logins; try again later", retry_after)
 
     def refresh(self, refresh_token: str, *, issuer: str) -> TokenGrant:
         """Rotate the refresh token; a replayed (already rotated) one revokes its session."""
@@ -234,6 +254,7 @@ class AuthService:
             audience=self.settings.jwt_audience,
             ttl=self.settings.access_token_ttl,
             session_id=record.session_id,
+            email_verified=record.email_verified,
             now=now,
         )
         return TokenGrant(

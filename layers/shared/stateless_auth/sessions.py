@@ -20,6 +20,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from stateless_auth.users import failures_key
+
 CURRENT = "current"
 USED = "used"
 
@@ -47,14 +49,16 @@ class TokenRecord:
     roles: tuple[str, ...]
     state: str
     session_expires_at: int
+    email_verified: bool = False
 
 
 class SessionRepository:
     """Sessions and their refresh tokens in the sessions table."""
 
-    def __init__(self, client: Any, table_name: str) -> None:
+    def __init__(self, client: Any, table_name: str, *, users_table: str = "") -> None:
         self._client = client
         self._table = table_name
+        self._users_table = users_table  # for login: clearing the failure count
 
     def _token_item(self, record: TokenRecord, now: int) -> dict[str, Any]:
         return {
@@ -63,14 +67,22 @@ class SessionRepository:
             "user_id": {"S": record.user_id},
             "email": {"S": record.email},
             "roles": {"L": [{"S": role} for role in record.roles]},
+            "email_verified": {"BOOL": record.email_verified},
             "state": {"S": record.state},
             "issued_at": {"N": str(now)},
             "session_expires_at": {"N": str(record.session_expires_at)},
             "ttl": {"N": str(record.session_expires_at)},
         }
 
-    def create(self, first_token: TokenRecord, *, now: int) -> None:
-        """A new session whose current refresh token is `first_token`."""
+    def create(
+        self, first_token: TokenRecord, *, now: int, clear_failures_of: str | None = None
+    ) -> None:
+        """A new session whose current refresh token is `first_token`.
+
+        `clear_failures_of` (a normalised email) also resets that email's failed-login
+        count in the same transaction: a login always holds a reserved attempt, which a
+        success clears, and doing both in one write keeps the happy path's round trips.
+        """
         session_item = {
             **session_key(first_token.session_id),
             "user_id": {"S": first_token.user_id},
@@ -79,24 +91,34 @@ class SessionRepository:
             "expires_at": {"N": str(first_token.session_expires_at)},
             "ttl": {"N": str(first_token.session_expires_at)},
         }
-        self._client.transact_write_items(
-            TransactItems=[
+        items: list[dict[str, Any]] = [
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": session_item,
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            },
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": self._token_item(first_token, now),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            },
+        ]
+        if clear_failures_of is not None:
+            if not self._users_table:
+                raise ValueError("this repository has no users table to clear failures in")
+            items.append(
                 {
-                    "Put": {
-                        "TableName": self._table,
-                        "Item": session_item,
-                        "ConditionExpression": "attribute_not_exists(pk)",
+                    "Delete": {
+                        "TableName": self._users_table,
+                        "Key": {"pk": {"S": failures_key(clear_failures_of)}},
                     }
-                },
-                {
-                    "Put": {
-                        "TableName": self._table,
-                        "Item": self._token_item(first_token, now),
-                        "ConditionExpression": "attribute_not_exists(pk)",
-                    }
-                },
-            ]
-        )
+                }
+            )
+        self._client.transact_write_items(TransactItems=items)
 
     def find_token(self, token_hash: str) -> TokenRecord | None:
         """The record of a refresh token by its hash (strongly consistent)."""
@@ -114,6 +136,7 @@ class SessionRepository:
             roles=tuple(role["S"] for role in item.get("roles", {}).get("L", [])),
             state=item["state"]["S"],
             session_expires_at=int(item["session_expires_at"]["N"]),
+            email_verified=bool(item.get("email_verified", {}).get("BOOL", False)),
         )
 
     def rotate(self, old: TokenRecord, new_token_hash: str, *, now: int) -> TokenRecord:
@@ -126,6 +149,7 @@ class SessionRepository:
             roles=old.roles,
             state=CURRENT,
             session_expires_at=old.session_expires_at,
+            email_verified=old.email_verified,
         )
         now_value = {"N": str(now)}
         try:

@@ -19,6 +19,7 @@ from stateless_auth.errors import EmailTaken
 
 DEFAULT_ROLES = ("user",)
 BATCH_GET_ATTEMPTS = 3
+RESERVE_ATTEMPTS = 3
 
 
 def email_key(email: str) -> str:
@@ -50,6 +51,8 @@ class User:
     password_hash: str
     created_at: int
     roles: tuple[str, ...] = field(default=DEFAULT_ROLES)
+    # False until email verification exists: tokens must never present an unproven email.
+    email_verified: bool = False
 
 
 class UserRepository:
@@ -114,42 +117,79 @@ class UserRepository:
             if item["pk"]["S"] == email_key(email):
                 user = _user_from_item(item)
             else:
-                failures = FailedLogins(
-                    count=int(item.get("failures", {}).get("N", "0")),
-                    last_failure_at=int(item.get("last_failure_at", {}).get("N", "0")),
-                )
+                failures = _failures_from_item(item)
         return user, failures
 
-    def record_failed_login(
-        self, email: str, seen: FailedLogins, *, now: int, restart: bool, keep_for: int
-    ) -> FailedLogins:
-        """Count one more failure atomically; `restart` begins a new count after a lock ended."""
+    def reserve_login_attempt(
+        self,
+        email: str,
+        seen: FailedLogins,
+        *,
+        now: int,
+        max_failures: int,
+        lockout_seconds: int,
+        keep_for: int,
+    ) -> tuple[bool, FailedLogins]:
+        """Count one attempt as a failure before its password is checked (a success clears it).
+
+        A conditional write, so that of any number of concurrent logins for one email at
+        most as many are let through as failures remain: each must win a slot below
+        `max_failures` (or restart the count once a lock-out has ended). Returns whether
+        the attempt may go on and the record as it now stands; a refused attempt gets the
+        record that refused it, whose `locked_for` gives the Retry-After.
+        """
         key = {"pk": {"S": failures_key(email)}}
-        values = {":one": {"N": "1"}, ":now": {"N": str(now)}, ":ttl": {"N": str(now + keep_for)}}
-        if restart:
+        for _ in range(RESERVE_ATTEMPTS):
+            values = {
+                ":one": {"N": "1"},
+                ":now": {"N": str(now)},
+                ":ttl": {"N": str(now + keep_for)},
+                ":max": {"N": str(max_failures)},
+            }
+            lock_over = (
+                seen.count >= max_failures
+                and seen.locked_for(now, max_failures=max_failures, lockout_seconds=lockout_seconds)
+                <= 0
+            )
+            if lock_over:
+                # Only one of the attempts that saw this lock end may restart the count.
+                update = "SET failures = :one, last_failure_at = :now, #ttl = :ttl"
+                condition = "failures >= :max AND last_failure_at = :seen"
+                values[":seen"] = {"N": str(seen.last_failure_at)}
+            else:
+                update = (
+                    "SET failures = if_not_exists(failures, :zero) + :one,"
+                    " last_failure_at = :now, #ttl = :ttl"
+                )
+                condition = "attribute_not_exists(failures) OR failures < :max"
+                values[":zero"] = {"N": "0"}
             try:
-                self._client.update_item(
+                reply = self._client.update_item(
                     TableName=self._table,
                     Key=key,
-                    UpdateExpression="SET failures = :one, last_failure_at = :now, #ttl = :ttl",
-                    ConditionExpression="last_failure_at = :seen",
+                    UpdateExpression=update,
+                    ConditionExpression=condition,
                     ExpressionAttributeNames={"#ttl": "ttl"},
-                    ExpressionAttributeValues={**values, ":seen": {"N": str(seen.last_failure_at)}},
+                    ExpressionAttributeValues=values,
+                    ReturnValues="UPDATED_NEW",
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 )
-                return FailedLogins(count=1, last_failure_at=now)
             except ClientError as exc:
                 if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
                     raise
-                # another failure got there first: count on top of it
-        reply = self._client.update_item(
-            TableName=self._table,
-            Key=key,
-            UpdateExpression="ADD failures :one SET last_failure_at = :now, #ttl = :ttl",
-            ExpressionAttributeNames={"#ttl": "ttl"},
-            ExpressionAttributeValues=values,
-            ReturnValues="UPDATED_NEW",
-        )
-        return FailedLogins(count=int(reply["Attributes"]["failures"]["N"]), last_failure_at=now)
+                old: Any = exc.response.get("Item") or {}  # ALL_OLD
+                seen = _failures_from_item(old)
+                if (
+                    seen.locked_for(now, max_failures=max_failures, lockout_seconds=lockout_seconds)
+                    > 0
+                ):
+                    return False, seen
+                continue  # the record moved (a lock ended or restarted meanwhile): try again
+            return True, FailedLogins(
+                count=int(reply["Attributes"]["failures"]["N"]), last_failure_at=now
+            )
+        # Still contended after a few tries: refuse rather than check a password unbudgeted.
+        return False, FailedLogins(count=max_failures, last_failure_at=now)
 
     def clear_failed_logins(self, email: str) -> None:
         """A successful login resets the count."""
@@ -166,6 +206,13 @@ class UserRepository:
         )
 
 
+def _failures_from_item(item: dict[str, Any]) -> FailedLogins:
+    return FailedLogins(
+        count=int(item.get("failures", {}).get("N", "0")),
+        last_failure_at=int(item.get("last_failure_at", {}).get("N", "0")),
+    )
+
+
 def _user_from_item(item: dict[str, Any]) -> User:
     return User(
         user_id=item["user_id"]["S"],
@@ -173,4 +220,5 @@ def _user_from_item(item: dict[str, Any]) -> User:
         password_hash=item["password_hash"]["S"],
         created_at=int(item["created_at"]["N"]),
         roles=tuple(role["S"] for role in item.get("roles", {}).get("L", [])),
+        email_verified=bool(item.get("email_verified", {}).get("BOOL", False)),
     )
