@@ -105,3 +105,10 @@ class TokenVerificationError(Exception):
 
 class KeySetError(Exception):
     """The signing or public key set is missing or malformed."""
+
+
+class UnsupportedMediaType(AuthError):
+    """A request body that is not sent as Content-Type: application/json."""
+
+    status = 415
+    code = "unsupported_media_type"

@@ -1,7 +1,8 @@
 """HTTP edge helpers for the API Gateway HTTP API (payload 2.0) functions.
 
 Parsing the body (size limit, JSON, base64), cookies, the issuer URL, the
-cross-site check and the error shape: the only place that knows about HTTP.
+request checks every call passes first (the cross-site rule and the body's media type)
+and the error shape: the only place that knows about HTTP.
 """
 
 from __future__ import annotations
@@ -9,12 +10,19 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
-from stateless_auth.errors import AuthError, CrossSiteRequest, InvalidRequest, PayloadTooLarge
+from stateless_auth.errors import (
+    AuthError,
+    CrossSiteRequest,
+    InvalidRequest,
+    InvalidToken,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+)
 from stateless_auth.urls import api_origin
 
 if TYPE_CHECKING:
@@ -23,6 +31,12 @@ if TYPE_CHECKING:
 MAX_BODY_BYTES = 16 * 1024
 REFRESH_COOKIE = "__Host-refresh_token"
 JSON_HEADERS = {"Content-Type": "application/json", "Cache-Control": "no-store"}
+MAX_REFRESH_TOKEN_LENGTH = 512
+# Methods that change nothing; every other one (POST, DELETE, ...) gets the cross-site rule.
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+# The allowed origins, or a function that reads them only when a check needs them.
+Origins = frozenset[str] | Callable[[], frozenset[str]]
 
 
 def parse_event(event: Mapping[str, Any]) -> APIGatewayProxyEventV2:
@@ -144,16 +158,56 @@ def issuer_for(event: APIGatewayProxyEventV2, configured: str) -> str:
     return configured or request_origin(event)
 
 
-def check_same_site(event: APIGatewayProxyEventV2, allowed_origins: frozenset[str]) -> None:
-    """Refuse a cookie-carrying call from another site (CONTRACT §3)."""
+def request_method(event: APIGatewayProxyEventV2) -> str:
+    """The HTTP method, upper-case; "" when the event does not say."""
+    context = event.raw_event.get("requestContext")
+    http = context.get("http") if isinstance(context, Mapping) else None
+    method = http.get("method") if isinstance(http, Mapping) else None
+    if not isinstance(method, str) or not method:
+        route_key = event.raw_event.get("routeKey")
+        method = route_key.split(" ", 1)[0] if isinstance(route_key, str) else ""
+    return method.strip().upper()
+
+
+def changes_state(event: APIGatewayProxyEventV2) -> bool:
+    """Whether the cross-site rule applies: every method but GET/HEAD/OPTIONS (and unknown)."""
+    return request_method(event) not in SAFE_METHODS
+
+
+def check_same_site(event: APIGatewayProxyEventV2, allowed_origins: Origins) -> None:
+    """Refuse a call from another site (CONTRACT §3): `Sec-Fetch-Site: cross-site`, or an
+    `Origin` that is neither the API's own nor allowed. Calls with neither header pass."""
     if (header(event, "sec-fetch-site") or "").strip().lower() == "cross-site":
-        raise CrossSiteRequest("cross-site requests may not use the refresh cookie")
+        raise CrossSiteRequest("cross-site requests may not change state")
     origin = header(event, "origin")
     if origin is None:
         return
     origin = origin.strip().rstrip("/").lower()
-    if origin != request_origin(event) and origin not in allowed_origins:
-        raise CrossSiteRequest("this origin may not use the refresh cookie")
+    if origin == request_origin(event):
+        return
+    allowed = allowed_origins() if callable(allowed_origins) else allowed_origins
+    if origin not in allowed:
+        raise CrossSiteRequest("this origin may not call this API")
+
+
+def check_content_type(event: APIGatewayProxyEventV2) -> None:
+    """A request with a body must say `Content-Type: application/json` (parameters allowed):
+    a cross-site `<form enctype="text/plain">` cannot, and cannot without a CORS preflight."""
+    body = event.raw_event.get("body")
+    if body is None or body == "":
+        return
+    media_type = (header(event, "content-type") or "").split(";", 1)[0].strip().lower()
+    if media_type != "application/json":
+        raise UnsupportedMediaType(
+            "the request body must be sent as Content-Type: application/json"
+        )
+
+
+def check_request(event: APIGatewayProxyEventV2, allowed_origins: Origins) -> None:
+    """The checks every HTTP call passes before its handler runs (`edge.endpoint`)."""
+    if changes_state(event):
+        check_same_site(event, allowed_origins)
+    check_content_type(event)
 
 
 def refresh_cookie(token: str, max_age: int) -> str:
@@ -210,24 +264,32 @@ def delivery_field(body: Mapping[str, Any]) -> str:
 
 
 def presented_refresh_token(
-    event: APIGatewayProxyEventV2, allowed_origins: frozenset[str]
+    event: APIGatewayProxyEventV2, allowed_origins: Origins
 ) -> tuple[str | None, str]:
     """The refresh token the caller sent and how: the cookie counts where both are sent.
 
-    A cookie-carrying call from another site is refused before anything else.
+    None when none is presented (no cookie, no or a null or empty `refresh_token`);
+    a presented token that is malformed or too long is InvalidToken (CONTRACT §3). A
+    cookie-carrying call from another site is refused before anything else (the
+    handler edge already refuses every cross-site state-changing call; this stays as
+    a second line for the cookie).
     """
     from_cookie = cookie(event, REFRESH_COOKIE)
     if from_cookie:
         check_same_site(event, allowed_origins)
         return _token_value(from_cookie), COOKIE
     body = json_body(event, required=False)
-    token = optional_string_field(body, "refresh_token", max_length=512)
-    return (_token_value(token) if token else None), BODY
+    token = body.get("refresh_token")
+    if token is None or token == "":
+        return None, BODY
+    if not isinstance(token, str):
+        raise InvalidToken("the refresh token is malformed")
+    return _token_value(token), BODY
 
 
 def _token_value(token: str) -> str:
-    if len(token) > 512 or not token.isascii() or not token.isprintable():
-        raise InvalidRequest("the refresh token is malformed")
+    if len(token) > MAX_REFRESH_TOKEN_LENGTH or not token.isascii() or not token.isprintable():
+        raise InvalidToken("the refresh token is malformed")
     return token
 
 
