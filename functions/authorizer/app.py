@@ -19,7 +19,7 @@ settings = runtime.settings()
 # while the runtime initialises.
 keys = runtime.public_key_store(settings)
 authorizer = Authorizer(
-    AccessTokenVerifier(keys, audience=settings.jwt_audience), issuer=settings.jwt_issuer
+    AccessTokenVerifier(keys, audience=settings.jwt_audience), issuer=runtime.issuer(settings)
 )
 
 

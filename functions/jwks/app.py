@@ -8,13 +8,14 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
 from stateless_auth import runtime
 from stateless_auth.edge import http_handler
-from stateless_auth.httpapi import issuer_for, request_origin, response
+from stateless_auth.httpapi import response
 
 JWKS_PATH = "/.well-known/jwks.json"
 
 logger = Logger()
 settings = runtime.settings()
 keys = runtime.public_key_store(settings)
+issuer = runtime.issuer(settings)
 
 
 @http_handler(logger)
@@ -23,14 +24,27 @@ def lambda_handler(event: APIGatewayProxyEventV2, context: Any) -> dict[str, Any
     # may cache the set for hours and still know tomorrow's key.
     cache = {"Cache-Control": f"public, max-age={settings.jwks_max_age}"}
     if event.raw_path.endswith("/openid-configuration"):
+        # The fixed issuer, whatever Host the request sent (CONTRACT §4).
+        fixed = issuer()
         document = {
-            "issuer": issuer_for(event, settings.jwt_issuer),
-            "jwks_uri": request_origin(event) + JWKS_PATH,
+            "issuer": fixed,
+            "jwks_uri": fixed + JWKS_PATH,
             "response_types_supported": ["token"],
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": ["ES256"],
             "token_endpoint_auth_methods_supported": ["none"],
-            "claims_supported": ["iss", "aud", "sub", "iat", "exp", "jti", "email", "roles"],
+            "claims_supported": [
+                "iss",
+                "aud",
+                "sub",
+                "iat",
+                "exp",
+                "jti",
+                "sid",
+                "email",
+                "email_verified",
+                "roles",
+            ],
         }
         return response(200, document, headers=cache)
     return response(200, keys.jwks(), headers=cache)

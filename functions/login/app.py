@@ -9,18 +9,13 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from stateless_auth import runtime
 from stateless_auth.edge import http_handler
 from stateless_auth.errors import TooManyAttempts
-from stateless_auth.httpapi import (
-    delivery_field,
-    issuer_for,
-    json_body,
-    string_field,
-    token_response,
-)
+from stateless_auth.httpapi import delivery_field, json_body, string_field, token_response
 from stateless_auth.service import LoginFailed
 
 logger = Logger()
 metrics = Metrics()
 service = runtime.auth_service(users=True, sessions=True, signing=True)
+issuer = runtime.issuer(service.settings)
 
 
 @http_handler(logger, metrics)
@@ -30,9 +25,7 @@ def lambda_handler(event: APIGatewayProxyEventV2, context: Any) -> dict[str, Any
     password = string_field(body, "password")
     delivery = delivery_field(body)
     try:
-        grant = service.login(
-            email, password, issuer=issuer_for(event, service.settings.jwt_issuer)
-        )
+        grant = service.login(email, password, issuer=issuer())
     except LoginFailed as failed:
         logger.warning("login failed", extra={"lockout_started": failed.locked})
         metrics.add_metric(name="LoginFailed", unit=MetricUnit.Count, value=1)

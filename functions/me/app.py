@@ -21,5 +21,12 @@ def lambda_handler(event: APIGatewayProxyEventV2, context: Any) -> dict[str, Any
         raise AuthError("this route needs the authorizer's context")
     roles = identity.get("roles") or []
     return response(
-        200, {"user_id": user_id, "email": identity.get("email", ""), "roles": list(roles)}
+        200,
+        {
+            "user_id": user_id,
+            "email": identity.get("email", ""),
+            # Only an explicit true: a context without it never claims a proven email.
+            "email_verified": identity.get("email_verified") in (True, "true"),
+            "roles": list(roles),
+        },
     )

@@ -9,12 +9,13 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from stateless_auth import runtime
 from stateless_auth.edge import http_handler
 from stateless_auth.errors import InvalidRequest
-from stateless_auth.httpapi import issuer_for, presented_refresh_token, token_response
+from stateless_auth.httpapi import presented_refresh_token, token_response
 from stateless_auth.service import RefreshRejected
 
 logger = Logger()
 metrics = Metrics()
 service = runtime.auth_service(sessions=True, signing=True)
+issuer = runtime.issuer(service.settings)
 
 
 @http_handler(logger, metrics)
@@ -23,7 +24,7 @@ def lambda_handler(event: APIGatewayProxyEventV2, context: Any) -> dict[str, Any
     if token is None:
         raise InvalidRequest('no refresh token: send the cookie or {"refresh_token": ...}')
     try:
-        grant = service.refresh(token, issuer=issuer_for(event, service.settings.jwt_issuer))
+        grant = service.refresh(token, issuer=issuer())
     except RefreshRejected as rejected:
         logger.warning(
             "refresh refused", extra={"reason": rejected.reason, "session_id": rejected.session_id}

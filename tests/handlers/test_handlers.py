@@ -6,6 +6,7 @@ import copy
 import json
 from typing import Any
 
+import jwt
 import pytest
 
 from stateless_auth.keys import thumbprint
@@ -173,8 +174,10 @@ def test_jwks_and_discovery(stack: Stack) -> None:
     assert all("d" not in key and key["alg"] == "ES256" for key in keys)
     assert all(key["kid"] == thumbprint(key) for key in keys)
     discovery = body(stack.invoke("jwks", load_event("openid_configuration.json")))
-    assert discovery["issuer"] == "https://api.example.test"
-    assert discovery["jwks_uri"] == "https://api.example.test/.well-known/jwks.json"
+    # The stack's fixed issuer, not the request's domain (api.example.test).
+    assert discovery["issuer"] == stack.issuer
+    assert discovery["issuer"].endswith(".execute-api.us-east-1.amazonaws.com")
+    assert discovery["jwks_uri"] == stack.issuer + "/.well-known/jwks.json"
 
 
 def test_authorizer_allows_a_fresh_access_token(stack: Stack, account: dict[str, Any]) -> None:
@@ -190,16 +193,21 @@ def test_authorizer_denies_anything_else(stack: Stack, event: str) -> None:
     assert stack.invoke("authorizer", load_event(event)) == {"isAuthorized": False}
 
 
-def test_authorizer_denies_a_refresh_token_and_another_issuer(
+def test_authorizer_denies_a_refresh_token_and_allows_any_domain(
     stack: Stack, account: dict[str, Any]
 ) -> None:
     reply = stack.invoke("login", load_event("login_body_delivery.json"))
     tokens = body(reply)
     refresh = with_bearer("authorizer_valid.json", tokens["refresh_token"])
     assert stack.invoke("authorizer", refresh)["isAuthorized"] is False
+    # Any domain: the issuer is fixed, so the exported authorizer works on other APIs.
     other_host = with_bearer("authorizer_valid.json", tokens["access_token"])
     other_host["requestContext"]["domainName"] = "other.example.test"
-    assert stack.invoke("authorizer", other_host)["isAuthorized"] is False
+    other_host["headers"]["host"] = "other.example.test"
+    assert stack.invoke("authorizer", other_host)["isAuthorized"] is True
+    claims = jwt.decode(tokens["access_token"], options={"verify_signature": False})
+    assert claims["iss"] == stack.issuer
+    assert claims["email_verified"] is False
 
 
 def test_me_returns_the_authorizer_context(stack: Stack) -> None:
@@ -208,6 +216,7 @@ def test_me_returns_the_authorizer_context(stack: Stack) -> None:
     assert body(reply) == {
         "user_id": "2f6c1a8e-6d7e-4a57-9a0c-0c5d7b1e9f10",
         "email": "ann@example.com",
+        "email_verified": False,
         "roles": ["user"],
     }
 
@@ -234,3 +243,26 @@ def test_missing_signing_keys_answer_503_with_retry_after(
     assert reply["statusCode"] == 503
     assert body(reply)["error"] == "temporarily_unavailable"
     assert reply["headers"]["Retry-After"] == "5"
+
+
+def test_the_dummy_hash_for_unknown_emails_is_made_at_start_up(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 8: built on the first unknown-email login, it made that one answer slower."""
+    from stateless_auth import passwords
+
+    made: list[str] = []
+    real = passwords.hash_password
+
+    def counting(password: str) -> str:
+        made.append(password)
+        return real(password)
+
+    # Made when the handler was imported (its cold start), before any request.
+    assert stack.handlers["login"].service._dummy_hash.startswith("$argon2id$")
+    monkeypatch.setattr(passwords, "hash_password", counting)
+    unknown = load_event("login_unknown_email.json")
+    unknown["body"] = json.dumps({"email": "first-unknown@example.com", "password": "x" * 20})
+    reply = stack.invoke("login", unknown)
+    assert reply["statusCode"] == 401
+    assert made == []

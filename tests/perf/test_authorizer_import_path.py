@@ -50,7 +50,7 @@ def function_environment() -> dict[str, str]:
             "AWS_DEFAULT_REGION": "us-east-1",
             "AWS_REGION": "us-east-1",
             "JWT_AUDIENCE": "stateless-auth-test",
-            "JWT_ISSUER": "",
+            "JWT_ISSUER": "https://api.example.test",
             "ACCESS_TOKEN_TTL_SECONDS": "900",
             "REFRESH_TOKEN_TTL_SECONDS": "7776000",
             "MAX_FAILED_LOGINS": "5",
@@ -59,7 +59,7 @@ def function_environment() -> dict[str, str]:
             "ALLOWED_ORIGINS": "",
             "USERS_TABLE": "UsersTable",
             "SESSIONS_TABLE": "SessionsTable",
-            "PUBLIC_KEYS_PARAMETER": "/stateless-auth-test/public-keys",
+            "PUBLIC_KEYS_SECRET_ID": "stateless-auth-test-public-keys",
             # Nothing listens here: importing the handler must not need the extension.
             "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT": "9",
             "POWERTOOLS_SERVICE_NAME": "stateless-auth",

@@ -25,7 +25,7 @@ from stateless_auth.urls import api_origin
 from tests.conftest import ROOT, load_event
 from tests.keyfixtures import AUDIENCE, ISSUER, verifier_for
 
-PARAMETER = "/stateless-auth-test/public-keys"
+PUBLIC_KEYS_SECRET = "stateless-auth-test-public-keys"
 
 
 def mint(key_set: KeySet, issuer: str = ISSUER) -> str:
@@ -103,28 +103,28 @@ def test_verifying_tokens_parses_no_key() -> None:
     assert claims[0]["sub"] == claims[1]["sub"] != claims[2]["sub"]
 
 
-class FakeSsm:
-    """What the extension emulator asks of SSM: GetParameter for the public key set."""
+class FakeSecrets:
+    """What the extension emulator asks of Secrets Manager: the public key set."""
 
     def __init__(self, value: str) -> None:
         self.value = value
         self.calls = 0
 
-    def get_parameter(self, **arguments: Any) -> dict[str, Any]:
+    def get_secret_value(self, **arguments: Any) -> dict[str, Any]:
         self.calls += 1
-        assert arguments["Name"] == PARAMETER
-        return {"Parameter": {"Name": PARAMETER, "Type": "String", "Value": self.value}}
+        assert arguments["SecretId"] == PUBLIC_KEYS_SECRET
+        return {"Name": PUBLIC_KEYS_SECRET, "SecretString": self.value}
 
 
 @pytest.fixture
-def authorizer(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, FakeSsm, KeySet]]:
+def authorizer(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, FakeSecrets, KeySet]]:
     key_set = KeySet.generate()
-    ssm = FakeSsm(key_set.public_jwks_string())
-    with ExtensionServer(ssm, secrets_client=None) as extension:
+    secrets = FakeSecrets(key_set.public_jwks_string())
+    with ExtensionServer(ssm_client=None, secrets_client=secrets) as extension:
         for name, value in {
             "JWT_AUDIENCE": AUDIENCE,
-            "JWT_ISSUER": "",
-            "PUBLIC_KEYS_PARAMETER": PARAMETER,
+            "JWT_ISSUER": "https://api.example.test",
+            "PUBLIC_KEYS_SECRET_ID": PUBLIC_KEYS_SECRET,
             **extension.environment(),
         }.items():
             monkeypatch.setenv(name, value)
@@ -136,15 +136,15 @@ def authorizer(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, FakeSsm, 
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         try:
-            yield module, ssm, key_set
+            yield module, secrets, key_set
         finally:
             runtime.settings.cache_clear()
 
 
 def test_the_authorizer_handler_parses_no_key_and_fetches_nothing_when_warm(
-    authorizer: tuple[Any, FakeSsm, KeySet],
+    authorizer: tuple[Any, FakeSecrets, KeySet],
 ) -> None:
-    module, ssm, key_set = authorizer
+    module, secrets, key_set = authorizer
     base = load_event("authorizer_valid.json")
     issuer = api_origin(base)
 
@@ -153,10 +153,10 @@ def test_the_authorizer_handler_parses_no_key_and_fetches_nothing_when_warm(
 
     first = module.lambda_handler(event(mint(key_set, issuer)), None)  # reads the key set
     assert first["isAuthorized"] is True
-    fetched = ssm.calls
+    fetched = secrets.calls
     tokens = [mint(key_set, issuer) for _ in range(2)]
     with counting_key_parsers() as parses:
         decisions = [module.lambda_handler(event(t), None) for t in (*tokens, tokens[0])]
     assert [d["isAuthorized"] for d in decisions] == [True, True, True]
     assert dict(parses) == {}
-    assert ssm.calls == fetched
+    assert secrets.calls == fetched

@@ -65,7 +65,9 @@ def build(
 ) -> tuple[Authorizer, CountingVerifier, PublicKeyStore]:
     store = PublicKeyStore(lambda: documents[-1], refresh_seconds=300, cooldown_seconds=0)
     verifier = CountingVerifier(store, audience=AUDIENCE, clock=clock)
-    authorizer = Authorizer(verifier, issuer="", cache=VerifiedTokenCache(clock=clock, **cache))
+    authorizer = Authorizer(
+        verifier, issuer=lambda: ISSUER, cache=VerifiedTokenCache(clock=clock, **cache)
+    )
     return authorizer, verifier, store
 
 
@@ -116,12 +118,46 @@ def test_the_cache_is_emptied_when_the_key_set_changes(clock: Clock) -> None:
     assert decision == {"isAuthorized": False}  # its key left the set
 
 
-def test_a_decision_is_tied_to_the_issuer_it_was_checked_against(clock: Clock) -> None:
+@pytest.mark.parametrize("host", ["auth.example.test", "other.example.test", "abc.execute-api"])
+def test_a_token_verifies_on_any_domain(clock: Clock, host: str) -> None:
+    # Issue 8 finding 3: the issuer was the request's domain, so a token was denied on a
+    # custom domain or another stack's API, and a cached decision could cross domains.
+    key_set = KeySet.generate()
+    authorizer, verifier, _ = build([key_set.public_jwks_string()], clock)
+    token = mint(key_set)
+    decision, reason = authorizer.decide(event(token, host=host))
+    assert decision["isAuthorized"], reason
+    assert verifier.calls == 1  # not cached from another domain: verified here
+
+
+def test_a_token_from_another_issuer_is_denied_whatever_the_domain(clock: Clock) -> None:
     key_set = KeySet.generate()
     authorizer, _, _ = build([key_set.public_jwks_string()], clock)
-    token = mint(key_set)
-    assert authorizer.decide(event(token))[0]["isAuthorized"]
-    assert authorizer.decide(event(token, host="other.example.test"))[0] == {"isAuthorized": False}
+    foreign = issue_access_token(
+        key_set.current,
+        subject="u1",
+        email="ann@example.com",
+        roles=["user"],
+        issuer="https://evil.example",
+        audience=AUDIENCE,
+        ttl=900,
+        session_id="s1",
+    ).token
+    assert authorizer.decide(event(foreign, host="evil.example"))[0] == {"isAuthorized": False}
+
+
+def test_the_context_never_claims_an_unverified_email(clock: Clock) -> None:
+    key_set = KeySet.generate()
+    authorizer, _, _ = build([key_set.public_jwks_string()], clock)
+    decision, _ = authorizer.decide(event(mint(key_set)))
+    assert decision["context"]["email_verified"] is False
+
+
+def test_the_context_carries_the_session_id(clock: Clock) -> None:
+    key_set = KeySet.generate()
+    authorizer, _, _ = build([key_set.public_jwks_string()], clock)
+    decision, _ = authorizer.decide(event(mint(key_set)))
+    assert decision["context"]["sid"] == "s1"
 
 
 def test_the_cache_cannot_grow_without_bound(clock: Clock) -> None:

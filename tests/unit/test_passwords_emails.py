@@ -57,6 +57,11 @@ def test_weaker_hash_needs_rehash() -> None:
         ("Ann@Example.com", "ann@example.com"),
         ("  ann@example.com\t", "ann@example.com"),
         ("ａｎｎ@ｅｘａｍｐｌｅ.com", "ann@example.com"),
+        # Issue 8: the domain is IDNA-normalised, so both spellings are one account.
+        ("ann@exämple.com", "ann@exämple.com"),
+        ("ann@xn--exmple-cua.com", "ann@exämple.com"),
+        ("Ann@XN--EXMPLE-CUA.COM", "ann@exämple.com"),
+        ("ann@EXÄMPLE.com", "ann@exämple.com"),
     ],
 )
 def test_email_normalisation(raw: str, expected: str) -> None:

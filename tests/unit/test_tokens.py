@@ -242,3 +242,44 @@ def test_fast_segment_decoder_matches_pyjwt_on_random_segments() -> None:
         assert outcomes[0] == outcomes[1], segment
         agreed += isinstance(outcomes[0], bytes)
     assert agreed > 1000  # plenty of valid segments were compared too
+
+
+# --- issue 8, finding 6 -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("typ", ["at+jwt", "application/at+jwt", "AT+JWT", "Application/At+JWT"])
+def test_both_rfc_9068_type_spellings_are_accepted(key_set: KeySet, typ: str) -> None:
+    token = sign(key_set.current, claims(), typ=typ)
+    assert verifier_for(key_set).verify(token, issuer=ISSUER)["sub"] == "user-1"
+
+
+@pytest.mark.parametrize("typ", ["jwt", "JWT", "application/jwt", "at+jwt; x=y", "mfa+jwt"])
+def test_other_types_are_denied(key_set: KeySet, typ: str) -> None:
+    with pytest.raises(TokenVerificationError):
+        verifier_for(key_set).verify(sign(key_set.current, claims(), typ=typ), issuer=ISSUER)
+
+
+@pytest.mark.parametrize("claim", ["exp", "iat"])
+@pytest.mark.parametrize("kind", [str, float, bool])
+def test_exp_and_iat_must_be_json_integers(key_set: KeySet, claim: str, kind: type) -> None:
+    now = int(time.time())
+    value = {"exp": now + 900, "iat": now}[claim]
+    odd: object = True if kind is bool else kind(value)
+    token = sign(key_set.current, claims(**{claim: odd}))
+    with pytest.raises(TokenVerificationError):
+        verifier_for(key_set).verify(token, issuer=ISSUER)
+
+
+def test_issued_tokens_say_whether_the_email_is_verified(key_set: KeySet) -> None:
+    verifier = verifier_for(key_set)
+    assert verifier.verify(issue(key_set.current), issuer=ISSUER)["email_verified"] is False
+    proven = issue(key_set.current, email_verified=True)
+    assert verifier.verify(proven, issuer=ISSUER)["email_verified"] is True
+
+
+@pytest.mark.parametrize("payload", [b"[" * 5000, b'{"a":' * 5000, b"[" * 700])
+def test_a_deeply_nested_header_is_denied_not_a_crash(key_set: KeySet, payload: bytes) -> None:
+    # Review of issue 8: "[" * 5000 raised RecursionError out of the authorizer (a 500).
+    token = f"{b64(payload)}.e30.x"
+    with pytest.raises(TokenVerificationError):
+        verifier_for(key_set).verify(token, issuer=ISSUER)

@@ -16,9 +16,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from stateless_auth.errors import TokenVerificationError
+from stateless_auth.errors import KeySetError, TokenVerificationError
 from stateless_auth.tokens import AccessTokenVerifier
-from stateless_auth.urls import api_origin
 
 DENY: dict[str, Any] = {"isAuthorized": False}
 # One execution environment serves one request at a time and API Gateway caches
@@ -99,10 +98,12 @@ class Authorizer:
         self,
         verifier: AccessTokenVerifier,
         *,
-        issuer: str,
+        issuer: Callable[[], str],
         cache: VerifiedTokenCache | None = None,
     ) -> None:
         self._verifier = verifier
+        # The deployment's one fixed issuer (never the request's domain): a decision then
+        # holds on every domain and API, as API Gateway's cache assumes.
         self._issuer = issuer
         self._cache = cache if cache is not None else VerifiedTokenCache()
 
@@ -114,7 +115,10 @@ class Authorizer:
         token = bearer_token(headers) if isinstance(headers, Mapping) else None
         if token is None:
             return DENY, "no bearer token"
-        issuer = self._issuer or api_origin(event)
+        try:
+            issuer = self._issuer()
+        except KeySetError as exc:
+            return DENY, str(exc)
         key_version = self._verifier.key_version
         cached = self._cache.get(token, issuer, key_version)
         if cached is not None:
@@ -127,8 +131,10 @@ class Authorizer:
             "isAuthorized": True,
             "context": {
                 "sub": claims["sub"],
+                "sid": str(claims.get("sid", "")),
                 "roles": list(claims.get("roles", [])),
                 "email": str(claims.get("email", "")),
+                "email_verified": claims.get("email_verified") is True,
                 "jti": str(claims["jti"]),
                 "exp": int(claims["exp"]),
             },

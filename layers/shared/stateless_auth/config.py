@@ -64,13 +64,14 @@ class Settings:
     password_min_length: int
     allowed_origins: frozenset[str]
     jwt_issuer: str
+    jwt_issuer_secret_id: str
     jwt_audience: str
     keys_refresh_seconds: int
     jwks_max_age: int
     users_table: str
     sessions_table: str
     signing_keys_secret_id: str
-    public_keys_parameter: str
+    public_keys_secret_id: str
 
     def require(self, attribute: str) -> str:
         """The named resource setting, or a ConfigError naming its variable."""
@@ -97,11 +98,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         password_min_length=_int(env, PASSWORD_MIN_LENGTH),
         allowed_origins=_origins(env.get("ALLOWED_ORIGINS", "")),
         jwt_issuer=issuer,
+        jwt_issuer_secret_id=env.get("JWT_ISSUER_SECRET_ID", "").strip(),
         jwt_audience=audience,
         keys_refresh_seconds=_int(env, KEYS_REFRESH_SECONDS),
         jwks_max_age=_int(env, JWKS_MAX_AGE),
         users_table=env.get("USERS_TABLE", "").strip(),
         sessions_table=env.get("SESSIONS_TABLE", "").strip(),
         signing_keys_secret_id=env.get("SIGNING_KEYS_SECRET_ID", "").strip(),
-        public_keys_parameter=env.get("PUBLIC_KEYS_PARAMETER", "").strip(),
+        public_keys_secret_id=env.get("PUBLIC_KEYS_SECRET_ID", "").strip(),
     )

@@ -1,4 +1,5 @@
-"""Email normalisation: one account per trimmed, NFKC-normalised, lower-cased address.
+"""Email normalisation: one account per trimmed, NFKC-normalised, lower-cased address,
+its domain IDNA-normalised.
 
 Syntax is checked by email-validator after normalisation (no DNS lookups). Look-alike
 characters from other scripts are not folded: `ann@example.com` spelt with a Cyrillic `a`
@@ -22,7 +23,9 @@ def normalise_email(raw: str) -> str:
     if len(email) > MAX_EMAIL_LENGTH or any(unicodedata.category(ch)[0] in "CZ" for ch in email):
         raise InvalidRequest("'email' is not a valid email address")
     try:
-        validate_email(email, check_deliverability=False, allow_quoted_local=False)
+        checked = validate_email(email, check_deliverability=False, allow_quoted_local=False)
     except EmailNotValidError as exc:
         raise InvalidRequest(f"'email' is not a valid email address: {exc}") from None
-    return email
+    # email-validator's normalised form has the domain IDNA-normalised (in Unicode), so
+    # ann@exämple.com and ann@xn--exmple-cua.com are one address.
+    return str(checked.normalized)

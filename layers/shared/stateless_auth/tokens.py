@@ -27,6 +27,8 @@ from stateless_auth.errors import TokenVerificationError
 from stateless_auth.keys import ALGORITHM, PublicKeyStore, SigningKey
 
 TOKEN_TYPE = "at+jwt"  # noqa: S105 - a media type, not a secret
+# RFC 9068 §4: "at+jwt", or the full media type; compared case-insensitively.
+ACCEPTED_TOKEN_TYPES = frozenset({TOKEN_TYPE, "application/" + TOKEN_TYPE})
 MAX_TOKEN_BYTES = 8 * 1024
 LEEWAY_SECONDS = 30
 REQUIRED_CLAIMS = ["iss", "aud", "sub", "iat", "exp", "jti"]
@@ -52,6 +54,7 @@ def issue_access_token(
     audience: str,
     ttl: int,
     session_id: str,
+    email_verified: bool = False,
     now: float | None = None,
 ) -> AccessToken:
     """A signed access token for the subject, valid for ttl seconds."""
@@ -66,6 +69,7 @@ def issue_access_token(
         "client_id": audience,
         "sid": session_id,
         "email": email,
+        "email_verified": email_verified,
         "roles": list(roles),
     }
     token = jwt.encode(
@@ -124,11 +128,17 @@ def _decoder() -> jwt.PyJWT:
 _DECODER = _decoder()
 
 
+MAX_HEADER_SEGMENT = 1024  # ours is ~130 characters; anything far longer is not ours
+
+
 def _peek_header(segment: str) -> dict[str, Any]:
     """The JOSE header, read only to choose the key; the decode then checks everything."""
+    if len(segment) > MAX_HEADER_SEGMENT:
+        raise TokenVerificationError("header too large")
     try:
         header = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
-    except (ValueError, binascii.Error):
+    except (ValueError, binascii.Error, RecursionError):
+        # RecursionError: "[[[[…" nested past the parser's limit, unsigned and unchecked.
         raise TokenVerificationError("not a JWS") from None
     if not isinstance(header, dict):
         raise TokenVerificationError("not a JWS")
@@ -172,7 +182,7 @@ class AccessTokenVerifier:
         header = _peek_header(header_segment)
         if header.get("alg") != ALGORITHM:
             raise TokenVerificationError("alg is not ES256")
-        if str(header.get("typ", "")).lower() != TOKEN_TYPE:
+        if str(header.get("typ", "")).lower() not in ACCEPTED_TOKEN_TYPES:
             raise TokenVerificationError("typ is not at+jwt")
         if "crit" in header:
             raise TokenVerificationError("crit header present")
@@ -204,8 +214,11 @@ class AccessTokenVerifier:
             )
         except jwt.PyJWTError as exc:
             raise TokenVerificationError(type(exc).__name__) from None
+        # pyjwt takes int() of exp and iat, so "1700000000" would pass: JSON integers only.
+        if not all(type(claims[name]) is int for name in ("exp", "iat")):
+            raise TokenVerificationError("exp or iat is not an integer")
         now = self._clock()
-        if int(claims["iat"]) > now + self._leeway:
+        if claims["iat"] > now + self._leeway:
             raise TokenVerificationError("iat in the future")
         if not isinstance(claims["sub"], str) or not claims["sub"]:
             raise TokenVerificationError("sub missing")
