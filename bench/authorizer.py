@@ -204,7 +204,7 @@ def run(
         stock_pyjwt(spare)
         handler(bearer_event(base_event, mint()), context)
 
-        fetches_before = server.requests[KeyServer.PARAMETER_PATH]
+        fetches_before = server.requests[KeyServer.SECRET_PATH]
         per_round: dict[str, list[float]] = {}
         outcomes: dict[str, list[Any]] = {}
         for index in range(rounds):
@@ -245,7 +245,7 @@ def run(
             for name, function, items in pair[index % 2 :] + pair[: index % 2]:
                 sink = outcomes.setdefault(f"{name}_full", [])
                 full.setdefault(name, []).append(time_per_call(collect(function, sink), items))
-        warm_fetches = server.requests[KeyServer.PARAMETER_PATH] - fetches_before
+        warm_fetches = server.requests[KeyServer.SECRET_PATH] - fetches_before
         warm_calls = seen + capacity + full_rounds * batch + rounds * cached_calls
 
     denied = sum(1 for d in outcomes["handler_new"] if not d.get("isAuthorized"))

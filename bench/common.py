@@ -26,7 +26,7 @@ EVENTS = ROOT / "events"
 TEMPLATE = ROOT / "template.yaml"
 
 AUDIENCE = "stateless-auth-bench"
-PUBLIC_KEYS_PARAMETER = "/stateless-auth-bench/public-keys"
+PUBLIC_KEYS_SECRET_ID = "stateless-auth-bench-public-keys"
 REGION = "us-east-1"
 
 # What every function sees in AWS (template Globals) and nothing from the caller's own
@@ -40,7 +40,7 @@ BASE_ENVIRONMENT: Mapping[str, str] = {
     "AWS_REGION": REGION,
     "AWS_EC2_METADATA_DISABLED": "true",
     "JWT_AUDIENCE": AUDIENCE,
-    "JWT_ISSUER": "",
+    "JWT_ISSUER": "https://api.example.test",
     "ACCESS_TOKEN_TTL_SECONDS": "900",
     "REFRESH_TOKEN_TTL_SECONDS": "7776000",
     "MAX_FAILED_LOGINS": "5",
@@ -50,7 +50,7 @@ BASE_ENVIRONMENT: Mapping[str, str] = {
     "USERS_TABLE": "UsersTable",
     "SESSIONS_TABLE": "SessionsTable",
     "SIGNING_KEYS_SECRET_ID": "SigningKeysSecret",
-    "PUBLIC_KEYS_PARAMETER": PUBLIC_KEYS_PARAMETER,
+    "PUBLIC_KEYS_SECRET_ID": PUBLIC_KEYS_SECRET_ID,
     "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT": "2773",
     "POWERTOOLS_SERVICE_NAME": "stateless-auth",
     "POWERTOOLS_METRICS_NAMESPACE": "StatelessAuthBench",
@@ -159,16 +159,16 @@ def ms(seconds: float) -> str:
 
 class KeyServer:
     """A loopback HTTP server answering as the Parameters and Secrets Lambda Extension
-    does for SSM GetParameter (the authorizer's key source), and as a plain JWKS endpoint
-    (for the PyJWKClient peer). It counts every request so that warm paths can be shown
-    to make none."""
+    does for Secrets Manager GetSecretValue of the public key secret (the authorizer's key
+    source), and as a plain JWKS endpoint (for the PyJWKClient peer). It counts every
+    request so that warm paths can be shown to make none."""
 
-    PARAMETER_PATH = "/systemsmanager/parameters/get"
+    SECRET_PATH = "/secretsmanager/get"
     JWKS_PATH = "/.well-known/jwks.json"
 
-    def __init__(self, jwks_document: str, parameter_name: str = PUBLIC_KEYS_PARAMETER) -> None:
+    def __init__(self, jwks_document: str, secret_id: str = PUBLIC_KEYS_SECRET_ID) -> None:
         self.jwks_document = jwks_document
-        self.parameter_name = parameter_name
+        self.secret_id = secret_id
         self.token = secrets.token_urlsafe(16)
         self.requests: Counter[str] = Counter()
         self._lock = threading.Lock()
@@ -195,21 +195,21 @@ class KeyServer:
             self.requests[path] += 1
         if path == self.JWKS_PATH:
             return 200, self.jwks_document
-        if path.rstrip("/") == self.PARAMETER_PATH:
+        if path.rstrip("/") == self.SECRET_PATH:
             if token != self.token:
                 return 401, '{"message":"Unauthorized"}'
-            name = parse_qs(query).get("name", [""])[0]
-            if name != self.parameter_name:
-                return 400, '{"__type":"ParameterNotFound"}'
-            parameter = {
-                "Name": name,
-                "Type": "String",
-                "Value": self.jwks_document,
-                "Version": 1,
-                "ARN": f"arn:aws:ssm:{REGION}:123456789012:parameter{name}",
-                "DataType": "text",
+            secret_id = parse_qs(query).get("secretId", [""])[0]
+            if secret_id != self.secret_id:
+                return 400, '{"__type":"ResourceNotFoundException"}'
+            secret = {
+                "ARN": f"arn:aws:secretsmanager:{REGION}:123456789012:secret:{secret_id}-AbCdEf",
+                "Name": secret_id,
+                "VersionId": "00000000-0000-4000-8000-000000000001",
+                "SecretString": self.jwks_document,
+                "VersionStages": ["AWSCURRENT"],
+                "CreatedDate": "2025-01-01T00:00:00.000Z",
             }
-            return 200, json.dumps({"Parameter": parameter, "ResultMetadata": {}})
+            return 200, json.dumps({**secret, "ResultMetadata": {}})
         return 404, '{"message":"Not Found"}'
 
     def start(self) -> KeyServer:

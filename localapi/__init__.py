@@ -17,15 +17,22 @@ class KeysBootstrapError(Exception):
 
 
 def rotate_keys(
-    secretsmanager_client: Any, ssm_client: Any, secret_id: str, parameter_name: str
+    secretsmanager_client: Any, secret_id: str, public_secret_id: str
 ) -> dict[str, str]:
     """One signing-key rotation through the code that rotates the keys in AWS.
 
-    Calls ``stateless_auth.rotation.rotate_now(secretsmanager_client, ssm_client,
-    secret_id, parameter_name)``: the four steps of the Secrets Manager rotation protocol
-    (createSecret, setSecret, testSecret, finishSecret) with a fresh token. On the
-    template's placeholder secret (at start-up) it creates the first key set. Returns the
-    kids of the new set: ``{"previous": ..., "current": ..., "next": ...}``.
+    Calls ``stateless_auth.rotation.rotate_now(secretsmanager_client, secret_id,
+    public_secret_id, force=True)``: the four steps of the Secrets Manager rotation
+    protocol (createSecret, setSecret, testSecret, finishSecret) with a fresh token, the
+    public half published to the public key secret. On the template's placeholder secret
+    (at start-up) it creates the first key set. Returns the kids of the new set:
+    ``{"previous": ..., "current": ..., "next": ...}``.
+
+    ``force=True`` on purpose: in AWS, createSecret refuses to rotate again sooner than
+    the access-token lifetime plus the key caches after the last rotation (tokens still
+    being signed with the outgoing key would be cut off). The local API is a development
+    tool: its start-up rotation and ``POST /_localapi/rotate-keys`` rotate back to back,
+    so that a developer can watch keys leave the set without waiting half an hour.
     """
     try:
         rotation = importlib.import_module("stateless_auth.rotation")
@@ -40,9 +47,9 @@ def rotate_keys(
     rotate_now = getattr(rotation, "rotate_now", None)
     if not callable(rotate_now):
         raise KeysBootstrapError(
-            "stateless_auth.rotation has no rotate_now(secretsmanager_client, ssm_client, "
-            "secret_id, parameter_name), which the local API calls to create and rotate the "
+            "stateless_auth.rotation has no rotate_now(secretsmanager_client, secret_id, "
+            "public_secret_id, *, force), which the local API calls to create and rotate the "
             "development signing keys"
         )
-    key_set = rotate_now(secretsmanager_client, ssm_client, secret_id, parameter_name)
+    key_set = rotate_now(secretsmanager_client, secret_id, public_secret_id, force=True)
     return {status: key.kid for status, key in key_set.entries()}

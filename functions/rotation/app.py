@@ -2,24 +2,45 @@
 
 Not on a request path: it runs once per step of a scheduled (or `rotate-secret`)
 rotation, so plain boto3 clients are fine here. The protocol is in
-stateless_auth.rotation; this handler only wires the secret, the parameter and the log.
+stateless_auth.rotation; this handler only wires the two secrets, the KMS key the
+signing key secret must be encrypted with, the settings that decide how soon it may
+rotate again, and the log.
 """
 
+import os
+from collections.abc import Mapping
 from typing import Any
 
 import boto3
 from aws_lambda_powertools import Logger
 
-from stateless_auth import runtime
-from stateless_auth.rotation import RotationTarget, handle
+from stateless_auth.config import load_settings
+from stateless_auth.rotation import RotationTarget, RotationTooSoon, handle, minimum_interval
 
 logger = Logger()
-settings = runtime.settings()
+settings = load_settings()
+
+
+def log_warning(message: str, fields: Mapping[str, Any]) -> None:
+    logger.warning(message, extra=dict(fields))
+
+
 target = RotationTarget(
     secrets=boto3.client("secretsmanager"),
-    ssm=boto3.client("ssm"),
     secret_id=settings.require("signing_keys_secret_id"),
-    parameter_name=settings.require("public_keys_parameter"),
+    public_secret_id=settings.require("public_keys_secret_id"),
+    # ACCESS_TOKEN_TTL_SECONDS and KEYS_REFRESH_SECONDS: the same values the login and
+    # refresh functions run with (template Globals), so the interval covers their caches;
+    # JWKS_MAX_AGE_SECONDS: what the jwks function tells outside verifiers to cache.
+    min_interval_seconds=minimum_interval(
+        access_token_ttl=settings.access_token_ttl,
+        keys_refresh_seconds=settings.keys_refresh_seconds,
+        jwks_max_age=settings.jwks_max_age,
+    ),
+    log=log_warning,
+    # The stack's KMS key (!Ref SigningKeysKey): every step refuses a secret re-encrypted
+    # under any other key. Empty (the local API) skips the check.
+    kms_key_id=os.environ.get("SIGNING_KEYS_KMS_KEY_ID", "").strip(),
 )
 
 
@@ -31,6 +52,10 @@ def lambda_handler(
     version = event.get("ClientRequestToken") if isinstance(event, dict) else None
     try:
         outcome = handle(event, rotation_target or target)
+    except RotationTooSoon:
+        # Already logged, with why and until when, through log_warning. Raising marks the
+        # rotation failed; Secrets Manager retries it later with the same token.
+        raise
     except Exception:
         # Secrets Manager records the failure and retries the rotation with the same token.
         logger.exception("key rotation step failed", extra={"step": step, "version": version})

@@ -14,11 +14,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from localapi.aws import (
-    create_parameters_from_template,
-    create_secrets_from_template,
-    create_tables_from_template,
-)
+from localapi.aws import create_secrets_from_template, create_tables_from_template
 from localapi.extension import ExtensionServer
 from localapi.runtime import LambdaContext
 from localapi.template import load_template
@@ -35,6 +31,7 @@ class Stack:
     handlers: dict[str, ModuleType]
     dynamodb: Any
     tables: dict[str, str]
+    issuer: str
 
     def invoke(self, name: str, event: dict[str, Any]) -> dict[str, Any]:
         result: dict[str, Any] = self.handlers[name].lambda_handler(event, LambdaContext())
@@ -60,26 +57,33 @@ def stack() -> Iterator[Stack]:
         secrets = boto3.client("secretsmanager", region_name="us-east-1")
         ssm = boto3.client("ssm", region_name="us-east-1")
         tables = create_tables_from_template(template, dynamodb)
+        # The key stores and the issuer secret, as the stack creates them (the issuer with
+        # its resolved value: the API's URL, JwtIssuer being empty).
         secret_ids = create_secrets_from_template(template, secrets)
-        parameters = create_parameters_from_template(template, ssm)
         # The first rotation creates the key set, as the stack's first rotation does.
-        rotate_now(secrets, ssm, secret_ids["SigningKeysSecret"], parameters["PublicKeysParameter"])
+        rotate_now(
+            secrets, secret_ids["SigningKeysSecret"], secret_ids["PublicKeysSecret"], force=False
+        )
         with ExtensionServer(ssm, secrets) as extension:
             os.environ.update(
                 {
                     "USERS_TABLE": tables["UsersTable"],
                     "SESSIONS_TABLE": tables["SessionsTable"],
                     "SIGNING_KEYS_SECRET_ID": secret_ids["SigningKeysSecret"],
-                    "PUBLIC_KEYS_PARAMETER": parameters["PublicKeysParameter"],
+                    "PUBLIC_KEYS_SECRET_ID": secret_ids["PublicKeysSecret"],
                     "JWT_AUDIENCE": AUDIENCE,
                     "JWT_ISSUER": "",
+                    "JWT_ISSUER_SECRET_ID": secret_ids["IssuerSecret"],
                     **extension.environment(),
                 }
             )
             runtime.settings.cache_clear()
             try:
                 handlers = {name: _import_handler(name) for name in FUNCTIONS}
-                yield Stack(handlers=handlers, dynamodb=dynamodb, tables=tables)
+                issuer = secrets.get_secret_value(SecretId=secret_ids["IssuerSecret"])[
+                    "SecretString"
+                ]
+                yield Stack(handlers=handlers, dynamodb=dynamodb, tables=tables, issuer=issuer)
             finally:
                 os.environ.clear()
                 os.environ.update(saved)

@@ -1,14 +1,27 @@
-"""Key rotation against moto: the template's secret and parameter, Secrets Manager's own
-RotateSecret driving the rotation function, and verifiers that read through the
-Parameters and Secrets extension emulator as the authorizer does in Lambda."""
+"""Key rotation against moto: the template's two secrets (private and public key sets),
+Secrets Manager's own RotateSecret driving the rotation function, and verifiers that read
+through the Parameters and Secrets extension emulator as the authorizer does in Lambda.
+
+The rotation function refuses to rotate sooner than its minimum interval after the last
+rotation, by wall-clock time: here that is ``Aws.wall_clock``, which ``Aws.rotate`` moves
+on by the interval first (a scheduled rotation), unless a test says otherwise.
+
+As in the stack, the signing key secret is encrypted with "the stack's KMS key" (a moto
+key; moto encrypts nothing) and the rotation function is told that key
+(SIGNING_KEYS_KMS_KEY_ID), so every step checks it. ``rotation_aws`` is the fixture's
+body as a context manager, for tests outside this folder (it nests inside another
+``mock_aws``: give it a region of its own there, as the template names one secret by its
+logical id alone)."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import io
 import json
 import zipfile
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -19,14 +32,14 @@ import pytest
 from moto import mock_aws
 from moto.awslambda.models import LambdaBackend
 
-from localapi.aws import create_parameters_from_template, create_secrets_from_template
+from localapi.aws import create_secrets_from_template
 from localapi.extension import ExtensionServer
 from localapi.runtime import LambdaContext
-from localapi.template import load_template
+from localapi.template import DEFAULT_STACK_NAME, Resolver, load_template
 from stateless_auth import runtime
 from stateless_auth.extension import ExtensionClient
 from stateless_auth.keys import KeySet, PublicKeyStore, SigningKey
-from stateless_auth.rotation import CURRENT, RotationTarget
+from stateless_auth.rotation import CURRENT, RotationTarget, minimum_interval
 from stateless_auth.tokens import AccessTokenVerifier, issue_access_token
 from tests.conftest import ROOT
 from tests.keyfixtures import AUDIENCE, ISSUER
@@ -36,9 +49,12 @@ REFRESH_SECONDS = 300.0
 COOLDOWN_SECONDS = 30.0
 
 
+WALL_CLOCK_START = 1_750_000_000.0  # epoch seconds (June 2025)
+
+
 class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
 
     def __call__(self) -> float:
         return self.now
@@ -54,6 +70,10 @@ class Aws:
     extension: ExtensionServer
     rotation_handler: Callable[..., Any]
     function_arn: str
+    wall_clock: Clock
+    rotation_module: ModuleType
+    kms_key_arn: str
+    secret_ids: dict[str, str]
     invocations: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -61,14 +81,20 @@ class Aws:
         return self.target.secret_id
 
     @property
-    def parameter_name(self) -> str:
-        return self.target.parameter_name
+    def public_secret_id(self) -> str:
+        return self.target.public_secret_id
+
+    @property
+    def min_interval(self) -> int:
+        return self.target.min_interval_seconds
 
     # -- what Secrets Manager does -----------------------------------------------------
 
-    def rotate(self) -> str:
-        """`aws secretsmanager rotate-secret`: moto stages AWSPENDING, then invokes the
+    def rotate(self, *, after: float | None = None) -> str:
+        """`aws secretsmanager rotate-secret`, `after` seconds (default: the minimum
+        interval) after the previous call: moto stages AWSPENDING, then invokes the
         rotation function for each of the four steps; returns the token."""
+        self.wall_clock.now += self.min_interval if after is None else after
         reply = self.secrets.rotate_secret(
             SecretId=self.secret_id,
             # moto forgets the function unless it is named on every call (AWS keeps it)
@@ -77,11 +103,11 @@ class Aws:
         )
         return str(reply["VersionId"])
 
-    def stage(self) -> str:
+    def stage(self, *, after: float | None = None) -> str:
         """Only what Secrets Manager does before calling the function: an AWSPENDING
         version without a value. The test then plays the steps itself."""
         with mock.patch.object(LambdaBackend, "invoke", return_value=b"null"):
-            return self.rotate()
+            return self.rotate(after=after)
 
     def invoke(
         self, step: str, token: str, *, target: RotationTarget | None = None, **overrides: Any
@@ -103,18 +129,27 @@ class Aws:
         return KeySet.from_secret_string(value["SecretString"])
 
     def published(self) -> dict[str, Any]:
-        value = self.ssm.get_parameter(Name=self.parameter_name)["Parameter"]["Value"]
+        value = self.secrets.get_secret_value(SecretId=self.public_secret_id)["SecretString"]
         return dict(json.loads(value))
+
+    def publish(self, document: str) -> None:
+        """Write the public key secret as someone other than the rotation would."""
+        self.secrets.put_secret_value(SecretId=self.public_secret_id, SecretString=document)
 
     def published_kids(self) -> set[str]:
         return {entry["kid"] for entry in self.published()["keys"]}
+
+    def tags(self) -> dict[str, str]:
+        described = self.secrets.describe_secret(SecretId=self.secret_id)
+        return {tag["Key"]: tag["Value"] for tag in described.get("Tags") or []}
 
     def stages(self) -> dict[str, list[str]]:
         versions = self.secrets.describe_secret(SecretId=self.secret_id)["VersionIdsToStages"]
         return {version: sorted(stages) for version, stages in versions.items()}
 
     def snapshot(self) -> dict[str, Any]:
-        """Everything a rotation step may change: versions, their values, the parameter."""
+        """Everything a rotation step may change: versions, their values, the signing
+        secret's tags, the public set."""
         values = {}
         for version in self.stages():
             try:
@@ -122,11 +157,15 @@ class Aws:
                 values[version] = reply.get("SecretString")
             except self.secrets.exceptions.ResourceNotFoundException:
                 values[version] = None  # staged by Secrets Manager, no value yet
-        parameter = self.ssm.get_parameter(Name=self.parameter_name)["Parameter"]
+        public = self.secrets.get_secret_value(SecretId=self.public_secret_id)
         return {
             "stages": self.stages(),
             "values": values,
-            "parameter": (parameter["Value"], parameter["Version"]),
+            "tags": self.tags(),
+            "published": (public["SecretString"], public["VersionId"]),
+            "published_versions": len(
+                self.secrets.list_secret_version_ids(SecretId=self.public_secret_id)["Versions"]
+            ),
         }
 
     # -- the service's two sides, as in Lambda (through the extension) ------------------
@@ -135,7 +174,7 @@ class Aws:
         """An authorizer's verifier: reads the published set through the extension."""
         client = ExtensionClient(port=self.extension.port, token=self.extension.token)
         store = PublicKeyStore(
-            lambda: client.get_parameter(self.parameter_name),
+            lambda: client.get_secret(self.public_secret_id),
             refresh_seconds=REFRESH_SECONDS,
             cooldown_seconds=COOLDOWN_SECONDS,
             clock=clock or Clock(),
@@ -174,7 +213,7 @@ def mint(key: SigningKey, *, ttl: int = 900, subject: str = "u1") -> str:
     ).token
 
 
-def _import_rotation_function() -> ModuleType:
+def import_rotation_function() -> ModuleType:
     path = ROOT / "functions" / "rotation" / "app.py"
     spec = importlib.util.spec_from_file_location("handler_rotation", path)
     assert spec is not None
@@ -204,31 +243,51 @@ def _lambda_function(region: str) -> str:
     return str(reply["FunctionArn"])
 
 
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
-    region = "us-east-1"
+@contextmanager
+def rotation_aws(
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    stack_name: str = DEFAULT_STACK_NAME,
+    region: str = "us-east-1",
+) -> Iterator[Aws]:
     with mock_aws():
         secrets = boto3.client("secretsmanager", region_name=region)
         ssm = boto3.client("ssm", region_name=region)
-        secret_ids = create_secrets_from_template(TEMPLATE, secrets)
-        parameters = create_parameters_from_template(TEMPLATE, ssm)
+        resolver = Resolver(TEMPLATE, stack_name=stack_name, region=region)
+        secret_ids = create_secrets_from_template(TEMPLATE, secrets, resolver=resolver)
+        # The stack's customer-managed key (the local API drops KmsKeyId; AWS has it).
+        key = boto3.client("kms", region_name=region).create_key()["KeyMetadata"]
+        secrets.update_secret(SecretId=secret_ids["SigningKeysSecret"], KmsKeyId=key["Arn"])
+        wall_clock = Clock(WALL_CLOCK_START)
         target = RotationTarget(
-            secrets, ssm, secret_ids["SigningKeysSecret"], parameters["PublicKeysParameter"]
+            secrets,
+            secret_ids["SigningKeysSecret"],
+            secret_ids["PublicKeysSecret"],
+            minimum_interval(access_token_ttl=900, keys_refresh_seconds=300, jwks_max_age=3600),
+            clock=wall_clock,
+            kms_key_id=key["KeyId"],  # !Ref SigningKeysKey: the key id, not the ARN
         )
         for name, value in {
             "SIGNING_KEYS_SECRET_ID": target.secret_id,
-            "PUBLIC_KEYS_PARAMETER": target.parameter_name,
+            "SIGNING_KEYS_KMS_KEY_ID": target.kms_key_id,
+            "PUBLIC_KEYS_SECRET_ID": target.public_secret_id,
             "JWT_AUDIENCE": AUDIENCE,
+            "ACCESS_TOKEN_TTL_SECONDS": "900",
+            "KEYS_REFRESH_SECONDS": "300",
+            "JWKS_MAX_AGE_SECONDS": "3600",
         }.items():
             monkeypatch.setenv(name, value)
         runtime.settings.cache_clear()
-        function = _import_rotation_function()
+        function = import_rotation_function()
         runtime.settings.cache_clear()
-        # the handler's wiring reads the names the template gives it
-        assert (function.target.secret_id, function.target.parameter_name) == (
-            target.secret_id,
-            target.parameter_name,
-        )
+        # the handler's wiring reads the names and the settings the template gives it
+        wiring = ("secret_id", "public_secret_id", "min_interval_seconds", "kms_key_id")
+        assert [getattr(function.target, name) for name in wiring] == [
+            getattr(target, name) for name in wiring
+        ]
+        # ...and, here, tells the time by the test's wall clock (and logs as in Lambda)
+        target = dataclasses.replace(target, log=function.target.log)
+        monkeypatch.setattr(function, "target", target)
         with ExtensionServer(ssm, secrets) as extension:
             aws = Aws(
                 secrets=secrets,
@@ -237,6 +296,10 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
                 extension=extension,
                 rotation_handler=function.lambda_handler,
                 function_arn=_lambda_function(region),
+                wall_clock=wall_clock,
+                rotation_module=function,
+                kms_key_arn=key["Arn"],
+                secret_ids=secret_ids,
             )
 
             def invoke(
@@ -255,3 +318,9 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
 
             with mock.patch.object(LambdaBackend, "invoke", invoke):
                 yield aws
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
+    with rotation_aws(monkeypatch) as stack:
+        yield stack

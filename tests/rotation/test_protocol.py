@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
@@ -147,7 +148,7 @@ def test_steps_for_a_version_that_is_already_current_do_nothing(aws: Aws) -> Non
 
 def test_a_secret_without_rotation_turned_on_is_refused(aws: Aws) -> None:
     other = aws.secrets.create_secret(Name="not-rotated", SecretString='{"keys":[]}')["ARN"]
-    target = RotationTarget(aws.secrets, aws.ssm, other, aws.parameter_name)
+    target = RotationTarget(aws.secrets, other, aws.public_secret_id, aws.min_interval)
     version = aws.secrets.describe_secret(SecretId=other)["VersionIdsToStages"]
     event = {"Step": "createSecret", "SecretId": other, "ClientRequestToken": next(iter(version))}
     with pytest.raises(RotationError, match="not turned on"):
@@ -166,15 +167,16 @@ def test_a_damaged_secret_is_never_replaced_by_fresh_keys(aws: Aws) -> None:
 
 def test_rotate_now_runs_the_same_four_steps(aws: Aws) -> None:
     """The local API's rotation: no RotateSecret call, same protocol, same end state."""
-    first = rotate_now(aws.secrets, aws.ssm, aws.secret_id, aws.parameter_name)
+    first = rotate_now(aws.secrets, aws.secret_id, aws.public_secret_id, force=False)
     assert kids(aws.live()) == kids(first)
     assert aws.published() == first.public_jwks()
-    second = rotate_now(aws.secrets, aws.ssm, aws.secret_id, aws.parameter_name)
+    second = rotate_now(aws.secrets, aws.secret_id, aws.public_secret_id, force=True)
     assert (second.previous.kid, second.current.kid) == (first.current.kid, first.next.kid)
     stages = aws.stages()
     assert sorted(label for labels in stages.values() for label in labels) == [
         "AWSCURRENT",
         "AWSPREVIOUS",
     ]
+    aws.wall_clock.now = time.time()  # rotate_now told the real time
     aws.rotate()  # and Secrets Manager's own rotation carries on from there
     assert aws.live().current.kid == second.next.kid

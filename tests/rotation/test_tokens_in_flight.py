@@ -85,7 +85,7 @@ def test_the_authorizer_stops_accepting_a_cached_token_once_its_key_left(aws: Aw
     aws.rotate()
     clock = Clock()
     verifier, _ = aws.verifier(clock)
-    authorizer = Authorizer(verifier, issuer=ISSUER, cache=VerifiedTokenCache())
+    authorizer = Authorizer(verifier, issuer=lambda: ISSUER, cache=VerifiedTokenCache())
     event = {"headers": {"authorization": f"Bearer {mint(aws.signing_key())}"}}
     first, reason = authorizer.decide(event)
     assert (first["isAuthorized"], reason) == (True, "verified")
@@ -149,19 +149,14 @@ class Faulty:
 
 def _tamper_with_the_published_set(aws: Aws, target: RotationTarget) -> RotationTarget:
     """Someone republishes the live set between setSecret and testSecret."""
-    aws.ssm.put_parameter(
-        Name=aws.parameter_name,
-        Value=aws.live().public_jwks_string(),
-        Type="String",
-        Overwrite=True,
-    )
+    aws.publish(aws.live().public_jwks_string())
     return target
 
 
 FAULTS = {
     "createSecret: PutSecretValue fails": ("createSecret", "secrets", "put_secret_value"),
-    "setSecret: PutParameter fails": ("setSecret", "ssm", "put_parameter"),
-    "testSecret: GetParameter fails": ("testSecret", "ssm", "get_parameter"),
+    "setSecret: PutSecretValue (public set) fails": ("setSecret", "secrets", "put_secret_value"),
+    "testSecret: GetSecretValue fails": ("testSecret", "secrets", "get_secret_value"),
     "testSecret: the published set lacks the new key": ("testSecret", None, None),
     "finishSecret: UpdateSecretVersionStage fails": (
         "finishSecret",
@@ -189,8 +184,9 @@ def test_a_failed_step_leaves_the_service_working_and_a_retry_completes(
         target = _tamper_with_the_published_set(aws, aws.target)
         expected: type[Exception] = RotationError
     else:
-        faulty = Faulty(getattr(aws.target, client), operation or "")
-        target = dataclasses.replace(aws.target, **{client: faulty})
+        assert client == "secrets"  # both key sets live in Secrets Manager
+        faulty = Faulty(aws.target.secrets, operation or "")
+        target = dataclasses.replace(aws.target, secrets=faulty)
         expected = ClientError
     with pytest.raises(expected):
         aws.invoke(failing_step, token, target=target)
