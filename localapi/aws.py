@@ -3,6 +3,16 @@
 ``create_tables_from_template`` and ``install_moto_lock`` are also meant for the project's
 own moto tests, so that tests and the local API build their tables from the same
 declarations in ``template.yaml`` and keep DynamoDB's per-item atomicity.
+
+Only tables, secrets and SSM parameters are created. Everything else the template declares
+for AWS alone is left out: IAM roles and policies, secret resource policies, KMS keys and
+aliases, log groups. moto enforces no IAM or key policy and encrypts nothing, so emulating
+them would prove nothing; the template tests hold those rules instead. A secret's
+``KmsKeyId`` is dropped for the same reason (the secret is created with moto's default).
+
+A secret's ``SecretString`` is resolved like any property, so a value that CloudFormation
+computes (the issuer secret's: ``JwtIssuer``, or the API's URL with the local API id) is
+created resolved.
 """
 
 from __future__ import annotations
@@ -18,6 +28,7 @@ from localapi.template import Resolver, TemplateError, cfn_string
 TABLE_TYPES = ("AWS::DynamoDB::Table", "AWS::Serverless::SimpleTable")
 SECRET_TYPE = "AWS::SecretsManager::Secret"  # noqa: S105 - a resource type
 PARAMETER_TYPE = "AWS::SSM::Parameter"
+_IGNORED_SECRET_PROPERTIES = frozenset({"KmsKeyId", "ReplicaRegions"})
 
 FAKE_CREDENTIALS: Mapping[str, str] = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -54,15 +65,26 @@ def install_moto_lock() -> threading.RLock:
 
 
 def _enabled_resources(
-    template: Mapping[str, Any], types: tuple[str, ...], resolver: Resolver
+    template: Mapping[str, Any],
+    types: tuple[str, ...],
+    resolver: Resolver,
+    *,
+    ignored_properties: frozenset[str] = frozenset(),
 ) -> list[tuple[str, dict[str, Any]]]:
+    """The resources of ``types`` whose condition holds, with resolved properties.
+
+    ``ignored_properties`` are dropped before resolving, so that what they refer to (a KMS
+    key the local API does not create, say) never needs resolving.
+    """
     found: list[tuple[str, dict[str, Any]]] = []
     for logical_id, resource in (template.get("Resources") or {}).items():
         if (resource or {}).get("Type") not in types:
             continue
         if not resolver.resource_enabled(logical_id):
             continue
-        properties = resolver.resolve(resource.get("Properties") or {})
+        declared = resource.get("Properties") or {}
+        kept = {key: value for key, value in declared.items() if key not in ignored_properties}
+        properties = resolver.resolve(kept)
         found.append((logical_id, {"Type": resource["Type"], "Properties": properties}))
     return found
 
@@ -211,11 +233,14 @@ def create_secrets_from_template(
     """Create every Secrets Manager secret of the template; return ``{logical_id: arn}``.
 
     The secret is named by its ``Name`` or its logical id and gets its ``SecretString``,
-    a value generated per ``GenerateSecretString``, or no value at all.
+    a value generated per ``GenerateSecretString``, or no value at all. ``KmsKeyId`` is
+    ignored (see the module's docstring), as are ``ReplicaRegions``.
     """
     resolver = resolver or Resolver(template)
     created: dict[str, str] = {}
-    for logical_id, resource in _enabled_resources(template, (SECRET_TYPE,), resolver):
+    for logical_id, resource in _enabled_resources(
+        template, (SECRET_TYPE,), resolver, ignored_properties=_IGNORED_SECRET_PROPERTIES
+    ):
         properties = resource["Properties"]
         arguments: dict[str, Any] = {"Name": cfn_string(properties.get("Name") or logical_id)}
         if properties.get("Description"):

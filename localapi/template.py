@@ -13,6 +13,7 @@ import base64
 import importlib
 import os
 import re
+import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
@@ -22,6 +23,8 @@ from samtranslator.yaml_helper import intrinsics_multi_constructor
 DEFAULT_STACK_NAME: Final = "stateless-auth-local"
 DEFAULT_REGION: Final = "us-east-1"
 DEFAULT_ACCOUNT_ID: Final = "123456789012"
+# The id an HTTP API of the template gets locally (the apiId of the local API's events).
+LOCAL_API_ID: Final = "localapi"
 
 
 class TemplateError(Exception):
@@ -189,6 +192,10 @@ class Resolver:
         ref = self.ref(name)
         arn_prefix = f"arn:aws:{{service}}:{self.region}:{self.account_id}"
         if attribute == "Arn":
+            if rtype == "AWS::KMS::Key":
+                return f"{arn_prefix.format(service='kms')}:key/{ref}"
+            if rtype == "AWS::Logs::LogGroup":
+                return f"{arn_prefix.format(service='logs')}:log-group:{ref}:*"
             if rtype in ("AWS::Serverless::Function", "AWS::Lambda::Function"):
                 return f"{arn_prefix.format(service='lambda')}:function:{ref}"
             if rtype in ("AWS::DynamoDB::Table", "AWS::Serverless::SimpleTable"):
@@ -206,7 +213,7 @@ class Resolver:
             return f"{table_arn}/stream/1970-01-01T00:00:00.000"
         if attribute == "Name":
             return ref
-        if attribute == "Id":
+        if attribute in ("Id", "KeyId"):
             return ref
         if rtype == "AWS::SSM::Parameter" and attribute in ("Type", "Value"):
             properties = resource.get("Properties") or {}
@@ -277,6 +284,9 @@ class Resolver:
             "AWS::Lambda::Function": "FunctionName",
             "AWS::SSM::Parameter": "Name",
             "AWS::SecretsManager::Secret": "Name",
+            "AWS::Logs::LogGroup": "LogGroupName",
+            "AWS::KMS::Alias": "AliasName",
+            "AWS::IAM::Role": "RoleName",
         }.get(rtype)
         if explicit and properties.get(explicit) is not None:
             return self.resolve_string(properties[explicit])
@@ -284,6 +294,13 @@ class Resolver:
             return f"{self.stack_name}-{name}"
         if rtype == "AWS::SecretsManager::Secret":
             return f"arn:aws:secretsmanager:{self.region}:{self.account_id}:secret:{name}-AbCdEf"
+        if rtype in ("AWS::Serverless::HttpApi", "AWS::ApiGatewayV2::Api"):
+            # An API id, as in https://<id>.execute-api.<region>.amazonaws.com (the
+            # IssuerSecret's value, for one): the id the local API's events carry.
+            return LOCAL_API_ID
+        if rtype == "AWS::KMS::Key":
+            # A key id (Ref) is a UUID; the local API creates no KMS keys.
+            return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{self.stack_name}/{name}"))
         return name
 
     def _boolean(self, value: Any, where: str) -> bool:

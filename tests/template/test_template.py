@@ -8,6 +8,7 @@ where the IAM roles, the OpenAPI body of the HTTP API and the merged Globals are
 from __future__ import annotations
 
 import copy
+import fnmatch
 import json
 import os
 import re
@@ -91,24 +92,54 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
         ("dynamodb:GetItem", "SessionsTable"),
         ("dynamodb:UpdateItem", "SessionsTable"),
     },
-    "JwksFunction": {("ssm:GetParameter", "PublicKeysParameter")},
+    "JwksFunction": {
+        ("secretsmanager:GetSecretValue", "PublicKeysSecret"),
+        ("secretsmanager:GetSecretValue", "IssuerSecret"),
+    },
     "MeFunction": set(),
-    "AuthorizerFunction": {("ssm:GetParameter", "PublicKeysParameter")},
+    "AuthorizerFunction": {
+        ("secretsmanager:GetSecretValue", "PublicKeysSecret"),
+        ("secretsmanager:GetSecretValue", "IssuerSecret"),
+    },
     "KeyRotationFunction": {
         (action, "SigningKeysSecret")
         for action in (
-            "secretsmanager:DescribeSecret",
+            "secretsmanager:DescribeSecret",  # also its KMS key and tags
             "secretsmanager:GetSecretValue",
             "secretsmanager:PutSecretValue",
             "secretsmanager:UpdateSecretVersionStage",
+            "secretsmanager:TagResource",  # stateless-auth:rotated-at, in finishSecret
         )
     }
-    | {("ssm:GetParameter", "PublicKeysParameter"), ("ssm:PutParameter", "PublicKeysParameter")},
+    | {
+        ("secretsmanager:GetSecretValue", "PublicKeysSecret"),
+        ("secretsmanager:PutSecretValue", "PublicKeysSecret"),
+    },
 }
+for _issuer in ("LoginFunction", "RefreshFunction"):
+    EXPECTED_GRANTS[_issuer] = EXPECTED_GRANTS[_issuer] | {
+        ("secretsmanager:GetSecretValue", "IssuerSecret")
+    }
+# The functions that read the fixed issuer (sign with it, verify it, or publish it).
+ISSUER_READERS = {"LoginFunction", "RefreshFunction", "JwksFunction", "AuthorizerFunction"}
 # What reading a key store takes; anything else on a key store is a write.
 KEY_STORE_READS = {
     "SigningKeysSecret": {"secretsmanager:GetSecretValue"},
-    "PublicKeysParameter": {"ssm:GetParameter"},
+    "PublicKeysSecret": {"secretsmanager:GetSecretValue"},
+}
+# Resources the functions' IAM policies name by ARN pattern, from their explicit Name, not
+# by !Ref (a !Ref would be a cycle: see test_no_circular_dependency_after_the_transform).
+NAMED_BY_PATTERN = {
+    "SigningKeysSecret": (
+        "${AWS::StackName}-signing-keys",
+        "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}"
+        ":secret:${AWS::StackName}-signing-keys-??????",
+    ),
+    "IssuerSecret": (
+        "${AWS::StackName}-issuer",
+        "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}"
+        ":secret:${AWS::StackName}-issuer-??????",
+    ),
 }
 BASIC_EXECUTION_ROLE = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
 
@@ -178,6 +209,9 @@ def _resource_name(resource: Any) -> str:
     if "Fn::Sub" in resource:
         text = resource["Fn::Sub"]
         text = text[0] if isinstance(text, list) else text
+        for logical_id, (_name, pattern) in NAMED_BY_PATTERN.items():
+            if text == pattern:
+                return logical_id
         refs = [r for r in re.findall(r"\$\{([^}!]+)\}", text) if not r.startswith("AWS::")]
         assert len(refs) == 1, f"cannot tell what {text!r} points at"
         return refs[0].split(".")[0]
@@ -371,7 +405,11 @@ def test_resource_names_reach_every_function(sam: dict[str, Any], cfn: dict[str,
         env = _function_env(cfn, logical_id)
         assert env["USERS_TABLE"] == {"Ref": "UsersTable"}, logical_id
         assert env["SESSIONS_TABLE"] == {"Ref": "SessionsTable"}, logical_id
-        assert env["PUBLIC_KEYS_PARAMETER"] == {"Ref": "PublicKeysParameter"}, logical_id
+        assert env["PUBLIC_KEYS_SECRET_ID"] == {"Ref": "PublicKeysSecret"}, logical_id
+        # by name, with !Sub: a !Ref to the secret (which names the API) would be a cycle
+        assert env["JWT_ISSUER_SECRET_ID"] == {"Fn::Sub": NAMED_BY_PATTERN["IssuerSecret"][0]}
+        assert "JWT_ISSUER_PARAMETER" not in env, logical_id
+        assert "PUBLIC_KEYS_PARAMETER" not in env, logical_id
         assert env["POWERTOOLS_SERVICE_NAME"] == "stateless-auth", logical_id
         assert env["POWERTOOLS_METRICS_NAMESPACE"] == {"Ref": "MetricsNamespace"}, logical_id
     assert sam["Parameters"]["MetricsNamespace"]["Default"] == "StatelessAuth"
@@ -482,14 +520,45 @@ def test_table_is_durable_and_expires_items(sam: dict[str, Any], logical_id: str
 
 
 def test_key_stores_start_empty(sam: dict[str, Any]) -> None:
-    secret = sam["Resources"]["SigningKeysSecret"]
-    assert secret["Type"] == "AWS::SecretsManager::Secret"
-    assert json.loads(secret["Properties"]["SecretString"]) == {"keys": []}
-    parameter = sam["Resources"]["PublicKeysParameter"]
-    assert parameter["Type"] == "AWS::SSM::Parameter"
-    assert parameter["Properties"]["Type"] == "String"
-    assert "Name" not in parameter["Properties"], "the IAM ARNs assume a name without a leading /"
-    assert json.loads(parameter["Properties"]["Value"]) == {"keys": []}
+    for logical_id in ("SigningKeysSecret", "PublicKeysSecret"):
+        secret = sam["Resources"][logical_id]
+        assert secret["Type"] == "AWS::SecretsManager::Secret", logical_id
+        assert json.loads(secret["Properties"]["SecretString"]) == {"keys": []}, logical_id
+    assert "PublicKeysParameter" not in sam["Resources"], "the public keys are a secret now"
+    assert "IssuerParameter" not in sam["Resources"], "the issuer is a secret now"
+    assert not [
+        logical_id
+        for logical_id, resource in sam["Resources"].items()
+        if resource["Type"] == "AWS::SSM::Parameter"
+    ], "ssm:PutParameter is granted widely: no SSM parameter may hold anything tokens rely on"
+
+
+def test_resources_named_by_pattern_have_that_name(sam: dict[str, Any]) -> None:
+    """The IAM patterns (!Sub) match the names the resources really get."""
+    from localapi.template import Resolver
+
+    resolver = Resolver(sam, stack_name="my-stack", region=REGION)
+    arns = {}
+    for logical_id, (name, pattern) in NAMED_BY_PATTERN.items():
+        assert sam["Resources"][logical_id]["Type"] == "AWS::SecretsManager::Secret"
+        assert sam["Resources"][logical_id]["Properties"]["Name"] == {"Fn::Sub": name}
+        physical = resolver.resolve({"Fn::Sub": name})
+        arn = arns[logical_id] = resolver.resolve({"Fn::Sub": pattern})
+        # Secrets Manager appends a dash and six random characters to the name.
+        assert arn.endswith(f":secret:{physical}-??????"), arn
+        assert fnmatch.fnmatchcase(f"{arn[: -len('-??????')]}-AbC123", arn)
+        assert not fnmatch.fnmatchcase(f"{arn[: -len('-??????')]}-old-AbC123", arn)
+    assert resolver.resolve({"Fn::Sub": NAMED_BY_PATTERN["SigningKeysSecret"][0]}) == (
+        "my-stack-signing-keys"
+    )
+    assert resolver.resolve({"Fn::Sub": NAMED_BY_PATTERN["IssuerSecret"][0]}) == "my-stack-issuer"
+    # neither pattern matches the other secret
+    assert not fnmatch.fnmatchcase(
+        arns["SigningKeysSecret"].replace("-??????", "-AbC123"), arns["IssuerSecret"]
+    )
+    assert not fnmatch.fnmatchcase(
+        arns["IssuerSecret"].replace("-??????", "-AbC123"), arns["SigningKeysSecret"]
+    )
 
 
 # --------------------------------------------------------------------- IAM
@@ -517,10 +586,7 @@ def test_only_token_issuers_can_read_the_private_keys(cfn: dict[str, Any]) -> No
     rotation function, which no route reaches."""
     allowed_roles = {_role_of(cfn, logical_id) for logical_id in SECRET_HOLDERS}
     for role_id, grants in _all_grants(cfn).items():
-        touches_secret = any(
-            resource == "SigningKeysSecret" or action.startswith("secretsmanager:")
-            for action, resource in grants
-        )
+        touches_secret = any(resource == "SigningKeysSecret" for _action, resource in grants)
         assert not touches_secret or role_id in allowed_roles, role_id
     routed = {function_id for function_id, _authorizer in ROUTES.values()}
     assert routed & SECRET_HOLDERS == KEY_READERS
@@ -529,12 +595,26 @@ def test_only_token_issuers_can_read_the_private_keys(cfn: dict[str, Any]) -> No
 
 def test_authorizer_and_jwks_read_public_keys_only(cfn: dict[str, Any]) -> None:
     for logical_id in ("AuthorizerFunction", "JwksFunction"):
-        for action, _resource in _grants(cfn, _role_of(cfn, logical_id)):
-            service = action.split(":")[0]
-            assert service not in {"dynamodb", "secretsmanager", "kms"}, (logical_id, action)
+        assert _grants(cfn, _role_of(cfn, logical_id)) == {
+            ("secretsmanager:GetSecretValue", "PublicKeysSecret"),
+            ("secretsmanager:GetSecretValue", "IssuerSecret"),
+        }, logical_id
 
 
-def test_only_the_rotation_function_can_change_the_keys(cfn: dict[str, Any]) -> None:
+def test_the_issuer_readers_read_it_from_the_issuer_secret_and_no_one_writes_it(
+    cfn: dict[str, Any],
+) -> None:
+    readers = set()
+    for role_id, grants in _all_grants(cfn).items():
+        for action, resource in grants:
+            assert not action.startswith("ssm:"), (role_id, action)  # no SSM at all
+            if resource == "IssuerSecret":
+                assert action == "secretsmanager:GetSecretValue", (role_id, action)
+                readers.add(role_id)
+    assert readers == {_role_of(cfn, logical_id) for logical_id in ISSUER_READERS}
+
+
+def test_only_the_rotation_function_may_write_the_keys_by_iam(cfn: dict[str, Any]) -> None:
     rotation_role = _role_of(cfn, ROTATION_FUNCTION)
     writers: dict[str, set[str]] = {store: set() for store in KEY_STORE_READS}
     for role_id, grants in _all_grants(cfn).items():
@@ -545,10 +625,580 @@ def test_only_the_rotation_function_can_change_the_keys(cfn: dict[str, Any]) -> 
                 writers[resource].add(role_id)
             if role_id != rotation_role:
                 # no write to any secret or parameter, whatever it points at
-                assert action in {"secretsmanager:GetSecretValue", "ssm:GetParameter"} or (
+                assert action == "secretsmanager:GetSecretValue" or (
                     action.split(":")[0] not in {"secretsmanager", "ssm", "kms"}
                 ), (role_id, action)
     assert writers == {store: {rotation_role} for store in KEY_STORE_READS}
+
+
+# ------------------------------------------------- who may change or read the keys
+
+
+# Every Secrets Manager action on a secret that is not a read: the Write, Permissions
+# management and Tagging actions of the Service Authorization Reference, less
+# ValidateResourcePolicy (which changes nothing) and CreateSecret (no existing secret).
+SECRETS_MANAGER_CHANGES = {
+    "secretsmanager:CancelRotateSecret",
+    "secretsmanager:DeleteResourcePolicy",
+    "secretsmanager:DeleteSecret",
+    "secretsmanager:PutResourcePolicy",
+    "secretsmanager:PutSecretValue",
+    "secretsmanager:RemoveRegionsFromReplication",
+    "secretsmanager:ReplicateSecretToRegions",
+    "secretsmanager:RestoreSecret",
+    "secretsmanager:RotateSecret",
+    "secretsmanager:StopReplicationToReplica",
+    "secretsmanager:TagResource",
+    "secretsmanager:UntagResource",
+    "secretsmanager:UpdateSecret",
+    "secretsmanager:UpdateSecretVersionStage",
+}
+SECRETS_MANAGER_READS = {
+    "secretsmanager:DescribeSecret",
+    "secretsmanager:GetResourcePolicy",
+    "secretsmanager:GetSecretValue",
+    "secretsmanager:ListSecretVersionIds",
+}
+ACCOUNT_ID = "123456789012"  # the local resolver's account
+SECRET_HOLDERS_IN_KEY_POLICY = ["LoginFunction", "RefreshFunction", ROTATION_FUNCTION]
+ACCOUNT_ROOT = f"arn:aws:iam::{ACCOUNT_ID}:root"
+VIA_CLOUDFORMATION = "cloudformation.amazonaws.com"
+DEPLOYMENT_ROLE = f"arn:aws:iam::{ACCOUNT_ID}:role/cfn-deployer"
+
+
+def _role_arn(name: str) -> str:
+    return f"arn:aws:iam::{ACCOUNT_ID}:role/{name}"
+
+
+# Principals of the account that are not the rotation function: the other functions, an
+# administrator, a CI user, the root user.
+OTHER_PRINCIPALS = [
+    *(
+        _role_arn(f"{logical_id}Role")
+        for logical_id in FUNCTIONS
+        if logical_id != ROTATION_FUNCTION
+    ),
+    _role_arn("Admin"),
+    f"arn:aws:iam::{ACCOUNT_ID}:user/ci",
+    ACCOUNT_ROOT,
+]
+
+
+def _resolved_properties(
+    cfn: dict[str, Any], logical_id: str, parameters: dict[str, str]
+) -> dict[str, Any]:
+    from localapi.template import Resolver
+
+    resolver = Resolver(cfn, region=REGION, account_id=ACCOUNT_ID, parameter_values=parameters)
+    resolved = resolver.resolve(cfn["Resources"][logical_id]["Properties"])
+    assert isinstance(resolved, dict)
+    return resolved
+
+
+def _condition_holds(condition: dict[str, Any], context: dict[str, Any]) -> bool:
+    """IAM's evaluation of a Condition block.
+
+    Single-valued keys: an absent key fails a positive operator and satisfies a negated
+    one, as IAM evaluates it. Multivalued keys (a list in ``context``, as aws:TagKeys):
+    the ForAnyValue: operators, true when some value of the request passes the test
+    (false when the request has none). The operators the policies here use are all it
+    knows.
+    """
+    for operator, tests in condition.items():
+        for key, expected in tests.items():
+            values = [str(value) for value in _as_list(expected)]
+            present = key in context
+            if operator.startswith("ForAnyValue:"):
+                requested = [str(v) for v in _as_list(context.get(key, []))]
+                inner = operator.split(":", 1)[1]
+                if inner == "StringEquals":
+                    holds = any(v in values for v in requested)
+                elif inner == "StringNotEquals":
+                    holds = any(v not in values for v in requested)
+                else:
+                    raise AssertionError(f"the test's evaluator does not know {operator}")
+            elif operator in ("StringEquals", "ArnEquals"):
+                holds = present and context[key] in values
+            elif operator in ("StringLike", "ArnLike"):
+                holds = present and any(fnmatch.fnmatchcase(context[key], v) for v in values)
+            elif operator in ("StringNotEquals", "ArnNotEquals"):
+                holds = not present or context[key] not in values
+            else:
+                raise AssertionError(f"the test's evaluator does not know {operator}")
+            if not holds:
+                return False
+    return True
+
+
+def _matches_action(action: str, statement: dict[str, Any]) -> bool:
+    assert "NotAction" not in statement, statement
+    return any(fnmatch.fnmatchcase(action, pattern) for pattern in _as_list(statement["Action"]))
+
+
+def _parameters(service_role: bool) -> dict[str, str]:
+    return {"CloudFormationRoleArn": DEPLOYMENT_ROLE} if service_role else {}
+
+
+def _secret_policies(cfn: dict[str, Any]) -> dict[str, str]:
+    """secret logical id -> the logical id of its one resource policy."""
+    found: dict[str, list[str]] = {}
+    for logical_id, resource in cfn["Resources"].items():
+        if resource["Type"] == "AWS::SecretsManager::ResourcePolicy":
+            found.setdefault(resource["Properties"]["SecretId"]["Ref"], []).append(logical_id)
+    assert all(len(policies) == 1 for policies in found.values()), found
+    return {secret: policies[0] for secret, policies in found.items()}
+
+
+def test_every_secret_has_a_resource_policy_that_blocks_public_access(
+    cfn: dict[str, Any],
+) -> None:
+    secrets = {
+        logical_id
+        for logical_id, resource in cfn["Resources"].items()
+        if resource["Type"] == "AWS::SecretsManager::Secret"
+    }
+    assert secrets == {"SigningKeysSecret", "PublicKeysSecret", "IssuerSecret"}
+    policies = _secret_policies(cfn)
+    assert set(policies) == secrets
+    for secret, policy in policies.items():
+        assert cfn["Resources"][policy]["Properties"]["BlockPublicPolicy"] is True, secret
+
+
+def _deny_statements(
+    cfn: dict[str, Any], secret: str, parameters: dict[str, str]
+) -> list[dict[str, Any]]:
+    """The statements of the secret's resource policy, resolved for these parameters:
+    each a Deny to every principal on this secret (a policy that grants nothing)."""
+    properties = _resolved_properties(cfn, _secret_policies(cfn)[secret], parameters)
+    assert properties["BlockPublicPolicy"] is True
+    statements: list[dict[str, Any]] = properties["ResourcePolicy"]["Statement"]
+    for statement in statements:
+        assert statement["Effect"] == "Deny", statement
+        assert statement["Principal"] == "*", statement
+        assert statement["Resource"] == "*", statement
+    return statements
+
+
+def _denied_by(statements: list[dict[str, Any]], action: str, context: dict[str, Any]) -> bool:
+    return any(
+        _matches_action(action, statement)
+        and _condition_holds(statement.get("Condition", {}), context)
+        for statement in statements
+    )
+
+
+OPERATOR_ROLE = f"arn:aws:iam::{ACCOUNT_ID}:role/ops/key-operator"
+ROTATED_AT = "stateless-auth:rotated-at"
+EARLY_ROTATION = "stateless-auth:allow-early-rotation-until"
+# TagResource requests, by the tag keys they set
+TAG_REQUESTS = {
+    "rotated-at": [ROTATED_AT],
+    "early": [EARLY_ROTATION],
+    "both records": [ROTATED_AT, EARLY_ROTATION],
+    "another tag": ["team"],
+    "early and another": [EARLY_ROTATION, "team"],
+}
+# Who may do what to the signing key secret: "rotation" (the rotation function's role),
+# "operator" (KeyOperatorRoleArn, when given), "cloudformation" (a stack change).
+SIGNING_KEYS_CHANGERS: dict[tuple[str, str | None], set[str]] = {
+    **{
+        (action, None): {"rotation", "cloudformation"}
+        for action in SECRETS_MANAGER_CHANGES
+        if action not in {"secretsmanager:RotateSecret", "secretsmanager:TagResource"}
+    },
+    ("secretsmanager:RotateSecret", None): {"rotation", "operator", "cloudformation"},
+    ("secretsmanager:TagResource", "rotated-at"): {"rotation"},
+    ("secretsmanager:TagResource", "early"): {"rotation", "operator", "cloudformation"},
+    ("secretsmanager:TagResource", "both records"): {"rotation"},
+    ("secretsmanager:TagResource", "another tag"): {"cloudformation"},
+    ("secretsmanager:TagResource", "early and another"): {"cloudformation"},
+}
+
+
+def _requesters(service_role: bool) -> dict[tuple[str, bool], set[str]]:
+    """(principal ARN, through CloudFormation) -> which of the kinds above that request
+    is (empty: anyone else; the rotation role's own request through a stack, say, is
+    both "rotation" and, without a service role, "cloudformation")."""
+    rotation_role = _role_arn(f"{ROTATION_FUNCTION}Role")
+    kinds: dict[tuple[str, bool], set[str]] = {}
+    for principal in [*OTHER_PRINCIPALS, rotation_role, OPERATOR_ROLE, DEPLOYMENT_ROLE]:
+        for via_stack in (False, True):
+            kind = set()
+            if principal == rotation_role:
+                kind.add("rotation")
+            if principal == OPERATOR_ROLE:
+                kind.add("operator")
+            if (service_role and principal == DEPLOYMENT_ROLE) or (not service_role and via_stack):
+                kind.add("cloudformation")
+            kinds[(principal, via_stack)] = kind
+    return kinds
+
+
+def _context(principal: str, via_stack: bool, **extra: Any) -> dict[str, Any]:
+    context: dict[str, Any] = {"aws:PrincipalArn": principal, **extra}
+    if via_stack:
+        context["aws:CalledViaFirst"] = VIA_CLOUDFORMATION
+    return context
+
+
+@pytest.mark.parametrize("operator", [False, True], ids=["no-operator", "operator"])
+@pytest.mark.parametrize("service_role", [False, True], ids=["deployer", "service-role"])
+def test_only_the_rotation_role_can_change_the_signing_keys(
+    cfn: dict[str, Any], service_role: bool, operator: bool
+) -> None:
+    """The private key set's resource policy (the security review's first finding).
+
+    Without it, UpdateSecret(KmsKeyId=<own key>, SecretString=<own key set>) by any
+    principal with that IAM permission (PowerUser) had the next rotation publish the
+    attacker's keys. Every change is denied but to the rotation role and CloudFormation;
+    RotateSecret and the early-rotation tag also to the KeyOperatorRoleArn role (`make
+    rotate-keys`), and to no one else when it is not given; no tag but the two rotation
+    records may be set, and the rotated-at record only by the rotation function.
+    """
+    parameters = {
+        **_parameters(service_role),
+        **({"KeyOperatorRoleArn": OPERATOR_ROLE} if operator else {}),
+    }
+    statements = _deny_statements(cfn, "SigningKeysSecret", parameters)
+    denied_actions = {
+        action for statement in statements for action in _as_list(statement["Action"])
+    }
+    assert denied_actions == SECRETS_MANAGER_CHANGES, "every change, and only changes"
+    assert {action for action, _tags in SIGNING_KEYS_CHANGERS} == SECRETS_MANAGER_CHANGES
+
+    requesters = _requesters(service_role)
+    for (action, tags), kinds in SIGNING_KEYS_CHANGERS.items():
+        if not operator:
+            kinds = kinds - {"operator"}
+        extra = {} if tags is None else {"aws:TagKeys": TAG_REQUESTS[tags]}
+        allowed = {
+            requester
+            for requester in requesters
+            if not _denied_by(statements, action, _context(*requester, **extra))
+        }
+        expected = {requester for requester, kind in requesters.items() if kind & kinds}
+        assert allowed == expected, (action, tags)
+    for action in SECRETS_MANAGER_READS:  # login, refresh and rotation read it
+        for requester in requesters:
+            assert not _denied_by(statements, action, _context(*requester)), action
+
+
+@pytest.mark.parametrize("service_role", [False, True], ids=["deployer", "service-role"])
+def test_only_cloudformation_can_change_the_issuer(cfn: dict[str, Any], service_role: bool) -> None:
+    """The issuer secret's resource policy: no function writes it, not even the rotation
+    role; only a stack change (JwtIssuer) does."""
+    statements = _deny_statements(cfn, "IssuerSecret", _parameters(service_role))
+    denied_actions = {
+        action for statement in statements for action in _as_list(statement["Action"])
+    }
+    assert denied_actions == SECRETS_MANAGER_CHANGES
+    requesters = _requesters(service_role)
+    for action in sorted(SECRETS_MANAGER_CHANGES):
+        for requester, kind in requesters.items():
+            denied = _denied_by(statements, action, _context(*requester))
+            assert denied is ("cloudformation" not in kind), (action, requester)
+    for action in SECRETS_MANAGER_READS:
+        for requester in requesters:
+            assert not _denied_by(statements, action, _context(*requester)), action
+
+
+def test_the_key_operator_is_an_optional_role(sam: dict[str, Any]) -> None:
+    parameter = sam["Parameters"]["KeyOperatorRoleArn"]
+    assert (parameter["Type"], parameter["Default"]) == ("String", "")
+    pattern = parameter["AllowedPattern"]
+    for accepted in ("", OPERATOR_ROLE, "arn:aws-us-gov:iam::123456789012:role/Ops"):
+        assert re.fullmatch(pattern, accepted), accepted
+    for refused in ("*", "arn:aws:iam::123456789012:root", "Ops", "arn:aws:iam::1:role/x"):
+        assert not re.fullmatch(pattern, refused), refused
+    description = " ".join(parameter["Description"].split())
+    assert "make rotate-keys" in description
+    assert "Empty" in description
+    assert "schedule" in description
+    assert sam["Conditions"]["HasKeyOperatorRole"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "KeyOperatorRoleArn"}, ""]}]
+    }
+    groups = sam["Metadata"]["AWS::CloudFormation::Interface"]["ParameterGroups"]
+    (keys,) = [group for group in groups if group["Label"]["default"] == "Signing keys"]
+    assert "KeyOperatorRoleArn" in keys["Parameters"]
+
+
+@pytest.mark.parametrize("service_role", [False, True], ids=["deployer", "service-role"])
+def test_only_the_rotation_role_can_change_the_published_key_set(
+    cfn: dict[str, Any], service_role: bool
+) -> None:
+    """The public key set's resource policy denies every change to everyone else.
+
+    An explicit Deny beats any IAM Allow, so ssm:PutParameter-style broad grants (CI
+    roles, PowerUser) no longer reach the keys that verify tokens. CloudFormation may still
+    update and delete the stack: on the deployer's behalf (aws:CalledViaFirst), or only as
+    the CloudFormationRoleArn service role when one is given.
+    """
+    policy = _secret_policies(cfn)["PublicKeysSecret"]
+    properties = _resolved_properties(cfn, policy, _parameters(service_role))
+    assert properties["BlockPublicPolicy"] is True
+    statements = properties["ResourcePolicy"]["Statement"]
+    assert all(statement["Effect"] == "Deny" for statement in statements), "it grants nothing"
+    denied_actions = {
+        action for statement in statements for action in _as_list(statement["Action"])
+    }
+    assert denied_actions >= SECRETS_MANAGER_CHANGES
+    assert not SECRETS_MANAGER_READS & denied_actions, "the authorizer and jwks must read it"
+
+    def denied(action: str, principal: str, **context: str) -> bool:
+        request = {"aws:PrincipalArn": principal, **context}
+        return any(
+            statement["Principal"] == "*"
+            and statement["Resource"] == "*"
+            and _matches_action(action, statement)
+            and _condition_holds(statement.get("Condition", {}), request)
+            for statement in statements
+        )
+
+    rotation_role = _role_arn(f"{ROTATION_FUNCTION}Role")
+    for action in sorted(SECRETS_MANAGER_CHANGES):
+        assert not denied(action, rotation_role), action
+        for principal in OTHER_PRINCIPALS:
+            assert denied(action, principal), (action, principal)
+            assert denied(action, principal, **{"aws:CalledViaFirst": "athena.amazonaws.com"})
+            # CloudFormation acting with that principal's credentials (no service role)
+            via_stack = denied(action, principal, **{"aws:CalledViaFirst": VIA_CLOUDFORMATION})
+            assert via_stack is service_role, (action, principal)
+        assert denied(action, DEPLOYMENT_ROLE) is not service_role, action
+
+
+@pytest.mark.parametrize("service_role", [False, True], ids=["deployer", "service-role"])
+def test_only_the_issuers_and_rotation_can_decrypt_the_signing_keys(
+    cfn: dict[str, Any], service_role: bool
+) -> None:
+    secret = cfn["Resources"]["SigningKeysSecret"]["Properties"]
+    assert secret["KmsKeyId"] == {"Fn::GetAtt": ["SigningKeysKey", "Arn"]}
+    key = cfn["Resources"]["SigningKeysKey"]
+    assert key["Type"] == "AWS::KMS::Key"
+    properties = _resolved_properties(cfn, "SigningKeysKey", _parameters(service_role))
+    assert properties["EnableKeyRotation"] is True
+    assert properties.get("KeySpec", "SYMMETRIC_DEFAULT") == "SYMMETRIC_DEFAULT"
+    statements = properties["KeyPolicy"]["Statement"]
+    assert all(statement["Effect"] == "Allow" for statement in statements)
+
+    # Structure: kms:Decrypt goes to exactly the three roles, or to the account for the
+    # key-access check alone (no real secret version is ever called that).
+    decrypt_roles: set[str] = set()
+    for statement in statements:
+        if not _matches_action("kms:Decrypt", statement):
+            continue
+        principals = set(_as_list(statement["Principal"]["AWS"]))
+        if principals == {ACCOUNT_ROOT}:
+            condition = statement["Condition"]
+            assert condition["StringEquals"]["kms:EncryptionContext:SecretVersionId"] == (
+                "RequestToValidateKeyAccess"
+            ), statement
+        else:
+            decrypt_roles |= principals
+    assert decrypt_roles == {_role_arn(f"{logical_id}Role") for logical_id in SECRET_HOLDERS}
+    raw_principals = [
+        statement["Principal"]["AWS"]
+        for statement in key["Properties"]["KeyPolicy"]["Statement"]
+        if statement["Sid"] == "TokenIssuersAndRotationDecryptTheSigningKeys"
+    ]
+    assert raw_principals == [
+        [
+            {"Fn::GetAtt": [f"{logical_id}Role", "Arn"]}
+            for logical_id in SECRET_HOLDERS_IN_KEY_POLICY
+        ]
+    ], "the roles SAM generates for the functions, by GetAtt"
+
+    # Behaviour: who may do what, as KMS would evaluate the key policy (an account-root
+    # principal lets any principal of the account in, if its IAM policy also allows).
+    def allowed(action: str, principal: str, context: dict[str, str]) -> bool:
+        request = {"aws:PrincipalArn": principal, **context}
+        for statement in statements:
+            principals = _as_list(statement["Principal"]["AWS"])
+            if principal not in principals and ACCOUNT_ROOT not in principals:
+                continue
+            if _matches_action(action, statement) and _condition_holds(
+                statement.get("Condition", {}), request
+            ):
+                return True
+        return False
+
+    secret_arn = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT_ID}:secret:stateless-auth-local-signing-keys-AbC123"
+    real_version = {
+        "kms:ViaService": f"secretsmanager.{REGION}.amazonaws.com",
+        "kms:EncryptionContext:SecretARN": secret_arn,
+        "kms:EncryptionContext:SecretVersionId": "3f1c5a4e-6b7d-4e8f-9a0b-1c2d3e4f5a6b",
+    }
+    everyone = [*OTHER_PRINCIPALS, _role_arn(f"{ROTATION_FUNCTION}Role"), DEPLOYMENT_ROLE]
+
+    def who(action: str, **extra: str) -> set[str]:
+        return {p for p in everyone if allowed(action, p, {**real_version, **extra})}
+
+    issuers = {_role_arn(f"{logical_id}Role") for logical_id in SECRET_HOLDERS}
+    assert who("kms:Decrypt") == issuers
+    # not through a stack either (a dynamic reference resolves with the deployer's rights)
+    assert who("kms:Decrypt", **{"aws:CalledViaFirst": VIA_CLOUDFORMATION}) == issuers
+    # only through Secrets Manager, and only for this secret
+    assert who("kms:Decrypt", **{"kms:ViaService": f"s3.{REGION}.amazonaws.com"}) == set()
+    other_secret = secret_arn.replace("signing-keys", "other")
+    assert who("kms:Decrypt", **{"kms:EncryptionContext:SecretARN": other_secret}) == set()
+    # encrypting a new version: the rotation; the deployment role too (it deploys anyway)
+    writers = {_role_arn(f"{ROTATION_FUNCTION}Role")} | (
+        {DEPLOYMENT_ROLE} if service_role else set()
+    )
+    assert who("kms:GenerateDataKey") == writers
+
+    # CloudFormation creates the secret: placeholder encrypted, key access validated.
+    deployer = DEPLOYMENT_ROLE if service_role else _role_arn("Admin")
+    through_stack = {} if service_role else {"aws:CalledViaFirst": VIA_CLOUDFORMATION}
+    validation = {
+        **real_version,
+        "kms:EncryptionContext:SecretVersionId": "RequestToValidateKeyAccess",
+    }
+    assert allowed("kms:GenerateDataKey", deployer, {**real_version, **through_stack})
+    assert allowed("kms:Decrypt", deployer, {**validation, **through_stack})
+    assert not allowed("kms:Decrypt", deployer, {**real_version, **through_stack})
+    assert not allowed("kms:Decrypt", _role_arn("AuthorizerFunctionRole"), validation)
+    if service_role:  # then only that role, not whoever runs a stack
+        assert not allowed(
+            "kms:GenerateDataKey",
+            _role_arn("Admin"),
+            {**real_version, "aws:CalledViaFirst": VIA_CLOUDFORMATION},
+        )
+
+    # The account administers the key but cannot use it or hand its use out.
+    administration = [
+        statement
+        for statement in statements
+        if _as_list(statement["Principal"]["AWS"]) == [ACCOUNT_ROOT]
+        and "Condition" not in statement
+    ]
+    assert len(administration) == 1
+    for needed in ("kms:PutKeyPolicy", "kms:ScheduleKeyDeletion", "kms:EnableKeyRotation"):
+        assert _matches_action(needed, administration[0]), needed
+    for use in (
+        "kms:Decrypt",
+        "kms:Encrypt",
+        "kms:GenerateDataKey",
+        "kms:GenerateDataKeyWithoutPlaintext",
+        "kms:ReEncryptFrom",
+        "kms:ReEncryptTo",
+        "kms:CreateGrant",
+    ):
+        assert not _matches_action(use, administration[0]), use
+
+
+# ------------------------------------------------------- concurrency and logs
+
+
+ARGON2_CAPS = {
+    "SignupFunction": ("SignupReservedConcurrency", "CapsSignupConcurrency", 10),
+    "LoginFunction": ("LoginReservedConcurrency", "CapsLoginConcurrency", 20),
+}
+UNRESERVED_MINIMUM = 100  # Lambda keeps at least this much of an account's concurrency free
+DEFAULT_ACCOUNT_CONCURRENCY = 1000
+
+
+def test_argon2_functions_have_a_reserved_concurrency_cap(
+    sam: dict[str, Any], cfn: dict[str, Any]
+) -> None:
+    """A flood of signups or logins cannot take the concurrency the authorizer needs."""
+    from localapi.template import NO_VALUE, Resolver
+
+    for logical_id, (parameter, condition, default) in ARGON2_CAPS.items():
+        declared = sam["Parameters"][parameter]
+        assert (declared["Type"], declared["Default"], declared["MinValue"]) == (
+            "Number",
+            default,
+            0,
+        ), parameter
+        description = " ".join(declared["Description"].split())
+        assert "0 = no cap" in description, parameter
+        assert sam["Conditions"][condition] == {
+            "Fn::Not": [{"Fn::Equals": [{"Ref": parameter}, "0"]}]
+        }
+        value = cfn["Resources"][logical_id]["Properties"]["ReservedConcurrentExecutions"]
+        assert value == {"Fn::If": [condition, {"Ref": parameter}, {"Ref": "AWS::NoValue"}]}
+        assert Resolver(cfn).resolve(value) == str(default)
+        assert Resolver(cfn, parameter_values={parameter: "0"}).resolve(value) is NO_VALUE
+    signup = " ".join(sam["Parameters"]["SignupReservedConcurrency"]["Description"].split())
+    assert "authorizer" in signup
+    assert str(UNRESERVED_MINIMUM) in signup
+    reserved = sum(default for _parameter, _condition, default in ARGON2_CAPS.values())
+    assert reserved <= DEFAULT_ACCOUNT_CONCURRENCY - UNRESERVED_MINIMUM
+    for logical_id in FUNCTIONS:
+        if logical_id not in ARGON2_CAPS:  # the authorizer above all must not be capped
+            properties = cfn["Resources"][logical_id]["Properties"]
+            assert "ReservedConcurrentExecutions" not in properties, logical_id
+
+
+def test_every_function_logs_to_a_declared_group_with_retention(
+    sam: dict[str, Any], cfn: dict[str, Any]
+) -> None:
+    retention = sam["Parameters"]["FunctionLogRetentionInDays"]
+    assert retention["Type"] == "Number"
+    assert retention["Default"] in retention["AllowedValues"]
+    functions = [
+        logical_id
+        for logical_id, resource in cfn["Resources"].items()
+        if resource["Type"] == "AWS::Lambda::Function"
+    ]
+    assert set(FUNCTIONS) <= set(functions)
+    for logical_id in functions:
+        logging = cfn["Resources"][logical_id]["Properties"].get("LoggingConfig", {})
+        assert logging.get("LogGroup") == {"Ref": f"{logical_id}LogGroup"}, logical_id
+        group = cfn["Resources"][f"{logical_id}LogGroup"]
+        assert group["Type"] == "AWS::Logs::LogGroup"
+        assert group["Properties"]["LogGroupName"] == {
+            "Fn::Sub": f"/aws/lambda/${{AWS::StackName}}-{logical_id}"
+        }
+        assert group["Properties"]["RetentionInDays"] == {"Ref": "FunctionLogRetentionInDays"}
+        # kept, on purpose, when the stack goes or the group is replaced: the audit trail
+        assert (group["DeletionPolicy"], group["UpdateReplacePolicy"]) == ("Retain", "Retain")
+    for logical_id, resource in cfn["Resources"].items():
+        if resource["Type"] == "AWS::Logs::LogGroup":
+            assert "RetentionInDays" in resource["Properties"], logical_id
+            assert "DeletionPolicy" in resource, logical_id
+            assert "UpdateReplacePolicy" in resource, logical_id
+
+
+# --------------------------------------------------------------- dependencies
+
+
+def _cfn_lint_after_transform(sam: dict[str, Any], tmp_path: Path) -> str:
+    """cfn-lint's findings on the plain CloudFormation that the transform makes of ``sam``.
+
+    cfn-lint and `sam validate --lint` on the SAM template do not see a cycle through the
+    roles SAM generates; on the transformed template cfn-lint reports it as E3004.
+    """
+    translated = tmp_path / "translated.json"
+    translated.write_text(json.dumps(_translate(sam)), encoding="utf-8")
+    result = subprocess.run(
+        [_tool("cfn-lint"), "--format", "parseable", "--", str(translated)],
+        cwd=ROOT,
+        env=_tool_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    return result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_no_circular_dependency_after_the_transform(sam: dict[str, Any], tmp_path: Path) -> None:
+    findings = _cfn_lint_after_transform(sam, tmp_path)
+    assert "E3004" not in findings, findings
+    assert not re.search(r":E\d{4}:", findings), findings
+
+
+@pytest.mark.slow
+def test_the_dependency_check_sees_a_cycle_through_the_key_policy(
+    sam: dict[str, Any], tmp_path: Path
+) -> None:
+    """The trap the !Sub'd ARNs avoid: a role that refs the secret its key policy guards."""
+    cyclic = copy.deepcopy(sam)
+    statements = cyclic["Resources"]["LoginFunction"]["Properties"]["Policies"][0]["Statement"]
+    (statement,) = [s for s in statements if s["Sid"] == "ReadPrivateSigningKeys"]
+    statement["Resource"] = {"Ref": "SigningKeysSecret"}
+    assert "E3004" in _cfn_lint_after_transform(cyclic, tmp_path)
 
 
 def test_tracing_can_be_switched_on(sam: dict[str, Any]) -> None:
@@ -656,11 +1306,34 @@ def test_issuer_is_the_api_url_unless_configured(sam: dict[str, Any]) -> None:
     outputs = sam["Outputs"]
     api_url = outputs["ApiUrl"]["Value"]
     assert api_url == {"Fn::Sub": "https://${AuthApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}"}
-    assert outputs["Issuer"]["Value"] == {"Fn::If": ["HasJwtIssuer", {"Ref": "JwtIssuer"}, api_url]}
+    # One value, fixed at deploy time, that the functions read (never the request's Host):
+    # a secret, which CloudFormation alone writes (IssuerSecretPolicy), not a parameter.
+    issuer = sam["Resources"]["IssuerSecret"]
+    assert issuer["Type"] == "AWS::SecretsManager::Secret"
+    fixed = {"Fn::If": ["HasJwtIssuer", {"Ref": "JwtIssuer"}, api_url]}
+    assert issuer["Properties"]["SecretString"] == fixed  # rewritten when JwtIssuer changes
+    assert issuer["Properties"]["Name"] == {"Fn::Sub": NAMED_BY_PATTERN["IssuerSecret"][0]}
+    assert "GenerateSecretString" not in issuer["Properties"]
+    assert outputs["Issuer"]["Value"] == fixed
+    description = " ".join(sam["Parameters"]["JwtIssuer"]["Description"].split())
+    assert "request" not in description.replace("a request uses", "")
+    assert "fixed when the stack is deployed" in description
+    assert "IssuerSecret" in description
     assert outputs["JwksUrl"]["Value"] == {"Fn::Sub": api_url["Fn::Sub"] + "/.well-known/jwks.json"}
     assert outputs["AuthorizerFunctionArn"]["Value"] == {
         "Fn::GetAtt": ["AuthorizerFunction", "Arn"]
     }
+
+
+def test_the_local_resolver_gives_the_issuer_secret_the_issuer(sam: dict[str, Any]) -> None:
+    from localapi.template import LOCAL_API_ID, Resolver
+
+    secret = sam["Resources"]["IssuerSecret"]["Properties"]["SecretString"]
+    assert Resolver(sam).resolve(secret) == (
+        f"https://{LOCAL_API_ID}.execute-api.us-east-1.amazonaws.com"
+    )
+    configured = Resolver(sam, parameter_values={"JwtIssuer": "https://auth.example.com"})
+    assert configured.resolve(secret) == "https://auth.example.com"
 
 
 # ------------------------------------------------------------ key rotation
@@ -710,10 +1383,18 @@ def test_only_secrets_manager_may_invoke_the_rotation_function_for_our_secret(
     ]
 
 
-def test_rotation_function_knows_its_secret_and_parameter(cfn: dict[str, Any]) -> None:
+def test_rotation_function_knows_both_key_stores(cfn: dict[str, Any]) -> None:
     env = _function_env(cfn, ROTATION_FUNCTION)
     assert env["SIGNING_KEYS_SECRET_ID"] == {"Ref": "SigningKeysSecret"}
-    assert env["PUBLIC_KEYS_PARAMETER"] == {"Ref": "PublicKeysParameter"}
+    assert env["PUBLIC_KEYS_SECRET_ID"] == {"Ref": "PublicKeysSecret"}
+    # the key the signing key secret must be encrypted with (the function refuses others)
+    assert env["SIGNING_KEYS_KMS_KEY_ID"] == {"Ref": "SigningKeysKey"}
+    assert cfn["Resources"]["SigningKeysSecret"]["Properties"]["KmsKeyId"] == {
+        "Fn::GetAtt": ["SigningKeysKey", "Arn"]
+    }
+    for logical_id in FUNCTIONS:
+        if logical_id != ROTATION_FUNCTION:
+            assert "SIGNING_KEYS_KMS_KEY_ID" not in _function_env(cfn, logical_id), logical_id
     properties = cfn["Resources"][ROTATION_FUNCTION]["Properties"]
     assert properties["Timeout"] >= 10  # Secrets Manager waits; a step is a few API calls
 
@@ -733,11 +1414,13 @@ def test_jwks_cache_lifetime_is_far_below_the_rotation_period(
     keys_refresh_max, extension_ttl = 3600, 300
     shortest_period = sam["Parameters"]["KeyRotationDays"]["MinValue"] * 86400
     assert 2 * (max_age["MaxValue"] + keys_refresh_max + extension_ttl) <= shortest_period
-    assert _function_env(cfn, "JwksFunction")["JWKS_MAX_AGE_SECONDS"] == {
-        "Ref": "JwksMaxAgeSeconds"
-    }
+    # the jwks function serves it; the rotation function waits it out between rotations
+    for logical_id in ("JwksFunction", ROTATION_FUNCTION):
+        assert _function_env(cfn, logical_id)["JWKS_MAX_AGE_SECONDS"] == {
+            "Ref": "JwksMaxAgeSeconds"
+        }, logical_id
     for logical_id in FUNCTIONS:
-        if logical_id != "JwksFunction":
+        if logical_id not in ("JwksFunction", ROTATION_FUNCTION):
             assert "JWKS_MAX_AGE_SECONDS" not in _function_env(cfn, logical_id), logical_id
 
 
