@@ -11,6 +11,7 @@ import traceback
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, TextIO
+from urllib.parse import urlsplit
 
 from botocore.exceptions import BotoCoreError, ClientError
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
@@ -37,7 +38,7 @@ from localapi.template import (
 )
 
 SIGNING_KEYS_SECRET = "SigningKeysSecret"  # noqa: S105 - a logical id
-PUBLIC_KEYS_PARAMETER = "PublicKeysParameter"
+PUBLIC_KEYS_SECRET = "PublicKeysSecret"  # noqa: S105 - a logical id
 
 # The local API's own routes (development tools; not in the template, never deployed).
 ADMIN_PREFIX = "/_localapi/"
@@ -100,6 +101,38 @@ def _json_reply(status: int, body: Any, headers: Mapping[str, str] | None = None
     return response
 
 
+LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def cross_site_refusal(environ: Mapping[str, Any], served_host: str = "127.0.0.1") -> str | None:
+    """Why a call to ``/_localapi/*`` comes from another site, or None (CONTRACT §2, §3).
+
+    Any web page the developer visits could otherwise rotate the keys or read the mailbox
+    with a form post or a no-cors fetch; and a page on a name the attacker rebinds to
+    127.0.0.1 sends its own name as Host (and Origin), so the Host must name this machine
+    too. Calls with neither Origin nor Sec-Fetch-Site (curl, tests) pass.
+    """
+    host = urlsplit(f"//{environ.get('HTTP_HOST') or ''}").hostname or ""
+    if host not in LOOPBACK_NAMES | {served_host.lower()}:
+        return f"Host {host[:100]!r} is not this machine"
+    if str(environ.get("HTTP_SEC_FETCH_SITE") or "").strip().lower() == "cross-site":
+        return "Sec-Fetch-Site: cross-site"
+    origin = environ.get("HTTP_ORIGIN")
+    if origin is None:
+        return None
+    own = f"{environ.get('wsgi.url_scheme') or 'http'}://{environ.get('HTTP_HOST') or ''}"
+    if str(origin).strip().rstrip("/").lower() != own.lower():
+        return f"Origin {str(origin)[:100]!r}"
+    return None
+
+
+def _not_ready(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+    """What the socket answers between binding and the functions being loaded."""
+    return _json_reply(503, {"message": "Service Unavailable"}, {"Retry-After": "1"})(
+        environ, start_response
+    )
+
+
 class LocalAdmin:
     """WSGI middleware: the local API's own routes under ``/_localapi/``, else the gateway.
 
@@ -114,10 +147,13 @@ class LocalAdmin:
         app: Callable[[dict[str, Any], Any], Iterable[bytes]],
         rotate: Callable[[], dict[str, str]] | None,
         log: Callable[[str], None],
+        *,
+        served_host: str = "127.0.0.1",
     ) -> None:
         self.app = app
         self.rotate = rotate
         self.log = log
+        self.served_host = served_host
         self._lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
@@ -127,6 +163,16 @@ class LocalAdmin:
         return self._admin(environ, path)(environ, start_response)
 
     def _admin(self, environ: dict[str, Any], path: str) -> Response:
+        refusal = cross_site_refusal(environ, self.served_host)
+        if refusal is not None:
+            self.log(f"refused a cross-site call to {path}: {refusal}")
+            return _json_reply(
+                403,
+                {
+                    "error": "cross_site_request",
+                    "message": f"the local API's own routes refuse cross-site calls ({refusal})",
+                },
+            )
         if path != ROTATE_KEYS_PATH:
             return _json_reply(404, {"message": "Not Found"})
         if environ.get("REQUEST_METHOD") != "POST":
@@ -268,8 +314,21 @@ class LocalApi:
                     f"route {route.route_key} ({route.function_id}) is under {ADMIN_PREFIX},"
                     " which the local API keeps for its own routes"
                 )
+        # Bind first: the issuer is fixed at start-up from the address actually served
+        # (CONTRACT §2), before any function reads its settings.
+        self._server = make_server(
+            self.host,
+            self.requested_port,
+            _not_ready,
+            threaded=True,
+            request_handler=_RequestHandler,
+        )
+        fixed = {"JWT_ISSUER": self.process_environ.get("JWT_ISSUER", "").strip() or self.url}
         environments = {
-            function_id: function_environment(spec.environment, self.process_environ)
+            function_id: {
+                **function_environment(spec.environment, self.process_environ),
+                **({"JWT_ISSUER": fixed["JWT_ISSUER"]} if "JWT_ISSUER" in spec.environment else {}),
+            }
             for function_id, spec in self.app.functions.items()
         }
         union: dict[str, str] = {}
@@ -289,18 +348,17 @@ class LocalApi:
             os.environ.update(union)
 
         if SIGNING_KEYS_SECRET in created_secrets:
-            parameter_name = parameters.get(PUBLIC_KEYS_PARAMETER)
-            if parameter_name is None and len(parameters) == 1:
-                parameter_name = next(iter(parameters.values()))
-            if parameter_name is None:
+            public_secret = created_secrets.get(PUBLIC_KEYS_SECRET)
+            if public_secret is None:
                 raise TemplateError(
-                    f"{SIGNING_KEYS_SECRET} is declared but there is no {PUBLIC_KEYS_PARAMETER}"
-                    " (AWS::SSM::Parameter) for the public keys"
+                    f"{SIGNING_KEYS_SECRET} is declared but there is no {PUBLIC_KEYS_SECRET}"
+                    " (AWS::SecretsManager::Secret) for the public keys"
                 )
             secret_arn = created_secrets[SIGNING_KEYS_SECRET]
 
-            def rotate(name: str = parameter_name) -> dict[str, str]:
-                self.signing_kids = rotate_keys(secretsmanager, ssm, secret_arn, name)
+            # rotate_keys forces: the local API rotates back to back (a development tool).
+            def rotate(public_id: str = public_secret) -> dict[str, str]:
+                self.signing_kids = rotate_keys(secretsmanager, secret_arn, public_id)
                 return self.signing_kids
 
             rotate()  # the first rotation creates the development keys, as in AWS
@@ -318,14 +376,7 @@ class LocalApi:
             region=self.region,
             log=self._log,
         )
-        application = LocalAdmin(gateway, self._rotate, self.say)
-        self._server = make_server(
-            self.host,
-            self.requested_port,
-            application,
-            threaded=True,
-            request_handler=_RequestHandler,
-        )
+        self._server.app = LocalAdmin(gateway, self._rotate, self.say, served_host=self.host)
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.2},
@@ -357,7 +408,8 @@ class LocalApi:
     def close(self) -> None:
         server, self._server = self._server, None
         if server is not None:
-            server.shutdown()
+            if self._thread is not None:  # shutdown() waits forever on a server never served
+                server.shutdown()
             server.server_close()
         if self._thread is not None:
             self._thread.join(timeout=5)
