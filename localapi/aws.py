@@ -1,34 +1,26 @@
-"""The embedded AWS: moto with one lock, and the template's tables, secrets and parameters.
+"""The embedded AWS: moto behind one lock, and the template's tables, secrets, parameters.
 
-``create_tables_from_template`` and ``install_moto_lock`` are also meant for the project's
-own moto tests, so that tests and the local API build their tables from the same
-declarations in ``template.yaml`` and keep DynamoDB's per-item atomicity.
+The project's moto tests use ``create_tables_from_template`` and ``install_moto_lock``
+too, so that they and the local API build their tables from the declarations in
+``template.yaml`` and keep DynamoDB's per-item atomicity.
 
-Only tables, secrets and SSM parameters are created. Everything else the template declares
-for AWS alone is left out: IAM roles and policies, secret resource policies, KMS keys and
-aliases, log groups. moto enforces no IAM or key policy and encrypts nothing, so emulating
-them would prove nothing; the template tests hold those rules instead. A secret's
-``KmsKeyId`` is dropped for the same reason (the secret is created with moto's default).
-
-A secret's ``SecretString`` is resolved like any property, so a value that CloudFormation
-computes (the issuer secret's: ``JwtIssuer``, or the API's URL with the local API id) is
-created resolved.
+What the template declares for AWS alone (IAM, secret resource policies, KMS keys, log
+groups) is not created: moto enforces no IAM or key policy and encrypts nothing, so
+emulating them would prove nothing; the template tests hold those rules instead. For the
+same reason a secret's ``KmsKeyId`` is dropped. A secret's ``SecretString`` is resolved
+like any property, so the issuer secret's computed value (``JwtIssuer``, or the API's URL
+with the local API id) is created resolved.
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
+from localapi.model import PARAMETER, SECRET, TABLE, check_template
 from localapi.template import Resolver, TemplateError, cfn_string
-
-TABLE_TYPES = ("AWS::DynamoDB::Table", "AWS::Serverless::SimpleTable")
-SECRET_TYPE = "AWS::SecretsManager::Secret"  # noqa: S105 - a resource type
-PARAMETER_TYPE = "AWS::SSM::Parameter"
-_IGNORED_SECRET_PROPERTIES = frozenset({"KmsKeyId", "ReplicaRegions"})
 
 FAKE_CREDENTIALS: Mapping[str, str] = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -64,167 +56,53 @@ def install_moto_lock() -> threading.RLock:
     return _MOTO_LOCK
 
 
-def _enabled_resources(
-    template: Mapping[str, Any],
-    types: tuple[str, ...],
-    resolver: Resolver,
-    *,
-    ignored_properties: frozenset[str] = frozenset(),
-) -> list[tuple[str, dict[str, Any]]]:
-    """The resources of ``types`` whose condition holds, with resolved properties.
+def _resources(
+    template: Mapping[str, Any], rtype: str, resolver: Resolver, *, drop: frozenset[str]
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """``(logical_id, resolved properties)`` of the resources of ``rtype``.
 
-    ``ignored_properties`` are dropped before resolving, so that what they refer to (a KMS
-    key the local API does not create, say) never needs resolving.
+    ``drop`` is removed before resolving, so that what it refers to (a KMS key the local
+    API does not create) never needs resolving.
     """
-    found: list[tuple[str, dict[str, Any]]] = []
-    for logical_id, resource in (template.get("Resources") or {}).items():
-        if (resource or {}).get("Type") not in types:
-            continue
-        if not resolver.resource_enabled(logical_id):
-            continue
-        declared = resource.get("Properties") or {}
-        kept = {key: value for key, value in declared.items() if key not in ignored_properties}
-        properties = resolver.resolve(kept)
-        found.append((logical_id, {"Type": resource["Type"], "Properties": properties}))
-    return found
-
-
-def _throughput(raw: Any) -> dict[str, int]:
-    return {
-        "ReadCapacityUnits": int(cfn_string(raw["ReadCapacityUnits"])),
-        "WriteCapacityUnits": int(cfn_string(raw["WriteCapacityUnits"])),
-    }
-
-
-def _tags(raw: Any) -> list[dict[str, str]]:
-    if isinstance(raw, dict):
-        return [{"Key": str(k), "Value": cfn_string(v)} for k, v in raw.items()]
-    return [{"Key": str(t["Key"]), "Value": cfn_string(t["Value"])} for t in raw or []]
-
-
-def table_create_arguments(logical_id: str, resource: Mapping[str, Any]) -> dict[str, Any]:
-    """The CreateTable arguments for a resolved table declaration.
-
-    Properties that do not change how the table behaves for a test (point-in-time
-    recovery, deletion protection, encryption, contributor insights, Kinesis) are dropped.
-    """
-    properties: Mapping[str, Any] = resource.get("Properties") or {}
-    name = cfn_string(properties.get("TableName") or logical_id)
-    if resource.get("Type") == "AWS::Serverless::SimpleTable":
-        key = properties.get("PrimaryKey") or {"Name": "id", "Type": "String"}
-        key_type = {"String": "S", "Number": "N", "Binary": "B"}[cfn_string(key["Type"])]
-        arguments: dict[str, Any] = {
-            "TableName": name,
-            "KeySchema": [{"AttributeName": key["Name"], "KeyType": "HASH"}],
-            "AttributeDefinitions": [{"AttributeName": key["Name"], "AttributeType": key_type}],
-        }
-        if properties.get("ProvisionedThroughput"):
-            arguments["BillingMode"] = "PROVISIONED"
-            arguments["ProvisionedThroughput"] = _throughput(properties["ProvisionedThroughput"])
-        else:
-            arguments["BillingMode"] = "PAY_PER_REQUEST"
-        if properties.get("Tags"):
-            arguments["Tags"] = _tags(properties["Tags"])
-        return arguments
-
-    billing = cfn_string(properties.get("BillingMode") or "PROVISIONED")
-    arguments = {
-        "TableName": name,
-        "KeySchema": properties["KeySchema"],
-        "AttributeDefinitions": properties["AttributeDefinitions"],
-        "BillingMode": billing,
-    }
-    if billing == "PROVISIONED":
-        if not properties.get("ProvisionedThroughput"):
-            raise TemplateError(f"{logical_id}: PROVISIONED tables need ProvisionedThroughput")
-        arguments["ProvisionedThroughput"] = _throughput(properties["ProvisionedThroughput"])
-    indexes = []
-    for index in properties.get("GlobalSecondaryIndexes") or []:
-        gsi: dict[str, Any] = {
-            "IndexName": index["IndexName"],
-            "KeySchema": index["KeySchema"],
-            "Projection": index["Projection"],
-        }
-        if billing == "PROVISIONED" and index.get("ProvisionedThroughput"):
-            gsi["ProvisionedThroughput"] = _throughput(index["ProvisionedThroughput"])
-        indexes.append(gsi)
-    if indexes:
-        arguments["GlobalSecondaryIndexes"] = indexes
-    local_indexes = [
-        {"IndexName": i["IndexName"], "KeySchema": i["KeySchema"], "Projection": i["Projection"]}
-        for i in properties.get("LocalSecondaryIndexes") or []
-    ]
-    if local_indexes:
-        arguments["LocalSecondaryIndexes"] = local_indexes
-    stream = properties.get("StreamSpecification")
-    if stream and stream.get("StreamViewType"):
-        arguments["StreamSpecification"] = {
-            "StreamEnabled": True,
-            "StreamViewType": stream["StreamViewType"],
-        }
-    if properties.get("TableClass"):
-        arguments["TableClass"] = properties["TableClass"]
-    if properties.get("Tags"):
-        arguments["Tags"] = _tags(properties["Tags"])
-    return arguments
+    check_template(template)
+    for logical_id, resource in template["Resources"].items():
+        if resource.get("Type") == rtype:
+            declared = resource.get("Properties") or {}
+            yield logical_id, resolver.resolve({k: v for k, v in declared.items() if k not in drop})
 
 
 def create_tables_from_template(
     template: Mapping[str, Any], dynamodb_client: Any, *, resolver: Resolver | None = None
 ) -> dict[str, str]:
-    """Create every DynamoDB table the template declares; return ``{logical_id: table_name}``.
+    """Create every DynamoDB table the template declares; return ``{logical_id: name}``.
 
-    Tables are named by their ``TableName`` or, as here nothing else names them, by their
-    logical id. ``TimeToLiveSpecification`` is applied with UpdateTimeToLive.
-    ``template`` is the parsed template (``localapi.template.load_template``); the client
-    is any DynamoDB client, normally one created inside ``moto.mock_aws()``.
+    A table is named by its logical id (nothing else names it locally);
+    ``TimeToLiveSpecification`` is applied with UpdateTimeToLive; what does not change
+    how a table behaves locally (point-in-time recovery, deletion protection, encryption)
+    is left out. The client is any DynamoDB client, normally one inside ``mock_aws()``.
     """
     resolver = resolver or Resolver(template)
     created: dict[str, str] = {}
-    for logical_id, resource in _enabled_resources(template, TABLE_TYPES, resolver):
-        arguments = table_create_arguments(logical_id, resource)
-        dynamodb_client.create_table(**arguments)
-        name = str(arguments["TableName"])
-        ttl = (resource.get("Properties") or {}).get("TimeToLiveSpecification")
-        if ttl and cfn_string(ttl.get("Enabled", False)) == "true":
+    for name, properties in _resources(template, TABLE, resolver, drop=frozenset()):
+        billing = cfn_string(properties.get("BillingMode", "PROVISIONED"))
+        if billing != "PAY_PER_REQUEST":
+            raise TemplateError(f"{name}.BillingMode {billing} is not implemented locally")
+        dynamodb_client.create_table(
+            TableName=name,
+            KeySchema=properties["KeySchema"],
+            AttributeDefinitions=properties["AttributeDefinitions"],
+            BillingMode=billing,
+        )
+        ttl = properties.get("TimeToLiveSpecification") or {}
+        if cfn_string(ttl.get("Enabled", False)) == "true":
             dynamodb_client.update_time_to_live(
                 TableName=name,
                 TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": True},
             )
-        created[logical_id] = name
+        created[name] = name
         arn = f"arn:aws:dynamodb:{resolver.region}:{resolver.account_id}:table/{name}"
-        resolver.physical.setdefault(logical_id, {}).update({"Ref": name, "Arn": arn})
+        resolver.physical.setdefault(name, {}).update({"Ref": name, "Arn": arn})
     return created
-
-
-def _generated_secret(secrets_client: Any, config: Mapping[str, Any]) -> str:
-    options: dict[str, Any] = {}
-    for key in (
-        "PasswordLength",
-        "ExcludeCharacters",
-        "ExcludeLowercase",
-        "ExcludeNumbers",
-        "ExcludePunctuation",
-        "ExcludeUppercase",
-        "IncludeSpace",
-        "RequireEachIncludedType",
-    ):
-        if key in config:
-            value = config[key]
-            if key == "PasswordLength":
-                options[key] = int(cfn_string(value))
-            elif key == "ExcludeCharacters":
-                options[key] = cfn_string(value)
-            else:
-                options[key] = cfn_string(value) == "true"
-    password = str(secrets_client.get_random_password(**options)["RandomPassword"])
-    template = config.get("SecretStringTemplate")
-    string_key = config.get("GenerateStringKey")
-    if template is not None and string_key is not None:
-        document = json.loads(cfn_string(template))
-        document[cfn_string(string_key)] = password
-        return json.dumps(document)
-    return password
 
 
 def create_secrets_from_template(
@@ -232,55 +110,37 @@ def create_secrets_from_template(
 ) -> dict[str, str]:
     """Create every Secrets Manager secret of the template; return ``{logical_id: arn}``.
 
-    The secret is named by its ``Name`` or its logical id and gets its ``SecretString``,
-    a value generated per ``GenerateSecretString``, or no value at all. ``KmsKeyId`` is
-    ignored (see the module's docstring), as are ``ReplicaRegions``.
+    A secret is named by its ``Name`` or its logical id and gets its ``SecretString``, or
+    no value. ``KmsKeyId`` is ignored (see the module's docstring).
     """
     resolver = resolver or Resolver(template)
     created: dict[str, str] = {}
-    for logical_id, resource in _enabled_resources(
-        template, (SECRET_TYPE,), resolver, ignored_properties=_IGNORED_SECRET_PROPERTIES
+    for logical_id, properties in _resources(
+        template, SECRET, resolver, drop=frozenset({"KmsKeyId"})
     ):
-        properties = resource["Properties"]
-        arguments: dict[str, Any] = {"Name": cfn_string(properties.get("Name") or logical_id)}
-        if properties.get("Description"):
-            arguments["Description"] = cfn_string(properties["Description"])
-        if properties.get("SecretString") is not None:
-            arguments["SecretString"] = cfn_string(properties["SecretString"])
-        elif properties.get("GenerateSecretString") is not None:
-            arguments["SecretString"] = _generated_secret(
-                secrets_client, properties["GenerateSecretString"]
-            )
-        if properties.get("Tags"):
-            arguments["Tags"] = _tags(properties["Tags"])
+        arguments = {"Name": cfn_string(properties.get("Name") or logical_id)}
+        for key in ("Description", "SecretString"):
+            if properties.get(key) is not None:
+                arguments[key] = cfn_string(properties[key])
         arn = str(secrets_client.create_secret(**arguments)["ARN"])
         created[logical_id] = arn
-        resolver.physical.setdefault(logical_id, {}).update({"Ref": arn, "Id": arn})
+        resolver.physical.setdefault(logical_id, {}).update({"Ref": arn})
     return created
 
 
 def create_parameters_from_template(
     template: Mapping[str, Any], ssm_client: Any, *, resolver: Resolver | None = None
 ) -> dict[str, str]:
-    """Create every SSM parameter of the template; return ``{logical_id: parameter_name}``."""
+    """Create every SSM parameter of the template; return ``{logical_id: name}``."""
     resolver = resolver or Resolver(template)
     created: dict[str, str] = {}
-    for logical_id, resource in _enabled_resources(template, (PARAMETER_TYPE,), resolver):
-        properties = resource["Properties"]
+    for logical_id, properties in _resources(template, PARAMETER, resolver, drop=frozenset()):
         name = cfn_string(properties.get("Name") or logical_id)
-        arguments: dict[str, Any] = {
-            "Name": name,
-            "Value": cfn_string(properties.get("Value", "")),
-            "Type": cfn_string(properties.get("Type", "String")),
-        }
-        for key in ("Description", "AllowedPattern", "Tier", "DataType"):
-            if properties.get(key):
-                arguments[key] = cfn_string(properties[key])
-        if properties.get("Tags"):
-            arguments["Tags"] = _tags(properties["Tags"])
-        ssm_client.put_parameter(**arguments)
-        created[logical_id] = name
-        resolver.physical.setdefault(logical_id, {}).update(
-            {"Ref": name, "Type": arguments["Type"], "Value": arguments["Value"]}
+        ssm_client.put_parameter(
+            Name=name,
+            Value=cfn_string(properties.get("Value", "")),
+            Type=cfn_string(properties.get("Type", "String")),
         )
+        created[logical_id] = name
+        resolver.physical.setdefault(logical_id, {}).update({"Ref": name})
     return created

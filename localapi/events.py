@@ -14,10 +14,9 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-ACCOUNT_ID = "123456789012"
-API_ID = "localapi"
-STAGE = "$default"
+from localapi.template import DEFAULT_ACCOUNT_ID, LOCAL_API_ID
 
+STAGE = "$default"
 # What API Gateway passes as text; every other body (no Content-Type, form posts,
 # octet-stream...) reaches the function base64-encoded with isBase64Encoded true.
 TEXT_MEDIA_TYPES = frozenset({"application/json", "application/xml", "application/javascript"})
@@ -49,76 +48,73 @@ class IncomingRequest:
         return joined
 
 
-def _text_body(headers: Mapping[str, str]) -> bool:
-    media_type = headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    return media_type.startswith("text/") or media_type in TEXT_MEDIA_TYPES
+def _wsgi_text(value: Any) -> str:
+    """WSGI strings are latin-1 decoded bytes; undo that to get the UTF-8 text."""
+    return str(value).encode("latin-1", "replace").decode("utf-8", "replace")
 
 
 def incoming_from_environ(environ: Mapping[str, Any], body: bytes) -> IncomingRequest:
-    """Build the gateway's view of a WSGI request: lower-case headers, cookies split out."""
+    """The gateway's view of a WSGI request: lower-case headers, cookies split out."""
     headers: dict[str, str] = {}
     for key, value in environ.items():
-        if key.startswith("HTTP_"):
-            name = key[5:].lower().replace("_", "-")
-        elif key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
-            name = key.lower().replace("_", "-")
-        else:
-            continue
-        if value == "" and name in ("content-type", "content-length"):
-            continue
-        # WSGI strings are latin-1 decoded bytes; undo that to get the UTF-8 text.
-        text = str(value).encode("latin-1", "replace").decode("utf-8", "replace")
-        headers[name] = text
-    cookies: list[str] = []
-    cookie_header = headers.pop("cookie", None)
-    if cookie_header is not None:
-        cookies = [part.strip() for part in cookie_header.split(";") if part.strip()]
-
-    raw_uri = (
-        str(environ.get("RAW_URI") or environ.get("REQUEST_URI") or "")
-        .encode("latin-1", "replace")
-        .decode("utf-8", "replace")
-    )
+        if key.startswith("HTTP_") or (key in ("CONTENT_TYPE", "CONTENT_LENGTH") and value):
+            headers[key.removeprefix("HTTP_").lower().replace("_", "-")] = _wsgi_text(value)
+    cookie_header = headers.pop("cookie", "")
+    cookies = [part.strip() for part in cookie_header.split(";") if part.strip()]
+    raw_uri = _wsgi_text(environ.get("RAW_URI") or environ.get("REQUEST_URI") or "")
     if raw_uri:
         parts = urlsplit(raw_uri)
-        raw_path = parts.path or "/"
-        raw_query = parts.query
+        raw_path, raw_query = parts.path or "/", parts.query
     else:
         raw_path = str(environ.get("PATH_INFO") or "/")
         raw_query = str(environ.get("QUERY_STRING") or "")
-    path = str(environ.get("PATH_INFO") or "/").encode("latin-1").decode("utf-8", "replace")
-
     source_ip = str(environ.get("REMOTE_ADDR") or "127.0.0.1")
     forwarded_for = headers.get("x-forwarded-for")
     headers["x-forwarded-for"] = f"{forwarded_for}, {source_ip}" if forwarded_for else source_ip
     headers["x-forwarded-port"] = str(environ.get("SERVER_PORT") or "")
     headers["x-forwarded-proto"] = "http"
     headers["x-amzn-trace-id"] = f"Root=1-{int(time.time()):08x}-{secrets.token_hex(12)}"
-    host = headers.get("host") or (
-        f"{environ.get('SERVER_NAME', '127.0.0.1')}:{environ.get('SERVER_PORT', '')}"
-    )
     return IncomingRequest(
         method=str(environ.get("REQUEST_METHOD", "GET")).upper(),
         raw_path=raw_path,
-        path=path,
+        path=_wsgi_text(environ.get("PATH_INFO") or "/"),
         raw_query=raw_query,
         headers=headers,
         cookies=cookies,
         body=body,
         source_ip=source_ip,
         protocol=str(environ.get("SERVER_PROTOCOL") or "HTTP/1.1"),
-        host=host,
+        host=headers.get("host") or f"{environ.get('SERVER_NAME')}:{environ.get('SERVER_PORT')}",
     )
 
 
-def _request_context(request: IncomingRequest, route_key: str) -> dict[str, Any]:
+def route_arn(request: IncomingRequest, region: str) -> str:
+    """The routeArn API Gateway passes to authorizers."""
+    return (
+        f"arn:aws:execute-api:{region}:{DEFAULT_ACCOUNT_ID}:{LOCAL_API_ID}/{STAGE}/"
+        f"{request.method}{request.raw_path}"
+    )
+
+
+def _common(request: IncomingRequest, route_key: str, path_parameters: Mapping[str, str]) -> Any:
+    """What the route event and the authorizer event both carry."""
     received = datetime.fromtimestamp(request.received, UTC)
-    domain_name = request.host
-    return {
-        "accountId": ACCOUNT_ID,
-        "apiId": API_ID,
-        "domainName": domain_name,
-        "domainPrefix": domain_name.split(".", 1)[0].split(":", 1)[0],
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": route_key,
+        "rawPath": request.raw_path,
+        "rawQueryString": request.raw_query,
+    }
+    if request.cookies:
+        event["cookies"] = list(request.cookies)
+    event["headers"] = dict(request.headers)
+    if request.query_parameters:
+        event["queryStringParameters"] = request.query_parameters
+    event["requestContext"] = {
+        "accountId": DEFAULT_ACCOUNT_ID,
+        "apiId": LOCAL_API_ID,
+        "domainName": request.host,
+        "domainPrefix": request.host.split(".", 1)[0].split(":", 1)[0],
         "http": {
             "method": request.method,
             "path": request.raw_path,
@@ -132,30 +128,9 @@ def _request_context(request: IncomingRequest, route_key: str) -> dict[str, Any]
         "time": received.strftime("%d/%b/%Y:%H:%M:%S +0000"),
         "timeEpoch": int(request.received * 1000),
     }
-
-
-def route_arn(request: IncomingRequest, region: str) -> str:
-    """The methodArn-like routeArn API Gateway passes to authorizers."""
-    return (
-        f"arn:aws:execute-api:{region}:{ACCOUNT_ID}:{API_ID}/{STAGE}/"
-        f"{request.method}{request.raw_path}"
-    )
-
-
-def _request_fields(request: IncomingRequest, route_key: str) -> dict[str, Any]:
-    """What the route event and the authorizer event both carry about the request."""
-    fields: dict[str, Any] = {
-        "routeKey": route_key,
-        "rawPath": request.raw_path,
-        "rawQueryString": request.raw_query,
-    }
-    if request.cookies:
-        fields["cookies"] = list(request.cookies)
-    fields["headers"] = dict(request.headers)
-    query = request.query_parameters
-    if query:
-        fields["queryStringParameters"] = query
-    return fields
+    if path_parameters:
+        event["pathParameters"] = dict(path_parameters)
+    return event
 
 
 def http_event(
@@ -164,32 +139,28 @@ def http_event(
     path_parameters: Mapping[str, str],
     authorizer_context: Mapping[str, Any] | bool | None = False,
 ) -> dict[str, Any]:
-    """The payload 2.0 event a route's function receives.
+    """The payload 2.0 event of a route's function.
 
     ``authorizer_context`` False means the route has no authorizer; otherwise it is the
     authorizer's context and lands in ``requestContext.authorizer.lambda``.
     """
-    event: dict[str, Any] = {"version": "2.0", **_request_fields(request, route_key)}
-    context = _request_context(request, route_key)
+    event: dict[str, Any] = _common(request, route_key, path_parameters)
     if authorizer_context is not False:
-        context["authorizer"] = {"lambda": authorizer_context}
-    event["requestContext"] = context
-    if path_parameters:
-        event["pathParameters"] = dict(path_parameters)
+        event["requestContext"]["authorizer"] = {"lambda": authorizer_context}
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    text = media_type.startswith("text/") or media_type in TEXT_MEDIA_TYPES
+    decoded = _utf8(request.body) if text else None
     if request.body:
-        if _text_body(request.headers):
-            try:
-                event["body"] = request.body.decode("utf-8")
-                event["isBase64Encoded"] = False
-            except UnicodeDecodeError:
-                event["body"] = base64.b64encode(request.body).decode("ascii")
-                event["isBase64Encoded"] = True
-        else:
-            event["body"] = base64.b64encode(request.body).decode("ascii")
-            event["isBase64Encoded"] = True
-    else:
-        event["isBase64Encoded"] = False
+        event["body"] = decoded or base64.b64encode(request.body).decode("ascii")
+    event["isBase64Encoded"] = bool(request.body) and decoded is None
     return event
+
+
+def _utf8(body: bytes) -> str | None:
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
 
 
 def authorizer_event(
@@ -200,17 +171,14 @@ def authorizer_event(
     region: str,
 ) -> dict[str, Any]:
     """The payload 2.0 REQUEST authorizer event."""
-    event: dict[str, Any] = {
+    event: dict[str, Any] = _common(request, route_key, path_parameters)
+    return {
         "version": "2.0",
         "type": "REQUEST",
         "routeArn": route_arn(request, region),
         "identitySource": identity_source,
-        **_request_fields(request, route_key),
+        **event,
     }
-    event["requestContext"] = _request_context(request, route_key)
-    if path_parameters:
-        event["pathParameters"] = dict(path_parameters)
-    return event
 
 
 class InvalidResponse(Exception):
@@ -227,72 +195,43 @@ class GatewayResponse:
 
 
 def _header_value(name: str, value: Any) -> str:
-    if isinstance(value, bool):
-        text = "true" if value else "false"
-    elif isinstance(value, str | int | float):
-        text = str(value)
-    else:
-        raise InvalidResponse(f"header {name!r} has a non-scalar value {value!r}")
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise InvalidResponse(f"header {name!r} has a non-string value {value!r}")
+    text = str(value)
     if "\r" in text or "\n" in text:
         raise InvalidResponse(f"header {name!r} contains a line break")
     return text
 
 
 def response_from_result(result: Any) -> GatewayResponse:
-    """Interpret a function's return value as payload format 2.0 does."""
-    if isinstance(result, dict) and "statusCode" in result:
-        status = result["statusCode"]
-        if isinstance(status, bool) or not isinstance(status, int | str):
-            raise InvalidResponse(f"statusCode {status!r} is not a number")
+    """A payload 2.0 response (``statusCode``, ``headers``, ``cookies``, ``body``).
+
+    Every handler here returns one. API Gateway would also turn any other JSON value into
+    a 200; the local API refuses it instead (a 500 and a log line), which is louder.
+    """
+    if not isinstance(result, dict) or "statusCode" not in result:
+        raise InvalidResponse(f"the function returned {type(result).__name__}, no statusCode")
+    status = result["statusCode"]
+    if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
+        raise InvalidResponse(f"statusCode {status!r} is not an HTTP status")
+    raw_headers = result.get("headers") or {}
+    cookies = result.get("cookies") or []
+    if not isinstance(raw_headers, dict) or not isinstance(cookies, list):
+        raise InvalidResponse("headers is not a map, or cookies is not a list")
+    headers = [(str(name), _header_value(str(name), v)) for name, v in raw_headers.items()]
+    headers += [("Set-Cookie", _header_value("Set-Cookie", cookie)) for cookie in cookies]
+    body = result.get("body")
+    if body is not None and not isinstance(body, str):
+        raise InvalidResponse(f"body must be a string, got {type(body).__name__}")
+    payload = (body or "").encode("utf-8")
+    if body and result.get("isBase64Encoded") is True:
         try:
-            status = int(status)
-        except ValueError as exc:
-            raise InvalidResponse(f"statusCode {status!r} is not a number") from exc
-        if not 100 <= status <= 599:
-            raise InvalidResponse(f"statusCode {status} is out of range")
-        headers: list[tuple[str, str]] = []
-        raw_headers = result.get("headers") or {}
-        if not isinstance(raw_headers, dict):
-            raise InvalidResponse("headers is not a map")
-        for name, value in raw_headers.items():
-            headers.append((str(name), _header_value(str(name), value)))
-        multi = result.get("multiValueHeaders") or {}
-        if not isinstance(multi, dict):
-            raise InvalidResponse("multiValueHeaders is not a map")
-        for name, values in multi.items():
-            if not isinstance(values, list):
-                raise InvalidResponse(f"multiValueHeaders[{name!r}] is not a list")
-            headers.extend((str(name), _header_value(str(name), v)) for v in values)
-        cookies = result.get("cookies") or []
-        if not isinstance(cookies, list):
-            raise InvalidResponse("cookies is not a list")
-        headers.extend(("Set-Cookie", _header_value("Set-Cookie", c)) for c in cookies)
-        body = result.get("body")
-        if body is None:
-            payload = b""
-        elif isinstance(body, str):
-            if result.get("isBase64Encoded") is True:
-                try:
-                    payload = base64.b64decode(body, validate=True)
-                except (binascii.Error, ValueError) as exc:
-                    raise InvalidResponse("body is not valid base64") from exc
-            else:
-                payload = body.encode("utf-8")
-        else:
-            raise InvalidResponse(f"body must be a string, got {type(body).__name__}")
-        if not any(name.lower() == "content-type" for name, _ in headers):
-            headers.append(("Content-Type", "application/json"))
-        return GatewayResponse(status, headers, payload)
-    if result is None:
-        raise InvalidResponse("the function returned None")
-    if isinstance(result, str):
-        payload = result.encode("utf-8")
-    else:
-        try:
-            payload = json.dumps(result).encode("utf-8")
-        except (TypeError, ValueError) as exc:
-            raise InvalidResponse(f"the result is not JSON-serialisable: {exc}") from exc
-    return GatewayResponse(200, [("Content-Type", "application/json")], payload)
+            payload = base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise InvalidResponse("body is not valid base64") from exc
+    if not any(name.lower() == "content-type" for name, _ in headers):
+        headers.append(("Content-Type", "application/json"))
+    return GatewayResponse(status, headers, payload)
 
 
 def message_response(status: int, message: str) -> GatewayResponse:

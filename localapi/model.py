@@ -1,39 +1,116 @@
-"""What the local API serves, read from the template: functions, routes, authorizers."""
+"""What the local API serves, read from the template, and what it refuses to guess.
+
+Every resource type of the template is either emulated (the functions, the HTTP API,
+DynamoDB tables, secrets, SSM parameters) or knowingly left out: what only AWS enforces
+(IAM, KMS, resource policies, log groups, the rotation schedule) and the layer, which is
+installed in the virtualenv. Every property of an emulated resource is either used or
+knowingly without local effect (throttling, tracing, access logs ...). Anything else: a
+new resource type or property, an event other than HttpApi, an authorizer that answers
+IAM policies, payload format 1.0, stops the start-up with an error naming the resource
+and the property, so that the local API never serves something AWS would not.
+"""
 
 from __future__ import annotations
 
 import copy
-import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from localapi.template import NO_VALUE, Resolver, TemplateError, cfn_string
+from localapi.template import NO_VALUE, Resolver, TemplateError, cfn_string, check_intrinsics
 
-FUNCTION_TYPES = ("AWS::Serverless::Function",)
-HTTP_API_TYPE = "AWS::Serverless::HttpApi"
-IMPLICIT_HTTP_API = "ServerlessHttpApi"
+FUNCTION = "AWS::Serverless::Function"
+HTTP_API = "AWS::Serverless::HttpApi"
+TABLE = "AWS::DynamoDB::Table"
+SECRET = "AWS::SecretsManager::Secret"  # noqa: S105 - a resource type
+PARAMETER = "AWS::SSM::Parameter"
+
+
+def _known(*names: str, **shapes: Any) -> dict[str, Any]:
+    """A map's keys the local API knows: ``names`` take any value, ``shapes`` a nested map
+    of known keys (``"*"`` for any key)."""
+    return {**dict.fromkeys(names), **shapes}
+
+
+_FUNCTION = _known(
+    *("CodeUri", "Handler", "Runtime", "Timeout", "MemorySize"),
+    # no local effect
+    *("Description", "Architectures", "Tracing", "Layers", "Policies", "LoggingConfig"),
+    "ReservedConcurrentExecutions",
+    Environment=_known("Variables"),
+    Events={
+        "*": _known(
+            "Type",  # HttpApi only: checked with the routes
+            Properties=_known(
+                "ApiId", "Method", "Path", "PayloadFormatVersion", Auth=_known("Authorizer")
+            ),
+        )
+    },
+)
+PROPERTIES: dict[str, dict[str, Any]] = {
+    FUNCTION: _FUNCTION,
+    HTTP_API: _known(
+        # throttling, access logs, deployment checks: AWS only
+        *("Description", "FailOnWarnings", "DefaultRouteSettings", "AccessLogSettings"),
+        Auth=_known(
+            "DefaultAuthorizer",
+            Authorizers={
+                "*": _known(
+                    *("FunctionArn", "AuthorizerPayloadFormatVersion", "EnableSimpleResponses"),
+                    "EnableFunctionDefaultPermissions",  # lets API Gateway invoke it
+                    # ReauthorizeEvery: the local API never caches authorizer results (§2).
+                    Identity=_known("Headers", "ReauthorizeEvery"),
+                )
+            },
+        ),
+        CorsConfiguration=_known(
+            "AllowOrigins", "AllowCredentials", "AllowMethods", "AllowHeaders", "MaxAge"
+        ),
+    ),
+    TABLE: _known(
+        *("AttributeDefinitions", "KeySchema", "BillingMode"),
+        # no local effect
+        *("PointInTimeRecoverySpecification", "DeletionProtectionEnabled", "SSESpecification"),
+        TimeToLiveSpecification=_known("AttributeName", "Enabled"),
+    ),
+    SECRET: _known("Name", "Description", "SecretString", "KmsKeyId"),
+    PARAMETER: _known("Name", "Description", "Type", "Value"),
+}
+RESOURCE = _known(
+    "Type", "Properties", "Metadata", "DependsOn", "DeletionPolicy", "UpdateReplacePolicy"
+)
+# What only AWS enforces (moto enforces no IAM or key policy), and the layer, which is
+# installed in the virtualenv.
+LEFT_OUT = frozenset(
+    {
+        "AWS::Serverless::LayerVersion",
+        "AWS::IAM::Role",
+        "AWS::KMS::Key",
+        "AWS::KMS::Alias",
+        "AWS::Logs::LogGroup",
+        "AWS::Lambda::Permission",
+        "AWS::SecretsManager::ResourcePolicy",
+        "AWS::SecretsManager::RotationSchedule",
+    }
+)
 DEFAULT_TIMEOUT_SECONDS = 3
 DEFAULT_MEMORY_MB = 128
 
 
 @dataclass(frozen=True)
 class AuthorizerSpec:
-    """A Lambda REQUEST authorizer of an HTTP API."""
+    """A Lambda REQUEST authorizer, payload 2.0, simple responses."""
 
     name: str
     function_id: str
     identity_headers: tuple[str, ...]
-    identity_query_strings: tuple[str, ...]
-    simple_responses: bool
 
 
 @dataclass(frozen=True)
 class RouteSpec:
-    """One HttpApi event of a function: ``METHOD /path`` (or ``$default``)."""
+    """One HttpApi event of a function: ``METHOD /path``."""
 
-    api_id: str
     method: str
     path: str
     function_id: str
@@ -41,17 +118,16 @@ class RouteSpec:
 
     @property
     def route_key(self) -> str:
-        return "$default" if self.path == "$default" else f"{self.method} {self.path}"
+        return f"{self.method} {self.path}"
 
 
 @dataclass(frozen=True)
 class CorsSpec:
-    """An HttpApi CorsConfiguration."""
+    """The HTTP API's CorsConfiguration."""
 
     allow_origins: tuple[str, ...]
     allow_methods: tuple[str, ...]
     allow_headers: tuple[str, ...]
-    expose_headers: tuple[str, ...]
     allow_credentials: bool
     max_age: int | None
 
@@ -64,15 +140,13 @@ class FunctionSpec:
     function_name: str
     code_dir: Path
     handler: str
-    runtime: str
     timeout_seconds: float
     memory_mb: int
     environment: dict[str, str] = field(default_factory=dict)
 
     @property
     def module_file(self) -> Path:
-        module, _, _ = self.handler.rpartition(".")
-        return self.code_dir / (module.replace(".", "/") + ".py")
+        return self.code_dir / (self.handler.rpartition(".")[0].replace(".", "/") + ".py")
 
     @property
     def function_attribute(self) -> str:
@@ -85,7 +159,67 @@ class AppSpec:
 
     functions: dict[str, FunctionSpec]
     routes: list[RouteSpec]
-    cors: dict[str, CorsSpec]
+    cors: CorsSpec | None
+    # Every variable the template gives any function: what no other function may see.
+    declared_variables: frozenset[str] = frozenset()
+
+
+# -- the check -------------------------------------------------------------------------
+
+
+def _branches(value: Any) -> Iterator[Any]:
+    """Each value ``value`` can take through Fn::If (AWS::NoValue left out)."""
+    if isinstance(value, dict) and list(value) == ["Fn::If"] and isinstance(value["Fn::If"], list):
+        for branch in value["Fn::If"][1:]:
+            yield from _branches(branch)
+    elif value != {"Ref": "AWS::NoValue"}:
+        yield value
+
+
+_MISSING = object()
+
+
+def _check_shape(value: Any, shape: Any, where: str) -> None:
+    """Refuse a key of ``value`` (in any Fn::If branch) that ``shape`` does not know."""
+    if shape is None:
+        return
+    for branch in _branches(value):
+        if not isinstance(branch, dict):
+            raise TemplateError(f"{where} must be a map")
+        for key, item in branch.items():
+            inner = shape.get(key, shape.get("*", _MISSING))
+            if inner is _MISSING:
+                raise TemplateError(
+                    f"{where}.{key} is not implemented by the local API "
+                    f"(it knows {', '.join(sorted(shape))} there)"
+                )
+            _check_shape(item, inner, f"{where}.{key}")
+
+
+def check_template(template: Mapping[str, Any]) -> None:
+    """Refuse, naming resource and property, anything the local API does not implement."""
+    transform = template.get("Transform", "AWS::Serverless-2016-10-31")
+    if transform != "AWS::Serverless-2016-10-31":
+        raise TemplateError(f"Transform {transform!r} is not implemented by the local API")
+    _check_shape(template.get("Globals") or {}, {"Function": _FUNCTION}, "Globals")
+    apis = []
+    for logical_id, resource in template["Resources"].items():
+        _check_shape(resource, RESOURCE, logical_id)
+        rtype = resource.get("Type")
+        if rtype not in PROPERTIES and rtype not in LEFT_OUT:
+            raise TemplateError(
+                f"{logical_id}: resource type {rtype} is neither emulated nor knowingly left "
+                "out by the local API"
+            )
+        if rtype in PROPERTIES:
+            _check_shape(resource.get("Properties") or {}, PROPERTIES[rtype], logical_id)
+        apis += [logical_id] if rtype == HTTP_API else []
+    if len(apis) > 1:
+        raise TemplateError(f"the local API serves one {HTTP_API}; the template has {apis}")
+    check_intrinsics(template)
+
+
+# -- the application ---------------------------------------------------------------------
 
 
 def merge_globals(base: Any, override: Any) -> Any:
@@ -98,86 +232,61 @@ def merge_globals(base: Any, override: Any) -> Any:
     return copy.deepcopy(override)
 
 
-def _properties(template: Mapping[str, Any], logical_id: str, globals_key: str) -> dict[str, Any]:
-    resource = template["Resources"][logical_id] or {}
-    own = resource.get("Properties") or {}
-    defaults = ((template.get("Globals") or {}).get(globals_key)) or {}
-    merged = merge_globals(copy.deepcopy(defaults), own)
-    return merged if isinstance(merged, dict) else {}
+def function_properties(template: Mapping[str, Any], logical_id: str) -> dict[str, Any]:
+    """A function's properties with the template's Globals.Function merged in."""
+    own = template["Resources"][logical_id].get("Properties") or {}
+    defaults = (template.get("Globals") or {}).get("Function") or {}
+    return dict(merge_globals(copy.deepcopy(defaults), own))
 
 
-def _logical_id_of(value: Any, where: str) -> str:
-    """The logical id in ``!Ref X``, ``!GetAtt X.Arn`` or ``{"Fn::GetAtt": [X, Arn]}``."""
-    if isinstance(value, dict) and len(value) == 1:
-        (key, arg), *_ = value.items()
-        if key == "Ref" and isinstance(arg, str):
-            return arg
-        if key == "Fn::GetAtt":
-            if isinstance(arg, str):
-                return arg.split(".", 1)[0]
-            if isinstance(arg, list) and arg and isinstance(arg[0], str):
-                return arg[0]
-        if key == "Fn::Sub" and isinstance(arg, str):
-            match = re.fullmatch(r"\$\{([A-Za-z0-9]+)(\.Arn)?\}", arg)
-            if match:
-                return match.group(1)
-    if isinstance(value, str):
-        match = re.search(r":function:([A-Za-z0-9-_]+)", value)
-        if match:
-            return match.group(1)
-    raise TemplateError(f"{where}: cannot tell which function {value!r} refers to")
+def _referenced_id(value: Any, where: str) -> str:
+    """The logical id in ``!Ref X`` or ``!GetAtt X.Arn``."""
+    if isinstance(value, dict) and list(value) == ["Ref"] and isinstance(value["Ref"], str):
+        return value["Ref"]
+    arg = value.get("Fn::GetAtt") if isinstance(value, dict) and len(value) == 1 else None
+    if isinstance(arg, list) and len(arg) == 2 and arg[1] == "Arn":
+        return str(arg[0])
+    raise TemplateError(f"{where} must be !Ref or !GetAtt .Arn of a resource, got {value!r}")
 
 
-def _identity_source(raw: str) -> tuple[str, str] | None:
-    match = re.fullmatch(r"\$request\.(header|querystring)\.(.+)", raw.strip())
-    return (match.group(1), match.group(2)) if match else None
+def _require(resolver: Resolver, value: Any, expected: str, where: str) -> None:
+    actual = resolver.resolve_string(value)
+    if actual != expected:
+        raise TemplateError(
+            f"{where} is {actual!r}; the local API implements only {expected!r}, as the "
+            "template uses it"
+        )
 
 
 def _authorizers(
-    template: Mapping[str, Any], api_id: str, properties: Mapping[str, Any], resolver: Resolver
+    api_id: str, properties: Mapping[str, Any], resolver: Resolver
 ) -> tuple[dict[str, AuthorizerSpec], str | None]:
     auth = properties.get("Auth") or {}
     result: dict[str, AuthorizerSpec] = {}
     for name, config in (auth.get("Authorizers") or {}).items():
-        config = config or {}
-        if "JwtConfiguration" in config:
-            raise TemplateError(f"{api_id}: JWT authorizer {name} is not supported locally")
+        at = f"{api_id}.Auth.Authorizers.{name}"
         if "FunctionArn" not in config:
-            raise TemplateError(f"{api_id}: authorizer {name} has no FunctionArn")
-        function_id = _logical_id_of(config["FunctionArn"], f"{api_id} authorizer {name}")
-        version = cfn_string(resolver.resolve(config.get("AuthorizerPayloadFormatVersion", "2.0")))
-        if version not in ("2.0", "2"):
-            raise TemplateError(
-                f"{api_id}: authorizer {name} uses payload format {version}; only 2.0 is "
-                "supported locally"
-            )
-        identity = config.get("Identity") or {}
-        headers = tuple(cfn_string(h) for h in resolver.resolve(identity.get("Headers") or []))
-        queries = tuple(cfn_string(q) for q in resolver.resolve(identity.get("QueryStrings") or []))
-        simple = resolver.resolve(config.get("EnableSimpleResponses", False))
+            raise TemplateError(f"{at} has no FunctionArn")
+        version = config.get("AuthorizerPayloadFormatVersion", "")
+        _require(resolver, version, "2.0", f"{at}.AuthorizerPayloadFormatVersion")
+        simple = config.get("EnableSimpleResponses", False)
+        _require(resolver, simple, "true", f"{at}.EnableSimpleResponses")
+        headers = resolver.resolve((config.get("Identity") or {}).get("Headers") or [])
         result[name] = AuthorizerSpec(
             name=name,
-            function_id=function_id,
-            identity_headers=headers,
-            identity_query_strings=queries,
-            simple_responses=cfn_string(simple) == "true",
+            function_id=_referenced_id(config["FunctionArn"], f"{at}.FunctionArn"),
+            identity_headers=tuple(cfn_string(header) for header in headers),
         )
     default = auth.get("DefaultAuthorizer")
-    if default is not None:
-        default = cfn_string(resolver.resolve(default))
-        if default not in result:
-            raise TemplateError(f"{api_id}: DefaultAuthorizer {default} is not declared")
+    if default is not None and default not in result:
+        raise TemplateError(f"{api_id}.Auth.DefaultAuthorizer {default} is not declared")
     return result, default
 
 
 def _cors(properties: Mapping[str, Any], resolver: Resolver) -> CorsSpec | None:
     raw = resolver.resolve(properties.get("CorsConfiguration"))
-    if raw is None or raw is False or raw is NO_VALUE:  # e.g. !If [Cond, {...}, !Ref AWS::NoValue]
+    if raw is None or raw is NO_VALUE:  # e.g. !If [Cond, {...}, !Ref AWS::NoValue]
         return None
-    if raw is True:
-        return CorsSpec(("*",), ("*",), ("*",), (), False, None)
-    if not isinstance(raw, dict):
-        raise TemplateError(f"CorsConfiguration must be a boolean or a map, got {raw!r}")
 
     def strings(key: str) -> tuple[str, ...]:
         return tuple(cfn_string(item) for item in raw.get(key) or [])
@@ -185,57 +294,44 @@ def _cors(properties: Mapping[str, Any], resolver: Resolver) -> CorsSpec | None:
     max_age = raw.get("MaxAge")
     return CorsSpec(
         allow_origins=strings("AllowOrigins"),
-        allow_methods=tuple(m.upper() for m in strings("AllowMethods")),
-        allow_headers=tuple(h.lower() for h in strings("AllowHeaders")),
-        expose_headers=strings("ExposeHeaders"),
+        allow_methods=tuple(method.upper() for method in strings("AllowMethods")),
+        allow_headers=tuple(header.lower() for header in strings("AllowHeaders")),
         allow_credentials=cfn_string(raw.get("AllowCredentials", False)) == "true",
         max_age=int(cfn_string(max_age)) if max_age is not None else None,
     )
 
 
+def _variables(properties: Mapping[str, Any], resolver: Resolver, where: str) -> dict[str, str]:
+    try:
+        variables = resolver.resolve((properties.get("Environment") or {}).get("Variables") or {})
+        return {str(name): cfn_string(value) for name, value in variables.items()}
+    except TemplateError as exc:
+        raise TemplateError(f"{where}.Environment.Variables: {exc}") from exc
+
+
 def _function_spec(
     template: Mapping[str, Any], logical_id: str, base_dir: Path, resolver: Resolver
 ) -> FunctionSpec:
-    properties = _properties(template, logical_id, "Function")
-    runtime = cfn_string(resolver.resolve(properties.get("Runtime", "")))
-    if not runtime.startswith("python"):
-        raise TemplateError(f"{logical_id}: runtime {runtime!r} is not supported locally")
-    package_type = properties.get("PackageType", "Zip")
-    if package_type != "Zip":
-        raise TemplateError(f"{logical_id}: PackageType {package_type} is not supported locally")
+    properties = function_properties(template, logical_id)
+    runtime = resolver.resolve_string(properties.get("Runtime", ""))
+    if not runtime.startswith("python3"):
+        raise TemplateError(f"{logical_id}.Runtime {runtime!r} is not implemented (only python3)")
     code_uri = resolver.resolve(properties.get("CodeUri"))
     if not isinstance(code_uri, str):
-        raise TemplateError(f"{logical_id}: CodeUri must be a local folder, got {code_uri!r}")
-    handler = cfn_string(resolver.resolve(properties.get("Handler", "")))
+        raise TemplateError(f"{logical_id}.CodeUri must be a local folder, got {code_uri!r}")
+    handler = resolver.resolve_string(properties.get("Handler", ""))
     if "." not in handler:
-        raise TemplateError(f"{logical_id}: Handler {handler!r} is not module.function")
-    environment: dict[str, str] = {}
-    variables = resolver.resolve((properties.get("Environment") or {}).get("Variables") or {})
-    if not isinstance(variables, dict):
-        raise TemplateError(f"{logical_id}: Environment.Variables must be a map")
-    for name, value in variables.items():
-        try:
-            environment[str(name)] = cfn_string(value)
-        except TemplateError as exc:
-            raise TemplateError(f"{logical_id}: environment variable {name}: {exc}") from exc
-    function_name = properties.get("FunctionName")
+        raise TemplateError(f"{logical_id}.Handler {handler!r} is not module.function")
     spec = FunctionSpec(
         logical_id=logical_id,
-        function_name=(
-            resolver.resolve_string(function_name)
-            if function_name is not None
-            else f"{resolver.stack_name}-{logical_id}"
-        ),
+        function_name=str(resolver.ref(logical_id)),
         code_dir=(base_dir / code_uri).resolve(),
         handler=handler,
-        runtime=runtime,
         timeout_seconds=float(
-            cfn_string(resolver.resolve(properties.get("Timeout", DEFAULT_TIMEOUT_SECONDS)))
+            resolver.resolve_string(properties.get("Timeout", DEFAULT_TIMEOUT_SECONDS))
         ),
-        memory_mb=int(
-            cfn_string(resolver.resolve(properties.get("MemorySize", DEFAULT_MEMORY_MB)))
-        ),
-        environment=environment,
+        memory_mb=int(resolver.resolve_string(properties.get("MemorySize", DEFAULT_MEMORY_MB))),
+        environment=_variables(properties, resolver, logical_id),
     )
     if not spec.module_file.is_file():
         raise TemplateError(
@@ -245,117 +341,87 @@ def _function_spec(
 
 
 def build_app_spec(template: Mapping[str, Any], base_dir: Path, resolver: Resolver) -> AppSpec:
-    """Collect the routes of every HttpApi event and the functions they need."""
+    """Check the template, then collect its routes and the functions they need."""
+    check_template(template)
     resources: Mapping[str, Any] = template["Resources"]
-    apis: dict[str, tuple[dict[str, AuthorizerSpec], str | None]] = {}
-    cors: dict[str, CorsSpec] = {}
-    for logical_id, resource in resources.items():
-        if (resource or {}).get("Type") != HTTP_API_TYPE:
-            continue
-        if not resolver.resource_enabled(logical_id):
-            continue
-        properties = _properties(template, logical_id, "HttpApi")
-        apis[logical_id] = _authorizers(template, logical_id, properties, resolver)
-        cors_spec = _cors(properties, resolver)
-        if cors_spec is not None:
-            cors[logical_id] = cors_spec
+    api_id = next((key for key, r in resources.items() if r.get("Type") == HTTP_API), None)
+    api = (resources[api_id].get("Properties") or {}) if api_id else {}
+    authorizers, default = _authorizers(str(api_id), api, resolver)
 
-    routes: list[RouteSpec] = []
+    routes: dict[str, RouteSpec] = {}
     needed: set[str] = set()
+    declared: set[str] = set()
     for logical_id, resource in resources.items():
-        if (resource or {}).get("Type") not in FUNCTION_TYPES:
+        if resource.get("Type") != FUNCTION:
             continue
-        if not resolver.resource_enabled(logical_id):
-            continue
-        events = ((resource.get("Properties") or {}).get("Events")) or {}
-        for event_name, event in events.items():
-            if (event or {}).get("Type") != "HttpApi":
-                continue
-            props = event.get("Properties") or {}
-            api_id = (
-                _logical_id_of(props["ApiId"], f"{logical_id}.{event_name}")
-                if "ApiId" in props
-                else IMPLICIT_HTTP_API
-            )
-            if api_id == IMPLICIT_HTTP_API and api_id not in apis:
-                globals_api = (template.get("Globals") or {}).get("HttpApi") or {}
-                apis[api_id] = _authorizers(template, api_id, globals_api, resolver)
-            if api_id not in apis:
-                raise TemplateError(f"{logical_id}.{event_name}: unknown HttpApi {api_id}")
-            authorizers, default = apis[api_id]
-            version = cfn_string(resolver.resolve(props.get("PayloadFormatVersion", "2.0")))
-            if version not in ("2.0", "2"):
+        environment = function_properties(template, logical_id).get("Environment") or {}
+        declared.update(environment.get("Variables") or {})
+        for event_name, event in ((resource.get("Properties") or {}).get("Events") or {}).items():
+            at = f"{logical_id}.Events.{event_name}.Properties"
+            if event.get("Type") != "HttpApi":
                 raise TemplateError(
-                    f"{logical_id}.{event_name}: payload format {version} is not supported "
-                    "locally (only 2.0)"
+                    f"{logical_id}.Events.{event_name}.Type {event.get('Type')!r} is not "
+                    "implemented by the local API (only HttpApi)"
                 )
-            path = resolver.resolve(props.get("Path"))
-            method = resolver.resolve(props.get("Method"))
-            if path is None and method is None:
-                path, method = "$default", "ANY"
+            props = event.get("Properties") or {}
+            if api_id is None or _referenced_id(props.get("ApiId"), f"{at}.ApiId") != api_id:
+                raise TemplateError(f"{at}.ApiId must be !Ref of the template's {HTTP_API}")
+            version = props.get("PayloadFormatVersion", "2.0")  # SAM's default for HttpApi
+            _require(resolver, version, "2.0", f"{at}.PayloadFormatVersion")
+            path, method = (
+                resolver.resolve(props.get("Path")),
+                resolver.resolve(props.get("Method")),
+            )
             if not isinstance(path, str) or not isinstance(method, str):
-                raise TemplateError(f"{logical_id}.{event_name}: Path and Method are required")
-            method = method.upper()
-            if method == "X-AMAZON-APIGATEWAY-ANY-METHOD":
-                method = "ANY"
-            auth_name = ((props.get("Auth") or {}).get("Authorizer")) or default
-            authorizer: AuthorizerSpec | None = None
-            if auth_name is not None and auth_name != "NONE":
-                if auth_name == "AWS_IAM":
-                    raise TemplateError(f"{logical_id}.{event_name}: AWS_IAM auth is not supported")
+                raise TemplateError(f"{at}: Path and Method are required")
+            auth_name = (props.get("Auth") or {}).get("Authorizer", default)
+            authorizer = None
+            if auth_name not in (None, "NONE"):
                 if auth_name not in authorizers:
-                    raise TemplateError(
-                        f"{logical_id}.{event_name}: authorizer {auth_name} is not declared on "
-                        f"{api_id}"
-                    )
+                    raise TemplateError(f"{at}.Auth.Authorizer {auth_name} is not declared")
                 authorizer = authorizers[auth_name]
                 needed.add(authorizer.function_id)
-            route = RouteSpec(api_id, method, path, logical_id, authorizer)
-            clash = [r for r in routes if r.route_key == route.route_key]
-            if clash:
+            route = RouteSpec(method.upper(), path, logical_id, authorizer)
+            if route.route_key in routes:
                 raise TemplateError(
                     f"route {route.route_key} is declared twice "
-                    f"({clash[0].function_id} and {logical_id})"
+                    f"({routes[route.route_key].function_id} and {logical_id})"
                 )
-            routes.append(route)
+            routes[route.route_key] = route
             needed.add(logical_id)
 
     functions: dict[str, FunctionSpec] = {}
     for function_id in sorted(needed):
-        resource = resources.get(function_id)
-        if (resource or {}).get("Type") not in FUNCTION_TYPES:
-            raise TemplateError(f"{function_id} is not an AWS::Serverless::Function")
+        if (resources.get(function_id) or {}).get("Type") != FUNCTION:
+            raise TemplateError(f"{function_id} is not an {FUNCTION}")
         functions[function_id] = _function_spec(template, function_id, base_dir, resolver)
-    return AppSpec(functions=functions, routes=routes, cors=cors)
+    return AppSpec(functions, list(routes.values()), _cors(api, resolver), frozenset(declared))
 
 
 def parameters_from_environment(
-    template: Mapping[str, Any],
-    environ: Mapping[str, str],
-    *,
-    ignore: frozenset[str] = frozenset(),
+    template: Mapping[str, Any], environ: Mapping[str, str], *, ignore: frozenset[str]
 ) -> dict[str, str]:
     """Template parameter values implied by the caller's environment.
 
     The local API passes its environment through to the functions. Where a function
     variable is a plain ``NAME: !Ref Parameter`` (in Globals or on the function) and the
-    environment sets NAME, the parameter takes that value too, so that everything else in
-    the template that refers to the parameter resolves as a deploy with that value would:
+    environment sets NAME, the parameter takes that value too, so that everything else
+    that refers to the parameter resolves as a deploy with that value would:
     ``ALLOWED_ORIGINS=https://app.example.com`` also turns on the HTTP API's
-    CorsConfiguration, which reads the AllowedOrigins parameter. Variables in ``ignore``
-    are left alone.
+    CorsConfiguration, which reads the AllowedOrigins parameter.
     """
     parameters: Mapping[str, Any] = template.get("Parameters") or {}
-    sources: list[Any] = [((template.get("Globals") or {}).get("Function") or {})]
-    for resource in (template.get("Resources") or {}).values():
-        if (resource or {}).get("Type") in FUNCTION_TYPES:
-            sources.append(resource.get("Properties") or {})
+    sources = [(template.get("Globals") or {}).get("Function") or {}]
+    sources += [
+        resource.get("Properties") or {}
+        for resource in template["Resources"].values()
+        if resource.get("Type") == FUNCTION
+    ]
     values: dict[str, str] = {}
     for properties in sources:
-        variables = ((properties or {}).get("Environment") or {}).get("Variables") or {}
-        for name, value in variables.items():
+        for name, value in ((properties.get("Environment") or {}).get("Variables") or {}).items():
             if name in ignore or name not in environ:
                 continue
-            if isinstance(value, dict) and len(value) == 1 and value.get("Ref") in parameters:
+            if isinstance(value, dict) and list(value) == ["Ref"] and value["Ref"] in parameters:
                 values.setdefault(str(value["Ref"]), environ[name])
     return values

@@ -27,7 +27,13 @@ from localapi.aws import (
 )
 from localapi.extension import ExtensionServer
 from localapi.gateway import Gateway
-from localapi.model import AppSpec, build_app_spec, parameters_from_environment
+from localapi.model import (
+    AppSpec,
+    FunctionSpec,
+    build_app_spec,
+    check_template,
+    parameters_from_environment,
+)
 from localapi.runtime import ENVIRON_LOCK, FunctionLoadError, LoadedFunction
 from localapi.template import (
     DEFAULT_REGION,
@@ -80,18 +86,33 @@ def region_from(environ: Mapping[str, str]) -> str:
 
 
 def function_environment(
-    template_values: Mapping[str, str], process_environ: Mapping[str, str]
+    spec: FunctionSpec,
+    declared: frozenset[str],
+    caller: Mapping[str, str],
+    managed: Mapping[str, str],
+    replaced: Mapping[str, str],
 ) -> dict[str, str]:
-    """A function's variables: the template's, except those the caller's environment sets."""
-    return {
-        name: (
-            process_environ[name]
-            if name in process_environ and name not in MANAGED_VARIABLES
-            else value
-        )
-        for name, value in template_values.items()
-        if name not in MANAGED_VARIABLES
+    """Exactly what a function's module sees while it is imported, as in Lambda.
+
+    Its own template variables, where the caller's environment wins for a name the
+    function declares (``ACCESS_TOKEN_TTL_SECONDS=60 make run``) and the local API's
+    value wins in ``replaced`` (the extension emulator's port, the issuer fixed at
+    start-up); then what the Lambda runtime sets (``managed``: credentials, region). Of
+    the rest of the caller's environment, what the template does not declare passes
+    through (PATH, or ``KEYS_REFRESH_SECONDS``, which the template leaves at its
+    default); a variable the template gives other functions only (the authorizer and
+    ``SIGNING_KEYS_SECRET_ID``) and the caller's own AWS settings never do.
+    """
+    passed = {
+        name: value
+        for name, value in caller.items()
+        if name not in declared and not name.startswith("AWS_")
     }
+    own = {
+        name: replaced.get(name, caller.get(name, value))
+        for name, value in spec.environment.items()
+    }
+    return {**passed, **own, **managed}
 
 
 def _json_reply(status: int, body: Any, headers: Mapping[str, str] | None = None) -> Response:
@@ -215,6 +236,7 @@ class LocalApi:
         self.app: AppSpec | None = None
         self.functions: dict[str, LoadedFunction] = {}
         self.physical_names: dict[str, str] = {}
+        self._saved_environ: dict[str, str] | None = None
         self._mock: Any = None
         self.extension: ExtensionServer | None = None
         self._server: BaseWSGIServer | None = None
@@ -254,8 +276,19 @@ class LocalApi:
             raise
         return self
 
-    def _base_environment(self, session_token: str) -> dict[str, str]:
-        return {
+    def _set_aws_environment(self, managed: Mapping[str, str]) -> None:
+        """The process's own AWS settings: only the local API's (no profile, no real keys)."""
+        with ENVIRON_LOCK:
+            for name in [name for name in os.environ if name.startswith("AWS_")]:
+                del os.environ[name]
+            os.environ.update(managed)
+
+    def _start(self) -> None:
+        template = load_template(self.template_path)
+        check_template(template)  # before anything is created
+        base_dir = self.template_path.resolve().parent
+        session_token = secrets.token_urlsafe(32)
+        managed = {
             **FAKE_CREDENTIALS,
             "AWS_SESSION_TOKEN": session_token,
             "AWS_REGION": self.region,
@@ -265,16 +298,8 @@ class LocalApi:
             "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
             "AWS_EC2_METADATA_DISABLED": "true",
         }
-
-    def _start(self) -> None:
-        template = load_template(self.template_path)
-        base_dir = self.template_path.resolve().parent
-        session_token = secrets.token_urlsafe(32)
-
-        with ENVIRON_LOCK:
-            for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
-                os.environ.pop(name, None)
-            os.environ.update(self._base_environment(session_token))
+        self._saved_environ = dict(os.environ)
+        self._set_aws_environment(managed)
 
         import boto3
         from moto import mock_aws
@@ -282,14 +307,11 @@ class LocalApi:
         install_moto_lock()
         self._mock = mock_aws()
         self._mock.start()
-        with ENVIRON_LOCK:  # mock_aws sets its own fake keys; ours win.
-            os.environ.update(self._base_environment(session_token))
+        self._set_aws_environment(managed)  # mock_aws sets its own fake keys; ours win
 
         session = boto3.session.Session(region_name=self.region)
-        dynamodb = session.client("dynamodb")
         secretsmanager = session.client("secretsmanager")
         ssm = session.client("ssm")
-
         resolver = Resolver(
             template,
             stack_name=self.stack_name,
@@ -298,17 +320,17 @@ class LocalApi:
                 template, self.process_environ, ignore=MANAGED_VARIABLES
             ),
         )
-        tables = create_tables_from_template(template, dynamodb, resolver=resolver)
+        tables = create_tables_from_template(
+            template, session.client("dynamodb"), resolver=resolver
+        )
         created_secrets = create_secrets_from_template(template, secretsmanager, resolver=resolver)
         parameters = create_parameters_from_template(template, ssm, resolver=resolver)
         self.physical_names = {**tables, **created_secrets, **parameters}
-
         self.extension = ExtensionServer(ssm, secretsmanager, token=session_token).start()
-        with ENVIRON_LOCK:
-            os.environ.update(self.extension.environment())
+        port = self.extension.environment()["PARAMETERS_SECRETS_EXTENSION_HTTP_PORT"]
 
-        self.app = build_app_spec(template, base_dir, resolver)
-        for route in self.app.routes:
+        self.app = app = build_app_spec(template, base_dir, resolver)
+        for route in app.routes:
             if route.path.startswith(ADMIN_PREFIX):
                 raise TemplateError(
                     f"route {route.route_key} ({route.function_id}) is under {ADMIN_PREFIX},"
@@ -323,29 +345,10 @@ class LocalApi:
             threaded=True,
             request_handler=_RequestHandler,
         )
-        fixed = {"JWT_ISSUER": self.process_environ.get("JWT_ISSUER", "").strip() or self.url}
-        environments = {
-            function_id: {
-                **function_environment(spec.environment, self.process_environ),
-                **({"JWT_ISSUER": fixed["JWT_ISSUER"]} if "JWT_ISSUER" in spec.environment else {}),
-            }
-            for function_id, spec in self.app.functions.items()
+        replaced = {
+            "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT": port,
+            "JWT_ISSUER": self.process_environ.get("JWT_ISSUER", "").strip() or self.url,
         }
-        union: dict[str, str] = {}
-        for function_id, variables in environments.items():
-            for name, value in variables.items():
-                if name in union and union[name] != value:
-                    self.say(
-                        f"warning: {function_id} sets {name}={value!r}, another function "
-                        f"{union[name]!r}; handlers see {union[name]!r} at call time"
-                    )
-                union.setdefault(name, value)
-
-        # One process serves every function, and the shared package caches its settings
-        # per process (Lambda: per function), so every function runs with the union of the
-        # functions' environments, set before the first import.
-        with ENVIRON_LOCK:
-            os.environ.update(union)
 
         if SIGNING_KEYS_SECRET in created_secrets:
             public_secret = created_secrets.get(PUBLIC_KEYS_SECRET)
@@ -364,17 +367,16 @@ class LocalApi:
             rotate()  # the first rotation creates the development keys, as in AWS
             self._rotate = rotate
 
-        for function_id, spec in self.app.functions.items():
+        for function_id, spec in app.functions.items():
+            environment = function_environment(
+                spec, app.declared_variables, self.process_environ, managed, replaced
+            )
             function = LoadedFunction(spec, region=self.region)
-            function.load(union)
+            function.load(environment)
             self.functions[function_id] = function
 
         gateway = Gateway(
-            self.app.routes,
-            self.functions,
-            cors=self.app.cors,
-            region=self.region,
-            log=self._log,
+            app.routes, self.functions, cors=app.cors, region=self.region, log=self._log
         )
         self._server.app = LocalAdmin(gateway, self._rotate, self.say, served_host=self.host)
         self._thread = threading.Thread(
@@ -406,6 +408,7 @@ class LocalApi:
         return self._thread is not None and self._thread.is_alive()
 
     def close(self) -> None:
+        """Stop serving, stop the embedded AWS, and give the process its environment back."""
         server, self._server = self._server, None
         if server is not None:
             if self._thread is not None:  # shutdown() waits forever on a server never served
@@ -422,3 +425,8 @@ class LocalApi:
                 self._mock.stop()
             finally:
                 self._mock = None
+        if self._saved_environ is not None:
+            with ENVIRON_LOCK:
+                os.environ.clear()
+                os.environ.update(self._saved_environ)
+            self._saved_environ = None

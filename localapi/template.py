@@ -1,45 +1,41 @@
-"""Read a SAM template and resolve the CloudFormation intrinsics the local API needs.
+"""Read a SAM template and resolve the intrinsic functions ``template.yaml`` uses, no more.
 
-The resolver is deliberately small: it covers what a SAM template uses for function
-environments and table declarations (Ref, Fn::GetAtt, Fn::Sub, Fn::Join, Fn::Select,
-Fn::Split, Fn::If with Conditions, Fn::Equals, Fn::Not, Fn::And, Fn::Or, Fn::FindInMap,
-Fn::Base64, Fn::GetAZs and AWS::NoValue). SAM CLI's resolver evaluates both branches of
-Fn::If eagerly and fails on AWS::NoValue inside it, so it is not reused.
+``check_intrinsics`` refuses, at start-up, any other intrinsic, condition function or
+parameter type, naming where it is used: the local API follows ``template.yaml``, not
+CloudFormation, and a template it cannot follow must stop it rather than be served
+differently from AWS. (SAM CLI's resolver is not reused: it evaluates both branches of
+Fn::If eagerly and fails on AWS::NoValue inside one.)
 """
 
 from __future__ import annotations
 
-import base64
 import importlib
 import os
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Final
-
-from samtranslator.yaml_helper import intrinsics_multi_constructor
 
 DEFAULT_STACK_NAME: Final = "stateless-auth-local"
 DEFAULT_REGION: Final = "us-east-1"
 DEFAULT_ACCOUNT_ID: Final = "123456789012"
-# The id an HTTP API of the template gets locally (the apiId of the local API's events).
+# The id the template's HTTP API gets locally (the apiId of the local API's events).
 LOCAL_API_ID: Final = "localapi"
+
+INTRINSICS: Final = frozenset(
+    {"Ref", "Fn::GetAtt", "Fn::Sub", "Fn::Join", "Fn::Split", "Fn::If", "Fn::FindInMap"}
+)
+CONDITION_FUNCTIONS: Final = frozenset({"Ref", "Fn::Equals", "Fn::Not"})
+PARAMETER_TYPES: Final = frozenset({"String", "Number"})
 
 
 class TemplateError(Exception):
-    """The template cannot be served by the local API."""
+    """The template uses something the local API does not implement, or is wrong."""
 
 
 class _NoValue:
     """The value of ``!Ref AWS::NoValue``: the property is removed."""
-
-    _instance: _NoValue | None = None
-
-    def __new__(cls) -> _NoValue:
-        if cls._instance is None:
-            cls._instance = super().__new__(cls)
-        return cls._instance
 
     def __repr__(self) -> str:
         return "AWS::NoValue"
@@ -47,20 +43,32 @@ class _NoValue:
 
 NO_VALUE: Final = _NoValue()
 
-_yaml: Any = importlib.import_module("yaml")
+
+_yaml: Any = importlib.import_module("yaml")  # PyYAML ships no type hints
 
 
-def _make_loader() -> Any:
-    loader: Any = type("CloudFormationLoader", (_yaml.SafeLoader,), {})
-    loader.add_multi_constructor("!", intrinsics_multi_constructor)
-    return loader
+def _short_form(loader: Any, suffix: str, node: Any) -> dict[str, Any]:
+    """CloudFormation's short forms: ``!Ref X``, ``!GetAtt X.Arn``, ``!If [...]``."""
+    value: Any
+    if isinstance(node, _yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+    elif isinstance(node, _yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    if suffix == "Ref":
+        return {"Ref": value}
+    if suffix == "GetAtt" and isinstance(value, str):
+        value = value.split(".", 1)
+    return {f"Fn::{suffix}": value}
 
 
-_LOADER: Final = _make_loader()
+_LOADER: Final[Any] = type("CloudFormationLoader", (_yaml.SafeLoader,), {})
+_LOADER.add_multi_constructor("!", _short_form)
 
 
 def parse_template(text: str) -> dict[str, Any]:
-    """Parse template text, turning short-form intrinsics (``!Ref X``) into their long form."""
+    """Parse template text, turning short-form intrinsics into their long form."""
     data = _yaml.load(text, Loader=_LOADER)
     if not isinstance(data, dict) or not isinstance(data.get("Resources"), dict):
         raise TemplateError("the template has no Resources section")
@@ -77,25 +85,76 @@ def load_template(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def cfn_string(value: Any) -> str:
-    """Turn a scalar into the string CloudFormation would pass (``true``, ``900``)."""
+    """A scalar as the string CloudFormation would pass (``true``, ``900``)."""
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, str):
-        return value
-    if isinstance(value, int | float):
+    if isinstance(value, str | int | float):
         return str(value)
     raise TemplateError(f"expected a string, got {value!r}")
 
 
+def _intrinsic_calls(value: Any, where: str, plain: frozenset[str]) -> Iterator[tuple[str, str]]:
+    """``(where, name)`` of every call in ``value``: ``Fn::*`` and the ``plain`` names."""
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _intrinsic_calls(item, f"{where}[{index}]", plain)
+    elif isinstance(value, dict):
+        if len(value) == 1:
+            (key, _), *_ = value.items()
+            if key in plain or str(key).startswith("Fn::"):
+                yield where, str(key)
+        for key, item in value.items():
+            yield from _intrinsic_calls(item, f"{where}.{key}", plain)
+
+
+def check_intrinsics(template: Mapping[str, Any]) -> None:
+    """Refuse any intrinsic, condition function or parameter type the Resolver lacks."""
+    for name, declaration in (template.get("Parameters") or {}).items():
+        ptype = (declaration or {}).get("Type")
+        if ptype not in PARAMETER_TYPES:
+            raise TemplateError(
+                f"parameter {name}: Type {ptype} is not implemented by the local API "
+                f"(only {', '.join(sorted(PARAMETER_TYPES))})"
+            )
+    sections = {"Globals": INTRINSICS, "Resources": INTRINSICS, "Outputs": INTRINSICS}
+    for section, allowed in {**sections, "Conditions": CONDITION_FUNCTIONS}.items():
+        for name, value in (template.get(section) or {}).items():
+            where = f"{section}.{name}"
+            if section == "Resources":  # named as the resource's properties are: X.Property
+                value, where = (value or {}).get("Properties"), name
+            plain = frozenset({"Ref", "Condition"} if section == "Conditions" else {"Ref"})
+            for at, function in _intrinsic_calls(value, where, plain):
+                if function not in allowed:
+                    raise TemplateError(
+                        f"{at} uses {function}, which the local API does not implement "
+                        f"(it knows {', '.join(sorted(allowed))} there)"
+                    )
+
+
 _SUB_VARIABLE = re.compile(r"\$\{([^}]*)\}")
+# !GetAtt X.Arn: the ARN AWS would give X (``{}`` is X's Ref), made up locally.
+_ARN_SERVICES: Final = {
+    "AWS::KMS::Key": ("kms", "key/{}"),
+    "AWS::Logs::LogGroup": ("logs", "log-group:{}:*"),
+    "AWS::Serverless::Function": ("lambda", "function:{}"),
+    "AWS::Lambda::Function": ("lambda", "function:{}"),
+    "AWS::DynamoDB::Table": ("dynamodb", "table/{}"),
+}
+# The property that names a resource, which is then its Ref.
+_NAME_PROPERTIES: Final = {
+    "AWS::SSM::Parameter": "Name",
+    "AWS::SecretsManager::Secret": "Name",
+    "AWS::Logs::LogGroup": "LogGroupName",
+    "AWS::KMS::Alias": "AliasName",
+}
 
 
 class Resolver:
-    """Resolve intrinsic functions against a template with local physical ids.
+    """Resolve the template's intrinsics against local physical ids.
 
     ``physical`` maps a logical id to its attributes, e.g.
     ``{"UsersTable": {"Ref": "UsersTable", "Arn": "arn:aws:dynamodb:..."}}``; resources not
-    listed get a plausible default (their logical id for Ref, a made-up ARN for Arn).
+    listed get a plausible default (their name or logical id for Ref, a made-up ARN).
     """
 
     def __init__(
@@ -108,200 +167,107 @@ class Resolver:
         physical: Mapping[str, Mapping[str, Any]] | None = None,
         parameter_values: Mapping[str, str] | None = None,
     ) -> None:
-        self.template = template
         self.stack_name = stack_name
         self.region = region
         self.account_id = account_id
-        self.physical: dict[str, dict[str, Any]] = {
-            key: dict(value) for key, value in (physical or {}).items()
-        }
+        self.physical = {key: dict(value) for key, value in (physical or {}).items()}
         self._parameter_values = dict(parameter_values or {})
         self._parameters: Mapping[str, Any] = template.get("Parameters") or {}
         self._resources: Mapping[str, Any] = template.get("Resources") or {}
         self._conditions: Mapping[str, Any] = template.get("Conditions") or {}
         self._mappings: Mapping[str, Any] = template.get("Mappings") or {}
-        self._condition_cache: dict[str, bool] = {}
-        self._evaluating: set[str] = set()
-
-    # -- public -----------------------------------------------------------------------
+        self._functions = {
+            "Ref": self._fn_ref,
+            "Fn::GetAtt": self._fn_get_att,
+            "Fn::Sub": self._fn_sub,
+            "Fn::Join": self._fn_join,
+            "Fn::Split": self._fn_split,
+            "Fn::If": self._fn_if,
+            "Fn::Equals": self._fn_equals,
+            "Fn::Not": self._fn_not,
+            "Fn::FindInMap": self._fn_find_in_map,
+        }
 
     def resolve(self, value: Any) -> Any:
         """Resolve every intrinsic in ``value``; AWS::NoValue entries are dropped."""
         if isinstance(value, list):
-            items = [self.resolve(item) for item in value]
-            return [item for item in items if item is not NO_VALUE]
+            return [item for item in map(self.resolve, value) if item is not NO_VALUE]
         if isinstance(value, dict):
             if len(value) == 1:
                 (key, arg), *_ = value.items()
-                handler = self._functions().get(key)
-                if handler is not None:
-                    return handler(arg)
-                if isinstance(key, str) and key.startswith("Fn::"):
-                    raise TemplateError(f"intrinsic function {key} is not supported locally")
+                if key in self._functions:
+                    return self._functions[key](arg)
+                if str(key).startswith("Fn::"):
+                    raise TemplateError(f"{key} is not implemented by the local API")
             resolved = {k: self.resolve(v) for k, v in value.items()}
             return {k: v for k, v in resolved.items() if v is not NO_VALUE}
         return value
 
     def resolve_string(self, value: Any) -> str:
-        """Resolve ``value`` and return it as a CloudFormation string."""
         return cfn_string(self.resolve(value))
 
     def condition(self, name: str) -> bool:
-        """Evaluate a named condition of the template."""
-        if name in self._condition_cache:
-            return self._condition_cache[name]
         if name not in self._conditions:
             raise TemplateError(f"unknown condition {name!r}")
-        if name in self._evaluating:
-            raise TemplateError(f"condition {name!r} refers to itself")
-        self._evaluating.add(name)
-        try:
-            result = self._boolean(self._conditions[name], f"condition {name}")
-        finally:
-            self._evaluating.discard(name)
-        self._condition_cache[name] = result
-        return result
-
-    def resource_enabled(self, logical_id: str) -> bool:
-        """Whether a resource exists, given its ``Condition`` attribute."""
-        resource = self._resources.get(logical_id) or {}
-        condition = resource.get("Condition")
-        return True if condition is None else self.condition(str(condition))
+        return self._boolean(self._conditions[name], f"condition {name}")
 
     def ref(self, name: str) -> Any:
         """The value of ``{"Ref": name}``."""
-        pseudo = self._pseudo(name)
-        if pseudo is not None:
-            return pseudo
-        if name in self._parameters:
-            return self._parameter(name)
-        if name in self.physical and "Ref" in self.physical[name]:
-            return self.physical[name]["Ref"]
-        if name in self._resources:
-            return self._default_ref(name)
-        raise TemplateError(f"!Ref {name}: no such parameter or resource")
-
-    def get_att(self, name: str, attribute: str) -> Any:
-        """The value of ``{"Fn::GetAtt": [name, attribute]}``."""
-        if name in self.physical and attribute in self.physical[name]:
-            return self.physical[name][attribute]
-        resource = self._resources.get(name)
-        if resource is None:
-            raise TemplateError(f"!GetAtt {name}.{attribute}: no such resource")
-        rtype = resource.get("Type", "")
-        ref = self.ref(name)
-        arn_prefix = f"arn:aws:{{service}}:{self.region}:{self.account_id}"
-        if attribute == "Arn":
-            if rtype == "AWS::KMS::Key":
-                return f"{arn_prefix.format(service='kms')}:key/{ref}"
-            if rtype == "AWS::Logs::LogGroup":
-                return f"{arn_prefix.format(service='logs')}:log-group:{ref}:*"
-            if rtype in ("AWS::Serverless::Function", "AWS::Lambda::Function"):
-                return f"{arn_prefix.format(service='lambda')}:function:{ref}"
-            if rtype in ("AWS::DynamoDB::Table", "AWS::Serverless::SimpleTable"):
-                return f"{arn_prefix.format(service='dynamodb')}:table/{ref}"
-            if rtype == "AWS::SSM::Parameter":
-                return f"{arn_prefix.format(service='ssm')}:parameter/{str(ref).lstrip('/')}"
-            if rtype == "AWS::SecretsManager::Secret":
-                return ref
-            if rtype == "AWS::IAM::Role":
-                return f"arn:aws:iam::{self.account_id}:role/{ref}"
-            service = rtype.split("::")[1].lower() if rtype.count("::") >= 2 else "unknown"
-            return f"{arn_prefix.format(service=service)}:{ref}"
-        if attribute == "StreamArn" and rtype == "AWS::DynamoDB::Table":
-            table_arn = f"{arn_prefix.format(service='dynamodb')}:table/{ref}"
-            return f"{table_arn}/stream/1970-01-01T00:00:00.000"
-        if attribute == "Name":
-            return ref
-        if attribute in ("Id", "KeyId"):
-            return ref
-        if rtype == "AWS::SSM::Parameter" and attribute in ("Type", "Value"):
-            properties = resource.get("Properties") or {}
-            return self.resolve(properties.get(attribute))
-        raise TemplateError(f"!GetAtt {name}.{attribute} is not supported locally")
-
-    # -- internals --------------------------------------------------------------------
-
-    def _functions(self) -> dict[str, Any]:
-        return {
-            "Ref": self._fn_ref,
-            "Fn::GetAtt": self._fn_get_att,
-            "Fn::Sub": self._fn_sub,
-            "Fn::Join": self._fn_join,
-            "Fn::Select": self._fn_select,
-            "Fn::Split": self._fn_split,
-            "Fn::If": self._fn_if,
-            "Fn::Equals": self._fn_equals,
-            "Fn::Not": self._fn_not,
-            "Fn::And": self._fn_and,
-            "Fn::Or": self._fn_or,
-            "Condition": self._fn_condition,
-            "Fn::FindInMap": self._fn_find_in_map,
-            "Fn::Base64": self._fn_base64,
-            "Fn::GetAZs": self._fn_get_azs,
-        }
-
-    def _pseudo(self, name: str) -> Any:
-        values: dict[str, Any] = {
+        pseudo = {
             "AWS::StackName": self.stack_name,
             "AWS::Region": self.region,
             "AWS::AccountId": self.account_id,
             "AWS::Partition": "aws",
             "AWS::URLSuffix": "amazonaws.com",
-            "AWS::StackId": (
-                f"arn:aws:cloudformation:{self.region}:{self.account_id}:stack/"
-                f"{self.stack_name}/00000000-0000-0000-0000-000000000000"
-            ),
-            "AWS::NotificationARNs": [],
             "AWS::NoValue": NO_VALUE,
         }
-        return values.get(name)
-
-    def _parameter(self, name: str) -> Any:
-        declaration = self._parameters[name] or {}
-        if name in self._parameter_values:
-            raw: Any = self._parameter_values[name]
-        elif "Default" in declaration:
-            raw = declaration["Default"]
-        else:
-            raise TemplateError(f"parameter {name} has no Default and no value was given")
-        ptype = str(declaration.get("Type", "String"))
-        if ptype == "CommaDelimitedList" or ptype.startswith("List<"):
-            if isinstance(raw, list):
-                return [cfn_string(item) for item in raw]
-            text = cfn_string(raw)
-            return [item.strip() for item in text.split(",")] if text else []
-        return cfn_string(raw)
-
-    def _default_ref(self, name: str) -> Any:
+        if name in pseudo:
+            return pseudo[name]
+        if name in self._parameters:
+            return self._parameter(name)
+        if "Ref" in self.physical.get(name, {}):
+            return self.physical[name]["Ref"]
+        if name not in self._resources:
+            raise TemplateError(f"!Ref {name}: no such parameter or resource")
         resource = self._resources[name] or {}
-        properties = resource.get("Properties") or {}
         rtype = resource.get("Type", "")
-        explicit = {
-            "AWS::DynamoDB::Table": "TableName",
-            "AWS::Serverless::SimpleTable": "TableName",
-            "AWS::Serverless::Function": "FunctionName",
-            "AWS::Lambda::Function": "FunctionName",
-            "AWS::SSM::Parameter": "Name",
-            "AWS::SecretsManager::Secret": "Name",
-            "AWS::Logs::LogGroup": "LogGroupName",
-            "AWS::KMS::Alias": "AliasName",
-            "AWS::IAM::Role": "RoleName",
-        }.get(rtype)
-        if explicit and properties.get(explicit) is not None:
-            return self.resolve_string(properties[explicit])
+        own_name = (resource.get("Properties") or {}).get(_NAME_PROPERTIES.get(rtype, ""))
+        if own_name is not None:
+            return self.resolve_string(own_name)
         if rtype in ("AWS::Serverless::Function", "AWS::Lambda::Function"):
             return f"{self.stack_name}-{name}"
         if rtype == "AWS::SecretsManager::Secret":
             return f"arn:aws:secretsmanager:{self.region}:{self.account_id}:secret:{name}-AbCdEf"
         if rtype in ("AWS::Serverless::HttpApi", "AWS::ApiGatewayV2::Api"):
-            # An API id, as in https://<id>.execute-api.<region>.amazonaws.com (the
-            # IssuerSecret's value, for one): the id the local API's events carry.
-            return LOCAL_API_ID
-        if rtype == "AWS::KMS::Key":
-            # A key id (Ref) is a UUID; the local API creates no KMS keys.
+            return LOCAL_API_ID  # as in https://<id>.execute-api.<region>.amazonaws.com
+        if rtype == "AWS::KMS::Key":  # a key id is a UUID
             return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{self.stack_name}/{name}"))
         return name
+
+    def get_att(self, name: str, attribute: str) -> Any:
+        """The value of ``{"Fn::GetAtt": [name, attribute]}``: only ``Arn`` is known."""
+        if attribute in self.physical.get(name, {}):
+            return self.physical[name][attribute]
+        if attribute != "Arn":
+            raise TemplateError(f"!GetAtt {name}.{attribute}: only .Arn is implemented")
+        if name not in self._resources:
+            raise TemplateError(f"!GetAtt {name}.Arn: no such resource")
+        rtype = (self._resources[name] or {}).get("Type", "")
+        ref = self.ref(name)
+        if rtype == "AWS::IAM::Role":
+            return f"arn:aws:iam::{self.account_id}:role/{ref}"
+        if rtype not in _ARN_SERVICES:
+            raise TemplateError(f"!GetAtt {name}.Arn: not implemented for {rtype}")
+        service, resource = _ARN_SERVICES[rtype]
+        return f"arn:aws:{service}:{self.region}:{self.account_id}:{resource.format(ref)}"
+
+    def _parameter(self, name: str) -> str:
+        declaration = self._parameters[name] or {}
+        if name in self._parameter_values:
+            return cfn_string(self._parameter_values[name])
+        if "Default" not in declaration:
+            raise TemplateError(f"parameter {name} has no Default and no value was given")
+        return cfn_string(declaration["Default"])
 
     def _boolean(self, value: Any, where: str) -> bool:
         result = self.resolve(value)
@@ -312,30 +278,24 @@ class Resolver:
         raise TemplateError(f"{where} does not evaluate to a boolean: {result!r}")
 
     def _fn_ref(self, arg: Any) -> Any:
-        name = self.resolve(arg)
-        if not isinstance(name, str):
+        if not isinstance(arg, str):
             raise TemplateError(f"!Ref needs a name, got {arg!r}")
-        return self.ref(name)
+        return self.ref(arg)
 
     def _fn_get_att(self, arg: Any) -> Any:
         if isinstance(arg, str):
             arg = arg.split(".", 1)
-        args = self.resolve(arg)
-        if not (
-            isinstance(args, list) and len(args) == 2 and all(isinstance(a, str) for a in args)
-        ):
+        if not (isinstance(arg, list) and len(arg) == 2 and all(isinstance(a, str) for a in arg)):
             raise TemplateError(f"!GetAtt needs [resource, attribute], got {arg!r}")
-        return self.get_att(args[0], args[1])
+        return self.get_att(arg[0], arg[1])
 
     def _fn_sub(self, arg: Any) -> Any:
-        if isinstance(arg, str):
-            text, variables = arg, {}
-        elif isinstance(arg, list) and len(arg) == 2 and isinstance(arg[1], dict):
+        if isinstance(arg, list) and len(arg) == 2 and isinstance(arg[1], dict):
             text, variables = arg[0], self.resolve(arg[1])
         else:
-            raise TemplateError(f"!Sub needs a string or [string, variables], got {arg!r}")
+            text, variables = arg, {}
         if not isinstance(text, str):
-            raise TemplateError(f"!Sub needs a string, got {text!r}")
+            raise TemplateError(f"!Sub needs a string or [string, variables], got {arg!r}")
 
         def substitute(match: re.Match[str]) -> str:
             expression = match.group(1)
@@ -343,37 +303,22 @@ class Resolver:
                 return "${" + expression[1:] + "}"
             if expression in variables:
                 return cfn_string(variables[expression])
-            if expression in self._parameters or expression.startswith("AWS::"):
-                return cfn_string(self.ref(expression))
-            if "." in expression:
-                name, attribute = expression.split(".", 1)
-                return cfn_string(self.get_att(name, attribute))
+            if "." in expression and not expression.startswith("AWS::"):
+                return cfn_string(self.get_att(*expression.split(".", 1)))
             return cfn_string(self.ref(expression))
 
         return _SUB_VARIABLE.sub(substitute, text)
 
     def _fn_join(self, arg: Any) -> Any:
-        if not (isinstance(arg, list) and len(arg) == 2):
-            raise TemplateError(f"!Join needs [delimiter, list], got {arg!r}")
-        delimiter = self.resolve_string(arg[0])
-        items = self.resolve(arg[1])
+        delimiter, items = self._pair(arg, "!Join")
+        items = self.resolve(items)
         if not isinstance(items, list):
             raise TemplateError(f"!Join needs a list, got {items!r}")
-        return delimiter.join(cfn_string(item) for item in items)
-
-    def _fn_select(self, arg: Any) -> Any:
-        if not (isinstance(arg, list) and len(arg) == 2):
-            raise TemplateError(f"!Select needs [index, list], got {arg!r}")
-        index = int(self.resolve_string(arg[0]))
-        items = self.resolve(arg[1])
-        if not isinstance(items, list) or not 0 <= index < len(items):
-            raise TemplateError(f"!Select index {index} out of range for {items!r}")
-        return items[index]
+        return self.resolve_string(delimiter).join(cfn_string(item) for item in items)
 
     def _fn_split(self, arg: Any) -> Any:
-        if not (isinstance(arg, list) and len(arg) == 2):
-            raise TemplateError(f"!Split needs [delimiter, string], got {arg!r}")
-        return self.resolve_string(arg[1]).split(self.resolve_string(arg[0]))
+        delimiter, text = self._pair(arg, "!Split")
+        return self.resolve_string(text).split(self.resolve_string(delimiter))
 
     def _fn_if(self, arg: Any) -> Any:
         if not (isinstance(arg, list) and len(arg) == 3 and isinstance(arg[0], str)):
@@ -381,49 +326,25 @@ class Resolver:
         return self.resolve(arg[1] if self.condition(arg[0]) else arg[2])
 
     def _fn_equals(self, arg: Any) -> Any:
-        if not (isinstance(arg, list) and len(arg) == 2):
-            raise TemplateError(f"!Equals needs two values, got {arg!r}")
-        left, right = self.resolve(arg[0]), self.resolve(arg[1])
-        if isinstance(left, str | int | float | bool) and isinstance(
-            right, str | int | float | bool
-        ):
-            return cfn_string(left) == cfn_string(right)
-        return bool(left == right)
+        left, right = self._pair(arg, "!Equals")
+        return self.resolve_string(left) == self.resolve_string(right)
 
     def _fn_not(self, arg: Any) -> Any:
         if not (isinstance(arg, list) and len(arg) == 1):
             raise TemplateError(f"!Not needs one condition, got {arg!r}")
         return not self._boolean(arg[0], "!Not")
 
-    def _fn_and(self, arg: Any) -> Any:
-        if not isinstance(arg, list):
-            raise TemplateError(f"!And needs a list, got {arg!r}")
-        return all(self._boolean(item, "!And") for item in arg)
-
-    def _fn_or(self, arg: Any) -> Any:
-        if not isinstance(arg, list):
-            raise TemplateError(f"!Or needs a list, got {arg!r}")
-        return any(self._boolean(item, "!Or") for item in arg)
-
-    def _fn_condition(self, arg: Any) -> Any:
-        if not isinstance(arg, str):
-            raise TemplateError(f"Condition needs a name, got {arg!r}")
-        return self.condition(arg)
-
     def _fn_find_in_map(self, arg: Any) -> Any:
-        if not (isinstance(arg, list) and len(arg) in (3, 4)):
+        if not (isinstance(arg, list) and len(arg) == 3):
             raise TemplateError(f"!FindInMap needs [map, key, key], got {arg!r}")
-        name, first, second = (self.resolve_string(item) for item in arg[:3])
+        name, first, second = (self.resolve_string(item) for item in arg)
         try:
             return self._mappings[name][first][second]
         except (KeyError, TypeError) as exc:
-            if len(arg) == 4 and isinstance(arg[3], dict) and "DefaultValue" in arg[3]:
-                return self.resolve(arg[3]["DefaultValue"])
             raise TemplateError(f"!FindInMap {name}/{first}/{second} not found") from exc
 
-    def _fn_base64(self, arg: Any) -> Any:
-        return base64.b64encode(self.resolve_string(arg).encode()).decode()
-
-    def _fn_get_azs(self, arg: Any) -> Any:
-        region = self.resolve_string(arg) or self.region
-        return [f"{region}{suffix}" for suffix in "abc"]
+    @staticmethod
+    def _pair(arg: Any, function: str) -> tuple[Any, Any]:
+        if not (isinstance(arg, list) and len(arg) == 2):
+            raise TemplateError(f"{function} needs two arguments, got {arg!r}")
+        return arg[0], arg[1]

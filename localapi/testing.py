@@ -33,20 +33,14 @@ class LocalApiFailed(RuntimeError):
 
 
 class LocalApiUrl(str):
-    """The base URL (a plain ``str``) that can also show the server's output so far."""
+    """The base URL (a plain ``str``) that can also show what the server printed."""
 
-    stdout_path: Path
     stderr_path: Path
 
-    def __new__(cls, url: str, stdout_path: Path, stderr_path: Path) -> LocalApiUrl:
+    def __new__(cls, url: str, stderr_path: Path) -> LocalApiUrl:
         instance = super().__new__(cls, url)
-        instance.stdout_path = stdout_path
         instance.stderr_path = stderr_path
         return instance
-
-    def stdout(self) -> str:
-        """What the server (handlers' logs included) printed on stdout so far."""
-        return _tail(self.stdout_path, limit=10_000_000)
 
     def stderr(self) -> str:
         """What the server printed on stderr so far (access log, tracebacks)."""
@@ -55,24 +49,9 @@ class LocalApiUrl(str):
 
 def _tail(path: Path, limit: int = 20000) -> str:
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
+        return path.read_text(encoding="utf-8", errors="replace")[-limit:]
     except OSError:
         return ""
-    return text[-limit:]
-
-
-def stop_process(
-    process: subprocess.Popen[bytes], grace_seconds: float = STOP_GRACE_SECONDS
-) -> int:
-    """SIGTERM, then SIGKILL after ``grace_seconds``; returns the exit code."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=grace_seconds)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    return int(process.returncode)
 
 
 @contextlib.contextmanager
@@ -85,8 +64,7 @@ def running_local_api(
 ) -> Iterator[LocalApiUrl]:
     """Start ``python -m localapi --port 0`` with ``env`` added; yield its base URL.
 
-    The URL is a ``str`` (``http://127.0.0.1:<port>``) with ``.stdout()`` and
-    ``.stderr()`` for diagnostics.
+    The URL is a ``str`` (``http://127.0.0.1:<port>``) with ``.stderr()`` for diagnostics.
 
     The subprocess inherits this process's environment plus ``env``; its stdout and
     stderr go to temporary files (so a chatty handler can never block it). On exit it is
@@ -99,18 +77,9 @@ def running_local_api(
         stdout_path = Path(directory) / "stdout.log"
         stderr_path = Path(directory) / "stderr.log"
         with stdout_path.open("wb") as stdout, stderr_path.open("wb") as stderr:
+            arguments = ["--host", host, "--port", "0", "--template", str(template_path)]
             process = subprocess.Popen(  # noqa: S603 - fixed arguments
-                [
-                    sys.executable,
-                    "-m",
-                    "localapi",
-                    "--host",
-                    host,
-                    "--port",
-                    "0",
-                    "--template",
-                    str(template_path),
-                ],
+                [sys.executable, "-m", "localapi", *arguments],
                 stdout=stdout,
                 stderr=stderr,
                 stdin=subprocess.DEVNULL,
@@ -118,10 +87,16 @@ def running_local_api(
                 cwd=str(template_path.parent),
             )
         try:
-            base_url = wait_until_ready(process, stdout_path, stderr_path, timeout)
-            yield LocalApiUrl(base_url, stdout_path, stderr_path)
+            yield LocalApiUrl(
+                wait_until_ready(process, stdout_path, stderr_path, timeout), stderr_path
+            )
         finally:
-            stop_process(process)
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=STOP_GRACE_SECONDS)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
 def wait_until_ready(

@@ -65,6 +65,11 @@ def test_missing_or_wrong_token_is_401(extension: ExtensionServer, token: str | 
     assert status == 401
 
 
+def test_unknown_paths_are_400(extension: ExtensionServer) -> None:
+    assert get(extension, "/secretsmanager/list", extension.token)[0] == 400
+    assert get(extension, "/secretsmanager/get", extension.token)[0] == 400
+
+
 def test_unknown_names_are_400_with_a_json_error(extension: ExtensionServer) -> None:
     status, body = get(extension, "/secretsmanager/get?secretId=nope", extension.token)
     assert status == 400

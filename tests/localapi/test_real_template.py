@@ -8,7 +8,6 @@ from typing import Any
 import boto3
 import pytest
 
-from localapi import events
 from localapi.aws import (
     create_parameters_from_template,
     create_secrets_from_template,
@@ -56,10 +55,6 @@ def test_secrets_parameters_and_tables_come_from_the_template(
         == f"https://{LOCAL_API_ID}.execute-api.us-east-1.amazonaws.com"
     )
     assert resolver.resolve({"Ref": "SigningKeysSecret"}) == secrets["SigningKeysSecret"]
-
-
-def test_the_api_id_is_the_one_the_local_events_carry() -> None:
-    assert LOCAL_API_ID == events.API_ID
 
 
 def test_resources_only_aws_has_resolve_to_plausible_values(template: dict[str, Any]) -> None:

@@ -65,7 +65,7 @@ def test_app_spec_reads_routes_authorizers_and_merged_environment(
     assert keys["GET /private/echo"].authorizer is not None
     assert keys["GET /private/echo"].authorizer.identity_headers == ("Authorization",)
     assert keys["GET /public/echo"].authorizer is None
-    assert keys["ANY /files/{proxy+}"].function_id == "EchoFunction"
+    assert keys["GET /items/{id}"].function_id == "EchoFunction"
     assert set(app.functions) == {
         "AuthorizerFunction",
         "BoomFunction",
@@ -78,3 +78,5 @@ def test_app_spec_reads_routes_authorizers_and_merged_environment(
     assert echo.timeout_seconds == 3
     assert echo.memory_mb == 256
     assert "ONLY_ON_ECHO" not in app.functions["BoomFunction"].environment
+    assert {"ONLY_ON_ECHO", "ONLY_ON_STORE", "GREETING"} <= app.declared_variables
+    assert app.cors is None
