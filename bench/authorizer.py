@@ -15,7 +15,11 @@ user might pick instead, all in this process and interleaved round by round.
 
 Each round times every contender over its own batch of tokens (N calls), rotating the
 order from round to round; a contender's figure is the median over rounds of its time
-per call divided by the floor's in the same round.
+per call divided by a peer's in the same round. The budgets are relative to stock
+jwt.decode(token, key) of the same tokens, measured alongside (the ratio to the floor
+drifts with the machine's state from run to run; the order of the contenders holds): a
+new token no slower than the library used plainly, a token seen before at most 5% of
+it. The ratios to the floor and to joserfc are shown for information.
 """
 
 from __future__ import annotations
@@ -49,8 +53,8 @@ from bench.common import (
 from localapi.runtime import LambdaContext
 
 SECTION = "authorizer"
-FRESH_BUDGET = 1.7  # x floor
-CACHED_BUDGET = 0.1  # x floor
+FRESH_BUDGET = 1.0  # x stock jwt.decode of the same tokens, in the same round
+CACHED_BUDGET = 0.05  # x stock jwt.decode
 _DEVNULL = open(os.devnull, "w")  # noqa: SIM115 - the handlers' loggers keep it for the run
 
 
@@ -89,10 +93,9 @@ def run(
 ) -> list[Row]:
     from contextlib import redirect_stdout
 
-    from stateless_auth import runtime
-    from stateless_auth.keys import KeySet, PublicKeyStore
-    from stateless_auth.tokens import AccessTokenVerifier, issue_access_token
-    from stateless_auth.urls import api_origin
+    from stateless_auth.http.cross_site import api_origin
+    from stateless_auth.tokens.access import AccessTokenVerifier, issue_access_token
+    from stateless_auth.tokens.keys import KeySet, PublicKeyStore
 
     key_set = KeySet.generate()
     jwks_document = key_set.public_jwks_string()
@@ -115,7 +118,6 @@ def run(
     rows: list[Row] = []
     with KeyServer(jwks_document) as server:
         apply_environment(server.environment())
-        runtime.settings.cache_clear()
         with redirect_stdout(_DEVNULL):
             module = import_handler("authorizer")
         handler: Callable[[dict[str, Any], Any], dict[str, Any]] = module.lambda_handler
@@ -230,7 +232,7 @@ def run(
 
         # A busy execution environment: as many live verified tokens as the cache holds
         # (its default size), then new tokens keep arriving.
-        from stateless_auth import authorization
+        from stateless_auth.tokens import authorizer as authorization
 
         capacity = int(getattr(authorization, "DEFAULT_CACHE_SIZE", 4096))
         for _ in range(capacity):
@@ -238,11 +240,13 @@ def run(
         full: dict[str, list[float]] = {}
         for index in range(full_rounds):
             tokens = [mint() for _ in range(batch)]
-            pair: list[tuple[str, Callable[[Any], Any], list[Any]]] = [
+            trio: list[tuple[str, Callable[[Any], Any], list[Any]]] = [
                 ("floor", floor, tokens),
+                ("stock_pyjwt", stock_pyjwt, tokens),
                 ("handler_new", call_handler, [bearer_event(base_event, t) for t in tokens]),
             ]
-            for name, function, items in pair[index % 2 :] + pair[: index % 2]:
+            shift = index % len(trio)
+            for name, function, items in trio[shift:] + trio[:shift]:
                 sink = outcomes.setdefault(f"{name}_full", [])
                 full.setdefault(name, []).append(time_per_call(collect(function, sink), items))
         warm_fetches = server.requests[KeyServer.SECRET_PATH] - fetches_before
@@ -250,19 +254,21 @@ def run(
 
     denied = sum(1 for d in outcomes["handler_new"] if not d.get("isAuthorized"))
     denied_full = sum(1 for d in outcomes["handler_new_full"] if not d.get("isAuthorized"))
-    full_ratio = median(
-        value / base for value, base in zip(full["handler_new"], full["floor"], strict=True)
-    )
     cached_denied = sum(1 for d in outcomes["handler_cached"] if not d.get("isAuthorized"))
-    floors = per_round["floor"]
 
-    def ratio(name: str) -> float:
-        return median(value / base for value, base in zip(per_round[name], floors, strict=True))
+    def ratio(
+        name: str, unit: str = "floor", rounds_of: dict[str, list[float]] = per_round
+    ) -> float:
+        """Median over rounds of name's time per call / unit's in the same round."""
+        return median(
+            value / base for value, base in zip(rounds_of[name], rounds_of[unit], strict=True)
+        )
 
-    floor_time = median(floors)
+    floor_time = median(per_round["floor"])
     timings = {name: median(values) for name, values in per_round.items()}
-    new_ratio = ratio("handler_new")
-    cached_ratio = ratio("handler_cached")
+    new_ratio = ratio("handler_new", "stock_pyjwt")
+    full_ratio = ratio("handler_new", "stock_pyjwt", full)
+    cached_ratio = ratio("handler_cached", "stock_pyjwt")
     common = {
         "rounds": rounds,
         "batch": batch,
@@ -277,8 +283,18 @@ def run(
             "ES256 verify floor (raw cryptography verify of the token)",
             floor_time,
             us(floor_time),
-            note=f"the unit of the ratios below; median of {rounds} rounds of {batch} tokens",
+            note=f"the raw signature check; median of {rounds} rounds of {batch} tokens",
             data=common,
+        )
+    )
+    stock_floor = ratio("stock_pyjwt")
+    rows.append(
+        Row(
+            SECTION,
+            "stock jwt.decode(token, key) with pyjwt's claim checks",
+            timings["stock_pyjwt"],
+            f"{us(timings['stock_pyjwt'])} ({stock_floor:.2f}x floor)",
+            note="the unit of the budgets below, measured in the same rounds",
         )
     )
     rows.append(
@@ -286,11 +302,11 @@ def run(
             SECTION,
             "authorizer handler, new token, full checks",
             new_ratio,
-            f"{new_ratio:.2f}x floor ({us(timings['handler_new'])})",
-            budget=f"≤ {FRESH_BUDGET}x floor",
+            f"{new_ratio:.2f}x stock ({us(timings['handler_new'])})",
+            budget=f"≤ {FRESH_BUDGET}x stock",
             passed=new_ratio <= FRESH_BUDGET and denied == 0,
             note=(f"denied {denied}; " if denied else "")
-            + f"token cache below its size ({seen} of {capacity} tokens seen)",
+            + f"{seen} tokens through a token cache of {capacity}",
         )
     )
     rows.append(
@@ -298,8 +314,8 @@ def run(
             SECTION,
             "authorizer handler, new token, token cache full",
             full_ratio,
-            f"{full_ratio:.2f}x floor ({us(median(full['handler_new']))})",
-            budget=f"≤ {FRESH_BUDGET}x floor",
+            f"{full_ratio:.2f}x stock ({us(median(full['handler_new']))})",
+            budget=f"≤ {FRESH_BUDGET}x stock",
             passed=full_ratio <= FRESH_BUDGET and denied_full == 0,
             note=(f"denied {denied_full}; " if denied_full else "")
             + f"after {capacity} more live tokens; {full_rounds} rounds of {batch}",
@@ -310,8 +326,8 @@ def run(
             SECTION,
             "authorizer handler, token already verified",
             cached_ratio,
-            f"{cached_ratio:.3f}x floor ({us(timings['handler_cached'])})",
-            budget=f"≤ {CACHED_BUDGET}x floor",
+            f"{cached_ratio:.3f}x stock ({us(timings['handler_cached'])})",
+            budget=f"≤ {CACHED_BUDGET}x stock",
             passed=cached_ratio <= CACHED_BUDGET and cached_denied == 0,
             note=f"denied {cached_denied}" if cached_denied else "",
         )
@@ -336,9 +352,26 @@ def run(
             note="one GET to a loopback stand-in of the extension, then a full verify",
         )
     )
+    against_floor = ratio("handler_new")
+    against_joserfc = ratio("handler_new", "peer_joserfc")
+    rows.append(
+        Row(
+            SECTION,
+            "authorizer handler, new token, against the raw verify",
+            against_floor,
+            f"{against_floor:.2f}x floor",
+        )
+    )
+    rows.append(
+        Row(
+            SECTION,
+            "authorizer handler, new token, against joserfc",
+            against_joserfc,
+            f"{against_joserfc:.2f}x joserfc",
+        )
+    )
     for name, label in (
         ("signature_only", "signature check only (bare C verify, DER and input prepared)"),
-        ("stock_pyjwt", "reference: stock jwt.decode(token, key) with pyjwt's claim checks"),
         ("library_verify", "AccessTokenVerifier.verify alone (no handler, no cache)"),
         ("peer_pem_per_call", "peer: jwt.decode with the PEM passed per call"),
         ("peer_pyjwkclient", "peer: PyJWKClient(url).get_signing_key_from_jwt + jwt.decode"),

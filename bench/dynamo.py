@@ -14,7 +14,7 @@ default session, so every client they create inherits them:
   leaves out; serialising, signing and parsing stay in the handler's time.
 
 Login time beyond the hash: each warm login on the happy path is timed whole; the time
-inside stateless_auth.passwords.verify_password / hash_password (argon2id) and the
+inside stateless_auth.domain.passwords.verify_password / hash_password (argon2id) and the
 DynamoDB latency of that same call are subtracted; the median is reported.
 """
 
@@ -91,14 +91,14 @@ class Call:
 
 
 class HashClock:
-    """Wraps stateless_auth.passwords' argon2 entry points to time them."""
+    """Wraps stateless_auth.domain.passwords' argon2 entry points to time them."""
 
     def __init__(self) -> None:
         self.spent = 0.0
         self.verify_times: list[float] = []
 
     def install(self) -> Callable[[], None]:
-        from stateless_auth import passwords
+        from stateless_auth.domain import passwords
 
         originals: dict[str, Callable[..., Any]] = {
             "verify_password": passwords.verify_password,
@@ -130,7 +130,7 @@ class HashClock:
 
 def create_signing_keys(secrets: Any, secret_id: str, public_secret_id: str) -> None:
     """The first key set, through the code that rotates keys in AWS."""
-    from stateless_auth.rotation import rotate_now
+    from stateless_auth.tokens.rotation import rotate_now
 
     rotate_now(secrets, secret_id, public_secret_id, force=False)  # the first: never refused
 
@@ -164,7 +164,6 @@ def run(*, login_runs: int = 15) -> list[Row]:
     )
     from localapi.extension import ExtensionServer
     from localapi.template import load_template
-    from stateless_auth import runtime
 
     template = load_template(TEMPLATE)
     apply_environment()
@@ -196,7 +195,6 @@ def run(*, login_runs: int = 15) -> list[Row]:
                     **extension.environment(),
                 }
             )
-            runtime.settings.cache_clear()
             with redirect_stdout(_DEVNULL):
                 handlers = {
                     name: import_handler(name)
@@ -208,7 +206,6 @@ def run(*, login_runs: int = 15) -> list[Row]:
                 rows += _login_beyond_hash(handlers["login"], meter, hashes, login_runs)
             finally:
                 uninstall()
-                runtime.settings.cache_clear()
     return rows
 
 
@@ -340,6 +337,6 @@ def _login_beyond_hash(login: Any, meter: DynamoMeter, hashes: HashClock, runs: 
             "argon2id verify inside login",
             verify,
             ms(verify),
-            note="median, same runs; stateless_auth.passwords.verify_password",
+            note="median, same runs; stateless_auth.domain.passwords.verify_password",
         ),
     ]

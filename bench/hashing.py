@@ -11,7 +11,7 @@ SECTION = "passwords"
 
 
 def run(*, hashes: int = 7, lookups: int = 20000) -> list[Row]:
-    from stateless_auth import breached, passwords
+    from stateless_auth.domain import breached, passwords
 
     breached._prefixes.cache_clear()
     started = time.perf_counter()

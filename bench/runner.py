@@ -27,7 +27,8 @@ METHODS = {
         "functions/authorizer/app.py's lambda_handler on events/authorizer_valid.json; "
         "keys from a loopback stand-in of the Parameters and Secrets extension. Each "
         "round times every contender over the same batch of new tokens (order rotated); "
-        "a figure is the median over rounds of its time per call / the floor's."
+        "a figure is the median over rounds of its time per call / stock jwt.decode's in "
+        "the same round (the budgets), or / the floor's or joserfc's (for information)."
     ),
     "DynamoDB": (
         "HTTP requests to DynamoDB counted by a botocore before-send.dynamodb hook on "

@@ -1,4 +1,4 @@
-"""Build layers/shared/stateless_auth/data/breached-passwords.bin from a password list.
+"""Build layers/shared/stateless_auth/domain/data/breached-passwords.bin from a password list.
 
 Usage: python scripts/build_breached_list.py SOURCE [--top N] [--min-length L]
 
@@ -17,11 +17,11 @@ import unicodedata
 from array import array
 from pathlib import Path
 
-from stateless_auth.breached import DATA_FILE, fingerprint
+from stateless_auth.domain.breached import DATA_FILE, fingerprint
 
 ROOT = Path(__file__).resolve().parent.parent
 
-OUTPUT = ROOT / "layers" / "shared" / "stateless_auth" / "data" / DATA_FILE
+OUTPUT = ROOT / "layers" / "shared" / "stateless_auth" / "domain" / "data" / DATA_FILE
 
 
 def read_source(path: Path) -> list[str]:

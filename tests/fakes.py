@@ -1,13 +1,24 @@
-"""In-memory stand-ins for the repositories, with DynamoDB's conditional semantics."""
+"""In-memory stand-ins for the repositories, with DynamoDB's conditional semantics, and the
+use cases bound to them."""
 
 from __future__ import annotations
 
 import threading
-from dataclasses import replace
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 
-from stateless_auth.errors import EmailTaken
-from stateless_auth.sessions import CURRENT, USED, RotationConflict, TokenRecord
-from stateless_auth.users import FailedLogins, User
+from stateless_auth.config import Settings
+from stateless_auth.domain import passwords
+from stateless_auth.domain.accounts import User
+from stateless_auth.domain.errors import EmailTaken
+from stateless_auth.domain.lockout import FailedLogins
+from stateless_auth.domain.sessions import RotationConflict, TokenGrant, TokenRecord, TokenState
+from stateless_auth.tokens.keys import SigningKey
+from stateless_auth.usecases.login import log_in
+from stateless_auth.usecases.logout import log_out
+from stateless_auth.usecases.refresh import refresh
+from stateless_auth.usecases.signup import sign_up
 
 
 class FakeUsers:
@@ -92,15 +103,15 @@ class FakeSessions:
             sid = old.session_id
             if (
                 stored is None
-                or stored.state != CURRENT
+                or stored.state != TokenState.CURRENT
                 or stored.session_expires_at <= now
                 or self.current.get(sid) != old.token_hash
                 or sid in self.revoked
                 or new_token_hash in self.tokens
             ):
                 raise RotationConflict(sid)
-            self.tokens[old.token_hash] = replace(stored, state=USED)
-            new = replace(stored, token_hash=new_token_hash, state=CURRENT)
+            self.tokens[old.token_hash] = replace(stored, state=TokenState.USED)
+            new = replace(stored, token_hash=new_token_hash, state=TokenState.CURRENT)
             self.tokens[new_token_hash] = new
             self.current[sid] = new_token_hash
             return new
@@ -108,3 +119,45 @@ class FakeSessions:
     def revoke(self, session_id: str, *, now: int) -> None:
         with self._lock:
             self.revoked.add(session_id)
+
+
+@dataclass
+class Flows:
+    """The use cases bound to one set of dependencies, as a handler module binds them."""
+
+    settings: Settings
+    users: FakeUsers
+    sessions: FakeSessions
+    signing_key: Callable[[], SigningKey]
+    clock: Callable[[], float] = time.time
+    # As the login function makes it at start-up.
+    unknown_email_hash: str = field(default_factory=passwords.unusable_hash)
+
+    def signup(self, email: str, password: str) -> User:
+        return sign_up(email, password, users=self.users, settings=self.settings, clock=self.clock)
+
+    def login(self, email: str, password: str, *, issuer: str) -> TokenGrant:
+        return log_in(
+            email,
+            password,
+            users=self.users,
+            sessions=self.sessions,
+            signing_key=self.signing_key,
+            issuer=issuer,
+            settings=self.settings,
+            unknown_email_hash=self.unknown_email_hash,
+            clock=self.clock,
+        )
+
+    def refresh(self, refresh_token: str, *, issuer: str) -> TokenGrant:
+        return refresh(
+            refresh_token,
+            sessions=self.sessions,
+            signing_key=self.signing_key,
+            issuer=issuer,
+            settings=self.settings,
+            clock=self.clock,
+        )
+
+    def logout(self, refresh_token: str) -> str | None:
+        return log_out(refresh_token, sessions=self.sessions, clock=self.clock)

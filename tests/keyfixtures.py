@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from stateless_auth.keys import KeySet, PublicKeyStore
-from stateless_auth.tokens import AccessTokenVerifier
+from stateless_auth.tokens.access import AccessTokenVerifier
+from stateless_auth.tokens.keys import KeySet, PublicKeyStore
 
 ISSUER = "https://auth.example.test"
 AUDIENCE = "stateless-auth-test"

@@ -9,17 +9,18 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from stateless_auth import runtime
-from stateless_auth.authorization import Authorizer
-from stateless_auth.tokens import AccessTokenVerifier
+from stateless_auth import wiring
+from stateless_auth.config import load_settings
+from stateless_auth.tokens.access import AccessTokenVerifier
+from stateless_auth.tokens.authorizer import Authorizer
 
 logger = Logger()
-settings = runtime.settings()
+settings = load_settings()
 # Loaded on the first call, not at import: the extension may still be starting
 # while the runtime initialises.
-keys = runtime.public_key_store(settings)
+keys = wiring.public_key_store(settings)
 authorizer = Authorizer(
-    AccessTokenVerifier(keys, audience=settings.jwt_audience), issuer=runtime.issuer(settings)
+    AccessTokenVerifier(keys, audience=settings.jwt_audience), issuer=wiring.issuer(settings)
 )
 
 

@@ -6,25 +6,26 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
-from stateless_auth import runtime
-from stateless_auth.edge import http_handler
-from stateless_auth.httpapi import response
+from stateless_auth import wiring
+from stateless_auth.config import load_settings
+from stateless_auth.http.handler import http_handler
+from stateless_auth.http.responses import response
 
 JWKS_PATH = "/.well-known/jwks.json"
 
 logger = Logger()
-settings = runtime.settings()
-keys = runtime.public_key_store(settings)
-issuer = runtime.issuer(settings)
+settings = load_settings()
+keys = wiring.public_key_store(settings)
+issuer = wiring.issuer(settings)
 
 
-@http_handler(logger)
+@http_handler(logger, allowed_origins=settings.allowed_origins)
 def lambda_handler(event: APIGatewayProxyEventV2, context: Any) -> dict[str, Any]:
     # The standby model publishes each key a rotation period before it signs, so clients
     # may cache the set for hours and still know tomorrow's key.
     cache = {"Cache-Control": f"public, max-age={settings.jwks_max_age}"}
     if event.raw_path.endswith("/openid-configuration"):
-        # The fixed issuer, whatever Host the request sent (CONTRACT §4).
+        # The fixed issuer, whatever Host the request sent (docs/tokens.md "Issuer").
         fixed = issuer()
         document = {
             "issuer": fixed,

@@ -6,26 +6,45 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
-from stateless_auth import runtime
-from stateless_auth.edge import http_handler
-from stateless_auth.errors import TooManyAttempts
-from stateless_auth.httpapi import delivery_field, json_body, string_field, token_response
-from stateless_auth.service import LoginFailed
+from stateless_auth import wiring
+from stateless_auth.config import load_settings
+from stateless_auth.domain import passwords
+from stateless_auth.domain.errors import LoginFailed, TooManyAttempts
+from stateless_auth.http.handler import http_handler
+from stateless_auth.http.requests import json_body, string_field
+from stateless_auth.http.token_delivery import delivery_field, token_response
+from stateless_auth.storage.aws_clients import dynamodb_client
+from stateless_auth.usecases.login import log_in
 
 logger = Logger()
 metrics = Metrics()
-service = runtime.auth_service(users=True, sessions=True, signing=True)
-issuer = runtime.issuer(service.settings)
+settings = load_settings()
+dynamodb = dynamodb_client()
+users = wiring.user_repository(settings, dynamodb)
+sessions = wiring.session_repository(settings, dynamodb, clears_failed_logins=True)
+signing_key = wiring.signing_key_provider(settings).current
+issuer = wiring.issuer(settings)
+# Unknown emails are checked against this hash, made now (the cold start) so that the
+# first unknown email costs no more than any other login.
+unknown_email_hash = passwords.unusable_hash()
 
 
-@http_handler(logger, metrics)
+@http_handler(logger, metrics, allowed_origins=settings.allowed_origins)
 def lambda_handler(event: APIGatewayProxyEventV2, context: Any) -> dict[str, Any]:
     body = json_body(event)
-    email = string_field(body, "email")
-    password = string_field(body, "password")
+    email, password = string_field(body, "email"), string_field(body, "password")
     delivery = delivery_field(body)
     try:
-        grant = service.login(email, password, issuer=issuer())
+        grant = log_in(
+            email,
+            password,
+            users=users,
+            sessions=sessions,
+            signing_key=signing_key,
+            issuer=issuer(),
+            settings=settings,
+            unknown_email_hash=unknown_email_hash,
+        )
     except LoginFailed as failed:
         logger.warning("login failed", extra={"lockout_started": failed.locked})
         metrics.add_metric(name="LoginFailed", unit=MetricUnit.Count, value=1)

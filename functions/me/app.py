@@ -5,14 +5,16 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
-from stateless_auth.edge import http_handler
-from stateless_auth.errors import AuthError
-from stateless_auth.httpapi import response
+from stateless_auth.config import load_settings
+from stateless_auth.domain.errors import AuthError
+from stateless_auth.http.handler import http_handler
+from stateless_auth.http.responses import response
 
 logger = Logger()
+settings = load_settings()
 
 
-@http_handler(logger)
+@http_handler(logger, allowed_origins=settings.allowed_origins)
 def lambda_handler(event: APIGatewayProxyEventV2, context: Any) -> dict[str, Any]:
     identity = event.request_context.authorizer.get_lambda or {}
     user_id = identity.get("sub")

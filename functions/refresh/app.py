@@ -6,25 +6,31 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
-from stateless_auth import runtime
-from stateless_auth.edge import http_handler
-from stateless_auth.errors import InvalidRequest
-from stateless_auth.httpapi import presented_refresh_token, token_response
-from stateless_auth.service import RefreshRejected
+from stateless_auth import wiring
+from stateless_auth.config import load_settings
+from stateless_auth.domain.errors import InvalidRequest, RefreshRejected
+from stateless_auth.http.handler import http_handler
+from stateless_auth.http.token_delivery import presented_refresh_token, token_response
+from stateless_auth.storage.aws_clients import dynamodb_client
+from stateless_auth.usecases.refresh import refresh
 
 logger = Logger()
 metrics = Metrics()
-service = runtime.auth_service(sessions=True, signing=True)
-issuer = runtime.issuer(service.settings)
+settings = load_settings()
+sessions = wiring.session_repository(settings, dynamodb_client())
+signing_key = wiring.signing_key_provider(settings).current
+issuer = wiring.issuer(settings)
 
 
-@http_handler(logger, metrics)
+@http_handler(logger, metrics, allowed_origins=settings.allowed_origins)
 def lambda_handler(event: APIGatewayProxyEventV2, context: Any) -> dict[str, Any]:
-    token, delivery = presented_refresh_token(event, service.settings.allowed_origins)
+    token, delivery = presented_refresh_token(event, settings.allowed_origins)
     if token is None:
         raise InvalidRequest('no refresh token: send the cookie or {"refresh_token": ...}')
     try:
-        grant = service.refresh(token, issuer=issuer())
+        grant = refresh(
+            token, sessions=sessions, signing_key=signing_key, issuer=issuer(), settings=settings
+        )
     except RefreshRejected as rejected:
         logger.warning(
             "refresh refused", extra={"reason": rejected.reason, "session_id": rejected.session_id}

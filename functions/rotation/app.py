@@ -2,20 +2,24 @@
 
 Not on a request path: it runs once per step of a scheduled (or `rotate-secret`)
 rotation, so plain boto3 clients are fine here. The protocol is in
-stateless_auth.rotation; this handler only wires the two secrets, the KMS key the
+stateless_auth.tokens.rotation; this handler only wires the two secrets, the KMS key the
 signing key secret must be encrypted with, the settings that decide how soon it may
 rotate again, and the log.
 """
 
-import os
 from collections.abc import Mapping
 from typing import Any
 
-import boto3
 from aws_lambda_powertools import Logger
 
 from stateless_auth.config import load_settings
-from stateless_auth.rotation import RotationTarget, RotationTooSoon, handle, minimum_interval
+from stateless_auth.storage.aws_clients import secrets_manager_client
+from stateless_auth.tokens.rotation import (
+    RotationTarget,
+    RotationTooSoon,
+    handle,
+    minimum_interval,
+)
 
 logger = Logger()
 settings = load_settings()
@@ -26,7 +30,7 @@ def log_warning(message: str, fields: Mapping[str, Any]) -> None:
 
 
 target = RotationTarget(
-    secrets=boto3.client("secretsmanager"),
+    secrets=secrets_manager_client(),
     secret_id=settings.require("signing_keys_secret_id"),
     public_secret_id=settings.require("public_keys_secret_id"),
     # ACCESS_TOKEN_TTL_SECONDS and KEYS_REFRESH_SECONDS: the same values the login and
@@ -38,9 +42,9 @@ target = RotationTarget(
         jwks_max_age=settings.jwks_max_age,
     ),
     log=log_warning,
-    # The stack's KMS key (!Ref SigningKeysKey): every step refuses a secret re-encrypted
-    # under any other key. Empty (the local API) skips the check.
-    kms_key_id=os.environ.get("SIGNING_KEYS_KMS_KEY_ID", "").strip(),
+    # The stack's KMS key (SIGNING_KEYS_KMS_KEY_ID, !Ref SigningKeysKey): every step
+    # refuses a secret re-encrypted under any other key. Empty (the local API) skips it.
+    kms_key_id=settings.signing_keys_kms_key_id,
 )
 
 

@@ -7,8 +7,10 @@ from typing import Any
 
 import pytest
 
-from stateless_auth.sessions import SessionRepository, TokenRecord
-from stateless_auth.users import FailedLogins, UserRepository, failures_key
+from stateless_auth.domain.lockout import FailedLogins
+from stateless_auth.domain.sessions import TokenRecord
+from stateless_auth.storage.sessions import SessionRepository
+from stateless_auth.storage.users import UserRepository, failures_key
 
 MAX = 3
 LOCKOUT = 60

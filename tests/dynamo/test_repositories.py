@@ -7,9 +7,11 @@ from typing import Any
 
 import pytest
 
-from stateless_auth.errors import EmailTaken
-from stateless_auth.sessions import CURRENT, USED, RotationConflict, SessionRepository, TokenRecord
-from stateless_auth.users import User, UserRepository
+from stateless_auth.domain.accounts import User
+from stateless_auth.domain.errors import EmailTaken
+from stateless_auth.domain.sessions import RotationConflict, TokenRecord, TokenState
+from stateless_auth.storage.sessions import SessionRepository
+from stateless_auth.storage.users import UserRepository
 
 
 def user(email: str = "ann@example.com") -> User:
@@ -23,7 +25,7 @@ def record(token_hash: str = "h1", expires_in: int = 3600) -> TokenRecord:
         user_id="u1",
         email="ann@example.com",
         roles=("user",),
-        state=CURRENT,
+        state=TokenState.CURRENT,
         session_expires_at=int(time.time()) + expires_in,
     )
 
@@ -69,10 +71,10 @@ def test_session_create_find_rotate(sessions: SessionRepository) -> None:
         **{**record().__dict__, "session_expires_at": found.session_expires_at}
     )  # type: ignore[union-attr]
     new = sessions.rotate(found, "h2", now=now)  # type: ignore[arg-type]
-    assert new.state == CURRENT
+    assert new.state == TokenState.CURRENT
     assert new.session_expires_at == found.session_expires_at  # type: ignore[union-attr]
-    assert sessions.find_token("h1").state == USED  # type: ignore[union-attr]
-    assert sessions.find_token("h2").state == CURRENT  # type: ignore[union-attr]
+    assert sessions.find_token("h1").state == TokenState.USED  # type: ignore[union-attr]
+    assert sessions.find_token("h2").state == TokenState.CURRENT  # type: ignore[union-attr]
 
 
 def test_interleaved_rotations_have_exactly_one_winner(sessions: SessionRepository) -> None:
@@ -85,7 +87,7 @@ def test_interleaved_rotations_have_exactly_one_winner(sessions: SessionReposito
     with pytest.raises(RotationConflict):
         sessions.rotate(read_b, "h-b", now=now)  # type: ignore[arg-type]
     assert sessions.find_token("h-b") is None
-    assert sessions.find_token("h-a").state == CURRENT  # type: ignore[union-attr]
+    assert sessions.find_token("h-a").state == TokenState.CURRENT  # type: ignore[union-attr]
 
 
 def test_rotation_refused_after_expiry_even_if_the_item_still_exists(

@@ -18,8 +18,7 @@ from localapi.aws import create_secrets_from_template, create_tables_from_templa
 from localapi.extension import ExtensionServer
 from localapi.runtime import LambdaContext
 from localapi.template import load_template
-from stateless_auth import runtime
-from stateless_auth.rotation import rotate_now
+from stateless_auth.tokens.rotation import rotate_now
 from tests.conftest import ROOT
 
 FUNCTIONS = ("signup", "login", "refresh", "logout", "jwks", "me", "authorizer")
@@ -77,7 +76,6 @@ def stack() -> Iterator[Stack]:
                     **extension.environment(),
                 }
             )
-            runtime.settings.cache_clear()
             try:
                 handlers = {name: _import_handler(name) for name in FUNCTIONS}
                 issuer = secrets.get_secret_value(SecretId=secret_ids["IssuerSecret"])[
@@ -87,4 +85,3 @@ def stack() -> Iterator[Stack]:
             finally:
                 os.environ.clear()
                 os.environ.update(saved)
-                runtime.settings.cache_clear()

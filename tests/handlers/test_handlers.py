@@ -9,7 +9,7 @@ from typing import Any
 import jwt
 import pytest
 
-from stateless_auth.keys import thumbprint
+from stateless_auth.tokens.keys import thumbprint
 from tests.conftest import load_event
 from tests.handlers.conftest import Stack
 
@@ -233,12 +233,12 @@ def test_malformed_events_never_crash(stack: Stack, name: str, junk: dict[str, A
 def test_missing_signing_keys_answer_503_with_retry_after(
     stack: Stack, account: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from stateless_auth.errors import KeySetError
+    from stateless_auth.domain.errors import KeySetError
 
     def outage() -> Any:
         raise KeySetError("no keys yet")
 
-    monkeypatch.setattr(stack.handlers["login"].service, "_signing_key", outage)
+    monkeypatch.setattr(stack.handlers["login"], "signing_key", outage)
     reply = stack.invoke("login", load_event("login_ok.json"))
     assert reply["statusCode"] == 503
     assert body(reply)["error"] == "temporarily_unavailable"
@@ -249,7 +249,7 @@ def test_the_dummy_hash_for_unknown_emails_is_made_at_start_up(
     stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Issue 8: built on the first unknown-email login, it made that one answer slower."""
-    from stateless_auth import passwords
+    from stateless_auth.domain import passwords
 
     made: list[str] = []
     real = passwords.hash_password
@@ -259,7 +259,7 @@ def test_the_dummy_hash_for_unknown_emails_is_made_at_start_up(
         return real(password)
 
     # Made when the handler was imported (its cold start), before any request.
-    assert stack.handlers["login"].service._dummy_hash.startswith("$argon2id$")
+    assert stack.handlers["login"].unknown_email_hash.startswith("$argon2id$")
     monkeypatch.setattr(passwords, "hash_password", counting)
     unknown = load_event("login_unknown_email.json")
     unknown["body"] = json.dumps({"email": "first-unknown@example.com", "password": "x" * 20})

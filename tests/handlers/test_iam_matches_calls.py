@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from localapi.template import Resolver, load_template
-from stateless_auth.rotation import EARLY_ROTATION_TAG, RotationTooSoon
+from stateless_auth.tokens.rotation import EARLY_ROTATION_TAG, RotationTooSoon
 from tests.conftest import ROOT, load_event
 from tests.handlers.conftest import Stack
 from tests.handlers.test_handlers import body, cookie_token, with_refresh_cookie
@@ -72,8 +72,8 @@ def calls(stack: Stack) -> Iterator[dict[str, set[tuple[str, str]]]]:
 
     clients = {id(stack.dynamodb): stack.dynamodb}
     for name in FUNCTIONS:
-        service = stack.handlers[name].service
-        for repository in (service._users, service._sessions):
+        module = stack.handlers[name]
+        for repository in (getattr(module, "users", None), getattr(module, "sessions", None)):
             if repository is not None:
                 clients[id(repository._client)] = repository._client
     for client in clients.values():

@@ -18,10 +18,9 @@ from jwt.algorithms import ECAlgorithm
 from jwt.api_jwk import PyJWK, PyJWKSet
 
 from localapi.extension import ExtensionServer
-from stateless_auth import runtime
-from stateless_auth.keys import KeySet
-from stateless_auth.tokens import issue_access_token
-from stateless_auth.urls import api_origin
+from stateless_auth.http.cross_site import api_origin
+from stateless_auth.tokens.access import issue_access_token
+from stateless_auth.tokens.keys import KeySet
 from tests.conftest import ROOT, load_event
 from tests.keyfixtures import AUDIENCE, ISSUER, verifier_for
 
@@ -128,17 +127,13 @@ def authorizer(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, FakeSecre
             **extension.environment(),
         }.items():
             monkeypatch.setenv(name, value)
-        runtime.settings.cache_clear()
         path = ROOT / "functions" / "authorizer" / "app.py"
         spec = importlib.util.spec_from_file_location("perf_guard_authorizer", path)
         assert spec is not None
         assert spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
-        try:
-            yield module, secrets, key_set
-        finally:
-            runtime.settings.cache_clear()
+        yield module, secrets, key_set
 
 
 def test_the_authorizer_handler_parses_no_key_and_fetches_nothing_when_warm(

@@ -36,11 +36,10 @@ from localapi.aws import create_secrets_from_template
 from localapi.extension import ExtensionServer
 from localapi.runtime import LambdaContext
 from localapi.template import DEFAULT_STACK_NAME, Resolver, load_template
-from stateless_auth import runtime
-from stateless_auth.extension import ExtensionClient
-from stateless_auth.keys import KeySet, PublicKeyStore, SigningKey
-from stateless_auth.rotation import CURRENT, RotationTarget, minimum_interval
-from stateless_auth.tokens import AccessTokenVerifier, issue_access_token
+from stateless_auth.storage.secrets_extension import ExtensionClient
+from stateless_auth.tokens.access import AccessTokenVerifier, issue_access_token
+from stateless_auth.tokens.keys import KeySet, PublicKeyStore, SigningKey
+from stateless_auth.tokens.rotation import CURRENT_STAGE, RotationTarget, minimum_interval
 from tests.conftest import ROOT
 from tests.keyfixtures import AUDIENCE, ISSUER
 
@@ -125,7 +124,7 @@ class Aws:
     # -- state -------------------------------------------------------------------------
 
     def live(self) -> KeySet:
-        value = self.secrets.get_secret_value(SecretId=self.secret_id, VersionStage=CURRENT)
+        value = self.secrets.get_secret_value(SecretId=self.secret_id, VersionStage=CURRENT_STAGE)
         return KeySet.from_secret_string(value["SecretString"])
 
     def published(self) -> dict[str, Any]:
@@ -277,9 +276,7 @@ def rotation_aws(
             "JWKS_MAX_AGE_SECONDS": "3600",
         }.items():
             monkeypatch.setenv(name, value)
-        runtime.settings.cache_clear()
         function = import_rotation_function()
-        runtime.settings.cache_clear()
         # the handler's wiring reads the names and the settings the template gives it
         wiring = ("secret_id", "public_secret_id", "min_interval_seconds", "kms_key_id")
         assert [getattr(function.target, name) for name in wiring] == [

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from stateless_auth.keys import KeySet, PublicKeyStore
+from stateless_auth.tokens.keys import KeySet, PublicKeyStore
 from tests.rotation.conftest import Clock
 
 

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from stateless_auth.errors import KeySetError
-from stateless_auth.keys import KeySet, thumbprint
-from stateless_auth.rotation import (
-    CURRENT,
-    PENDING,
+from stateless_auth.domain.errors import KeySetError
+from stateless_auth.tokens.keys import KeySet, thumbprint
+from stateless_auth.tokens.rotation import (
+    CURRENT_STAGE,
+    PENDING_STAGE,
     STEPS,
     RotationError,
     RotationTarget,
@@ -43,8 +43,8 @@ def test_the_first_rotation_replaces_the_placeholder_with_three_keys(aws: Aws) -
         assert set(entry) == {"kty", "crv", "x", "y", "kid", "alg", "use"}  # no "d"
         assert (entry["alg"], entry["use"]) == ("ES256", "sig")
     stages = aws.stages()
-    assert stages[token] == [CURRENT]
-    assert not any(PENDING in labels for labels in stages.values())
+    assert stages[token] == [CURRENT_STAGE]
+    assert not any(PENDING_STAGE in labels for labels in stages.values())
 
 
 def test_a_rotation_moves_next_to_current_to_previous(aws: Aws) -> None:
@@ -57,9 +57,9 @@ def test_a_rotation_moves_next_to_current_to_previous(aws: Aws) -> None:
     assert after.next.kid not in {key.kid for _, key in before.entries()}
     assert aws.published_kids() == {key.kid for _, key in after.entries()}
     stages = aws.stages()
-    assert stages[token] == [CURRENT]
+    assert stages[token] == [CURRENT_STAGE]
     assert sum("AWSPREVIOUS" in labels for labels in stages.values()) == 1
-    assert not any(PENDING in labels for labels in stages.values())
+    assert not any(PENDING_STAGE in labels for labels in stages.values())
 
 
 def test_each_step_is_idempotent(aws: Aws) -> None:
@@ -86,7 +86,7 @@ def test_create_secret_keeps_the_set_it_made(aws: Aws) -> None:
     token = aws.stage()
     aws.invoke("createSecret", token)
     pending = aws.secrets.get_secret_value(
-        SecretId=aws.secret_id, VersionId=token, VersionStage=PENDING
+        SecretId=aws.secret_id, VersionId=token, VersionStage=PENDING_STAGE
     )["SecretString"]
     aws.invoke("createSecret", token)  # no second next key is generated
     again = aws.secrets.get_secret_value(SecretId=aws.secret_id, VersionId=token)

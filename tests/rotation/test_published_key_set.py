@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from localapi.aws import create_parameters_from_template
-from stateless_auth import runtime
+from stateless_auth import wiring
 from stateless_auth.config import load_settings
-from stateless_auth.rotation import kids, rotate_now
+from stateless_auth.tokens.rotation import kids, rotate_now
 from tests.keyfixtures import AUDIENCE
 from tests.rotation.conftest import TEMPLATE, Aws
 
@@ -73,7 +73,7 @@ def test_only_the_rotation_writes_the_public_set_and_no_parameter_holds_one(
         **aws.extension.environment(),
     }.items():
         monkeypatch.setenv(name, value)
-    store = runtime.public_key_store(load_settings())
+    store = wiring.public_key_store(load_settings())
     store.load()
     assert store.kids() == set(kids(second).values())
     assert first.current.kid in store.kids()  # the key that signed until just now

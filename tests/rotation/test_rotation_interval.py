@@ -19,17 +19,17 @@ from unittest import mock
 import pytest
 
 from localapi import rotate_keys
-from stateless_auth import runtime
-from stateless_auth.errors import TokenVerificationError
-from stateless_auth.extension import ExtensionClient
-from stateless_auth.keys import KeySet, PublicKeyStore, SigningKeyProvider
-from stateless_auth.rotation import (
-    CURRENT,
+from stateless_auth.domain.errors import TokenVerificationError
+from stateless_auth.storage.secrets_extension import ExtensionClient
+from stateless_auth.tokens.access import LEEWAY_SECONDS, AccessTokenVerifier, issue_access_token
+from stateless_auth.tokens.keys import KeySet, PublicKeyStore, SigningKeyProvider
+from stateless_auth.tokens.rotation import (
+    CURRENT_STAGE,
     DEFAULT_MIN_INTERVAL_SECONDS,
     EARLY_ROTATION_MAX_AHEAD_SECONDS,
     EARLY_ROTATION_TAG,
     EXTENSION_CACHE_SECONDS,
-    PENDING,
+    PENDING_STAGE,
     ROTATED_AT_TAG,
     RotationTooSoon,
     kids,
@@ -37,7 +37,6 @@ from stateless_auth.rotation import (
     rotate_now,
     rotated_at,
 )
-from stateless_auth.tokens import LEEWAY_SECONDS, AccessTokenVerifier, issue_access_token
 from tests.keyfixtures import AUDIENCE, ISSUER
 from tests.rotation.conftest import (
     REFRESH_SECONDS,
@@ -67,7 +66,7 @@ def verifies(verifier: AccessTokenVerifier, token: str) -> bool:
 
 
 def live_rotated_at(aws: Aws) -> int | None:
-    value = aws.secrets.get_secret_value(SecretId=aws.secret_id, VersionStage=CURRENT)
+    value = aws.secrets.get_secret_value(SecretId=aws.secret_id, VersionStage=CURRENT_STAGE)
     return rotated_at(value["SecretString"])
 
 
@@ -175,7 +174,6 @@ def test_the_rotation_function_takes_its_interval_from_the_jwks_max_age_too(
     """JWKS_MAX_AGE_SECONDS reaches the rotation function (template) and its interval."""
     assert aws.min_interval == 4200  # the fixture's settings: the defaults
     monkeypatch.setenv("JWKS_MAX_AGE_SECONDS", "7200")
-    runtime.settings.cache_clear()
     function = import_rotation_function()
     assert function.target.min_interval_seconds == 7200 + 300 + EXTENSION_CACHE_SECONDS
 
@@ -243,7 +241,7 @@ def test_rotate_now_within_the_interval_is_refused_and_leaves_no_pending_version
     with pytest.raises(RotationTooSoon):
         rotate()
     assert aws.snapshot() == before
-    assert not any(PENDING in labels for labels in aws.stages().values())
+    assert not any(PENDING_STAGE in labels for labels in aws.stages().values())
     aws.wall_clock.now += 1
     rotate()  # the interval has passed
 
@@ -340,7 +338,9 @@ def test_a_key_set_that_does_not_say_when_it_was_made_counts_as_too_recent(aws: 
     rotated; only the operator's tag rotates it, and from then on it is recorded."""
     aws.rotate()
     stripped = json.loads(
-        aws.secrets.get_secret_value(SecretId=aws.secret_id, VersionStage=CURRENT)["SecretString"]
+        aws.secrets.get_secret_value(SecretId=aws.secret_id, VersionStage=CURRENT_STAGE)[
+            "SecretString"
+        ]
     )
     del stripped["rotated_at"]
     aws.secrets.put_secret_value(SecretId=aws.secret_id, SecretString=json.dumps(stripped))

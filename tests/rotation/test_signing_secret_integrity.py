@@ -23,8 +23,8 @@ from typing import Any
 import boto3
 import pytest
 
-from stateless_auth.keys import KeySet, SigningKey
-from stateless_auth.rotation import STEPS, RotationError, kids
+from stateless_auth.tokens.keys import KeySet, SigningKey
+from stateless_auth.tokens.rotation import STEPS, RotationError, kids
 from tests.rotation.conftest import Aws
 
 

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from stateless_auth.authorization import Authorizer, VerifiedTokenCache
-from stateless_auth.errors import TokenVerificationError
-from stateless_auth.rotation import STEPS, RotationError, RotationTarget, kids
+from stateless_auth.domain.errors import TokenVerificationError
+from stateless_auth.tokens.authorizer import Authorizer, VerifiedTokenCache
+from stateless_auth.tokens.rotation import STEPS, RotationError, RotationTarget, kids
 from tests.keyfixtures import ISSUER
 from tests.rotation.conftest import COOLDOWN_SECONDS, REFRESH_SECONDS, Aws, Clock, mint
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from samtranslator.yaml_helper import yaml_parse
 
-from stateless_auth.rotation import EARLY_ROTATION_TAG
+from stateless_auth.tokens.rotation import EARLY_ROTATION_TAG
 
 pytestmark = pytest.mark.xdist_group("template")
 

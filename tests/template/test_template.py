@@ -1545,7 +1545,7 @@ def test_sam_build_produces_an_arm64_layer(tmp_path: Path) -> None:
     # Compiled bytecode ships for the runtime's Python, hash-based (flags 1: unchecked),
     # for our package, its dependencies and every handler.
     compiled = [
-        site / "stateless_auth" / "__pycache__" / "tokens.cpython-313.pyc",
+        site / "stateless_auth" / "tokens" / "__pycache__" / "access.cpython-313.pyc",
         site / "jwt" / "__pycache__" / "api_jws.cpython-313.pyc",
         site / "aws_lambda_powertools" / "__pycache__" / "__init__.cpython-313.pyc",
         *(

@@ -9,13 +9,18 @@ import time
 import pytest
 from argon2 import PasswordHasher
 
-from stateless_auth import breached, passwords
 from stateless_auth.config import load_settings
-from stateless_auth.errors import InvalidCredentials, TooManyAttempts, WeakPassword
-from stateless_auth.keys import KeySet
-from stateless_auth.service import AuthService, LoginFailed
-from stateless_auth.users import User
-from tests.fakes import FakeSessions, FakeUsers
+from stateless_auth.domain import breached, passwords
+from stateless_auth.domain.accounts import User
+from stateless_auth.domain.errors import (
+    InvalidCredentials,
+    LoginFailed,
+    TooManyAttempts,
+    WeakPassword,
+)
+from stateless_auth.http.errors import answer_for, error_headers
+from stateless_auth.tokens.keys import KeySet
+from tests.fakes import FakeSessions, FakeUsers, Flows
 from tests.keyfixtures import AUDIENCE, ISSUER
 
 PASSWORD = "correct horse battery staple"
@@ -40,12 +45,12 @@ def users() -> FakeUsers:
 
 
 @pytest.fixture
-def service(clock: Clock, users: FakeUsers) -> AuthService:
+def service(clock: Clock, users: FakeUsers) -> Flows:
     settings = load_settings(
         {"JWT_AUDIENCE": AUDIENCE, "MAX_FAILED_LOGINS": "3", "LOCKOUT_SECONDS": "60"}
     )
     key_set = KeySet.generate()
-    svc = AuthService(
+    svc = Flows(
         settings,
         users=users,
         sessions=FakeSessions(users),
@@ -91,7 +96,7 @@ def test_policy_refuses_the_email_and_its_local_part() -> None:
     assert passwords.check_password_policy(PASSWORD, min_length=15, email=email)
 
 
-def test_signup_refuses_a_listed_password(service: AuthService) -> None:
+def test_signup_refuses_a_listed_password(service: Flows) -> None:
     with pytest.raises(WeakPassword):
         service.signup("bob@example.com", "123456789987654321")
 
@@ -99,14 +104,14 @@ def test_signup_refuses_a_listed_password(service: AuthService) -> None:
 # --- lock-out --------------------------------------------------------------------------
 
 
-def fail(service: AuthService, email: str = "ann@example.com") -> LoginFailed:
+def fail(service: Flows, email: str = "ann@example.com") -> LoginFailed:
     with pytest.raises(LoginFailed) as failed:
         service.login(email, "wrong password, really", issuer=ISSUER)
     return failed.value
 
 
 def test_lockout_after_max_failures_even_with_the_right_password(
-    service: AuthService, clock: Clock
+    service: Flows, clock: Clock
 ) -> None:
     assert not fail(service).locked
     assert not fail(service).locked
@@ -115,8 +120,8 @@ def test_lockout_after_max_failures_even_with_the_right_password(
     with pytest.raises(TooManyAttempts) as locked:
         service.login("ann@example.com", PASSWORD, issuer=ISSUER)
     assert locked.value.retry_after == 60  # 59.5 s left, rounded up
-    assert locked.value.headers() == {"Retry-After": "60"}
-    assert locked.value.status == 429
+    assert error_headers(locked.value) == {"Retry-After": "60"}
+    assert answer_for(locked.value).status == 429
     clock.now += 59
     with pytest.raises(TooManyAttempts) as later:
         service.login("ann@example.com", PASSWORD, issuer=ISSUER)
@@ -125,7 +130,7 @@ def test_lockout_after_max_failures_even_with_the_right_password(
     assert service.login("ann@example.com", PASSWORD, issuer=ISSUER).user_id
 
 
-def test_locked_attempts_do_not_extend_the_lockout(service: AuthService, clock: Clock) -> None:
+def test_locked_attempts_do_not_extend_the_lockout(service: Flows, clock: Clock) -> None:
     for _ in range(3):
         fail(service)
     for _ in range(10):
@@ -136,7 +141,7 @@ def test_locked_attempts_do_not_extend_the_lockout(service: AuthService, clock: 
     assert service.login("ann@example.com", PASSWORD, issuer=ISSUER)
 
 
-def test_a_success_resets_the_count(service: AuthService, users: FakeUsers) -> None:
+def test_a_success_resets_the_count(service: Flows, users: FakeUsers) -> None:
     fail(service)
     fail(service)
     service.login("ann@example.com", PASSWORD, issuer=ISSUER)
@@ -145,7 +150,7 @@ def test_a_success_resets_the_count(service: AuthService, users: FakeUsers) -> N
     assert not fail(service).locked
 
 
-def test_after_a_lockout_the_count_starts_afresh(service: AuthService, clock: Clock) -> None:
+def test_after_a_lockout_the_count_starts_afresh(service: Flows, clock: Clock) -> None:
     for _ in range(3):
         fail(service)
     clock.now += 61
@@ -154,7 +159,7 @@ def test_after_a_lockout_the_count_starts_afresh(service: AuthService, clock: Cl
     assert fail(service).locked
 
 
-def test_unknown_emails_lock_out_the_same_way(service: AuthService) -> None:
+def test_unknown_emails_lock_out_the_same_way(service: Flows) -> None:
     for _ in range(2):
         assert not fail(service, "nobody@example.com").locked
     assert fail(service, "nobody@example.com").locked
@@ -162,7 +167,7 @@ def test_unknown_emails_lock_out_the_same_way(service: AuthService) -> None:
         service.login("nobody@example.com", PASSWORD, issuer=ISSUER)
 
 
-def test_lockout_is_per_normalised_email(service: AuthService) -> None:
+def test_lockout_is_per_normalised_email(service: Flows) -> None:
     for _ in range(3):
         fail(service, "ANN@example.com ")
     with pytest.raises(TooManyAttempts):
@@ -173,7 +178,7 @@ def test_lockout_is_per_normalised_email(service: AuthService) -> None:
 
 
 def test_login_rehashes_a_hash_made_with_weaker_parameters(
-    service: AuthService, users: FakeUsers
+    service: Flows, users: FakeUsers
 ) -> None:
     weak = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1).hash(PASSWORD)
     users.items["old@example.com"] = User("u-old", "old@example.com", weak, 1)
@@ -185,7 +190,7 @@ def test_login_rehashes_a_hash_made_with_weaker_parameters(
 
 
 def test_unknown_email_and_wrong_password_do_the_same_work(
-    service: AuthService, monkeypatch: pytest.MonkeyPatch
+    service: Flows, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[str] = []
     real_verify = passwords.verify_password
@@ -201,14 +206,13 @@ def test_unknown_email_and_wrong_password_do_the_same_work(
         service.login("nobody@example.com", "wrong password, really", issuer=ISSUER)
     assert calls[0] == calls[1]  # one argon2id verify each, same parameters
     assert len(calls) == 2
-    assert (wrong.value.status, wrong.value.code, wrong.value.message) == (
-        unknown.value.status,
-        unknown.value.code,
+    assert (answer_for(wrong.value), wrong.value.message) == (
+        answer_for(unknown.value),
         unknown.value.message,
     )
 
 
-def test_unknown_email_and_wrong_password_take_about_the_same_time(service: AuthService) -> None:
+def test_unknown_email_and_wrong_password_take_about_the_same_time(service: Flows) -> None:
     """Repeated, interleaved runs; medians within a factor that a skipped hash would break
     (a missing argon2 verify makes the unknown-email path ~100x faster)."""
     settings = load_settings({"JWT_AUDIENCE": AUDIENCE, "MAX_FAILED_LOGINS": "100"})
@@ -230,7 +234,7 @@ def test_unknown_email_and_wrong_password_take_about_the_same_time(service: Auth
 
 
 def test_unprocessed_keys_are_read_again() -> None:
-    from stateless_auth.users import UserRepository, email_key
+    from stateless_auth.storage.users import UserRepository, email_key
 
     item = {
         "pk": {"S": email_key("ann@example.com")},

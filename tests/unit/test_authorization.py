@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from stateless_auth.authorization import Authorizer, VerifiedTokenCache, bearer_token
-from stateless_auth.keys import KeySet, PublicKeyStore
-from stateless_auth.tokens import AccessTokenVerifier, issue_access_token
+from stateless_auth.tokens.access import AccessTokenVerifier, issue_access_token
+from stateless_auth.tokens.authorizer import Authorizer, VerifiedTokenCache, bearer_token
+from stateless_auth.tokens.keys import KeySet, PublicKeyStore
 from tests.keyfixtures import AUDIENCE, ISSUER
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from stateless_auth.config import load_settings
-from stateless_auth.errors import ConfigError
+from stateless_auth.domain.errors import ConfigError
 
 BASE = {"JWT_AUDIENCE": "aud"}
 

@@ -17,17 +17,14 @@ import pytest
 from aws_lambda_powertools import Logger
 
 from localapi.runtime import LambdaContext
-from stateless_auth import edge
-from stateless_auth.edge import endpoint, http_handler
-from stateless_auth.errors import InvalidToken, UnsupportedMediaType
-from stateless_auth.httpapi import (
-    MAX_BODY_BYTES,
-    check_content_type,
-    json_body,
-    parse_event,
-    presented_refresh_token,
-    response,
-)
+from stateless_auth.config import load_settings
+from stateless_auth.domain.errors import InvalidToken
+from stateless_auth.http.cross_site import check_content_type
+from stateless_auth.http.errors import UnsupportedMediaType, answer_for
+from stateless_auth.http.handler import endpoint, http_handler
+from stateless_auth.http.requests import MAX_BODY_BYTES, json_body, parse_event
+from stateless_auth.http.responses import response
+from stateless_auth.http.token_delivery import presented_refresh_token
 
 OWN = "https://api.example.test"
 APP = "https://app.example.test"
@@ -167,7 +164,10 @@ def test_no_body_needs_no_content_type(body: str | None, content_type: str | Non
 def test_check_content_type_raises_the_415_error() -> None:
     with pytest.raises(UnsupportedMediaType) as raised:
         check_content_type(parse_event(make_event("POST", "{}", content_type="text/plain")))
-    assert (raised.value.status, raised.value.code) == (415, "unsupported_media_type")
+    assert (answer_for(raised.value).status, answer_for(raised.value).code) == (
+        415,
+        "unsupported_media_type",
+    )
 
 
 def test_an_oversized_json_body_is_413_and_changes_nothing() -> None:
@@ -297,29 +297,23 @@ def test_allowed_origins_are_read_only_when_a_foreign_origin_needs_them() -> Non
     assert reads == [1]
 
 
-def test_by_default_the_settings_allowed_origins_count(monkeypatch: pytest.MonkeyPatch) -> None:
-    class FakeSettings:
-        allowed_origins = frozenset({"https://configured.example"})
-
-    from stateless_auth import runtime
-
-    monkeypatch.setattr(runtime, "settings", lambda: FakeSettings())
-    handler = endpoint(logger)(Toy())
+def test_the_settings_allowed_origins_count() -> None:
+    settings = load_settings(
+        {"JWT_AUDIENCE": "aud", "ALLOWED_ORIGINS": "https://configured.example"}
+    )
+    handler = endpoint(logger, allowed_origins=settings.allowed_origins)(Toy())
     configured = make_event("POST", headers={"origin": "https://configured.example"})
     assert handler(configured, None)["statusCode"] == 200
     other = make_event("POST", headers={"origin": APP})
     assert error_of(handler(other, None)) == (403, "cross_site_request")
-    assert edge.settings_origins() == FakeSettings.allowed_origins
+    assert settings.allowed_origins == frozenset({"https://configured.example"})
 
 
-def test_a_get_never_reads_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    from stateless_auth import runtime
-
+def test_a_get_never_reads_the_allowed_origins() -> None:
     def boom() -> Any:
-        raise AssertionError("a GET must not need the settings")
+        raise AssertionError("a GET must not need the allowed origins")
 
-    monkeypatch.setattr(runtime, "settings", boom)
-    handler = endpoint(logger)(Toy())
+    handler = endpoint(logger, allowed_origins=boom)(Toy())
     assert (
         handler(make_event("GET", headers={"origin": "https://evil.example"}), None)["statusCode"]
         == 200
@@ -354,7 +348,10 @@ def presented(body: Any = None, cookie: str | None = None) -> tuple[str | None, 
 def test_a_malformed_or_too_long_cookie_token_is_invalid_token(token: str) -> None:
     with pytest.raises(InvalidToken) as raised:
         presented(cookie=token)
-    assert (raised.value.status, raised.value.code) == (401, "invalid_token")
+    assert (answer_for(raised.value).status, answer_for(raised.value).code) == (
+        401,
+        "invalid_token",
+    )
 
 
 @pytest.mark.parametrize(
@@ -363,7 +360,10 @@ def test_a_malformed_or_too_long_cookie_token_is_invalid_token(token: str) -> No
 def test_a_malformed_or_too_long_body_token_is_invalid_token(token: Any) -> None:
     with pytest.raises(InvalidToken) as raised:
         presented({"refresh_token": token})
-    assert (raised.value.status, raised.value.code) == (401, "invalid_token")
+    assert (answer_for(raised.value).status, answer_for(raised.value).code) == (
+        401,
+        "invalid_token",
+    )
 
 
 @pytest.mark.parametrize("body", [None, {}, {"refresh_token": None}, {"refresh_token": ""}])

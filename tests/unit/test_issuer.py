@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from stateless_auth import runtime
+from stateless_auth import wiring
 from stateless_auth.config import load_settings
-from stateless_auth.errors import ConfigError, KeySetError
+from stateless_auth.domain.errors import ConfigError, KeySetError
+from stateless_auth.tokens.issuer import PublishedIssuer
 from tests.keyfixtures import AUDIENCE
 
 
@@ -26,13 +27,13 @@ def test_jwt_issuer_wins_and_is_never_read_from_elsewhere() -> None:
             "JWT_ISSUER_SECRET_ID": "stack-issuer",
         }
     )
-    assert runtime.issuer(settings)() == "https://auth.example.com"
+    assert wiring.issuer(settings)() == "https://auth.example.com"
 
 
 def test_a_function_without_either_setting_stops_at_start_up() -> None:
     settings = load_settings({"JWT_AUDIENCE": AUDIENCE})
     with pytest.raises(ConfigError, match="JWT_ISSUER"):
-        runtime.issuer(settings)
+        wiring.issuer(settings)
 
 
 def test_the_published_issuer_is_read_once_and_again_on_schedule() -> None:
@@ -44,7 +45,7 @@ def test_the_published_issuer_is_read_once_and_again_on_schedule() -> None:
         reads.append(1)
         return values[0]
 
-    issuer = runtime.PublishedIssuer(fetch, refresh_seconds=300, clock=clock)
+    issuer = PublishedIssuer(fetch, refresh_seconds=300, clock=clock)
     assert issuer() == "https://abc.execute-api.us-east-1.amazonaws.com"
     assert issuer() == issuer()
     assert len(reads) == 1
@@ -63,7 +64,7 @@ def test_a_failed_re_read_keeps_the_issuer_a_first_failure_raises() -> None:
             raise KeySetError("the extension is unreachable")
         return "https://auth.example.com"
 
-    issuer = runtime.PublishedIssuer(fetch, refresh_seconds=300, clock=clock)
+    issuer = PublishedIssuer(fetch, refresh_seconds=300, clock=clock)
     with pytest.raises(KeySetError):
         issuer()
     state["fail"] = False
@@ -74,6 +75,6 @@ def test_a_failed_re_read_keeps_the_issuer_a_first_failure_raises() -> None:
 
 
 def test_a_published_value_that_is_not_a_url_is_refused() -> None:
-    issuer = runtime.PublishedIssuer(lambda: "evil", refresh_seconds=300, clock=Clock())
+    issuer = PublishedIssuer(lambda: "evil", refresh_seconds=300, clock=Clock())
     with pytest.raises(KeySetError):
         issuer()

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from stateless_auth.errors import KeySetError
-from stateless_auth.keys import KeySet, PublicKeyStore, SigningKeyProvider, thumbprint
+from stateless_auth.domain.errors import KeySetError
+from stateless_auth.tokens.keys import KeySet, PublicKeyStore, SigningKeyProvider, thumbprint
 
 
 class Clock:

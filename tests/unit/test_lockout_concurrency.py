@@ -13,13 +13,13 @@ from typing import Any
 
 import pytest
 
-from stateless_auth import passwords
 from stateless_auth.config import load_settings
-from stateless_auth.errors import TooManyAttempts
-from stateless_auth.keys import KeySet
-from stateless_auth.service import AuthService, LoginFailed
-from stateless_auth.users import FailedLogins, User
-from tests.fakes import FakeSessions, FakeUsers
+from stateless_auth.domain import passwords
+from stateless_auth.domain.accounts import User
+from stateless_auth.domain.errors import LoginFailed, TooManyAttempts
+from stateless_auth.domain.lockout import FailedLogins
+from stateless_auth.tokens.keys import KeySet
+from tests.fakes import FakeSessions, FakeUsers, Flows
 from tests.keyfixtures import AUDIENCE, ISSUER
 
 PASSWORD = "correct horse battery staple"
@@ -55,12 +55,12 @@ def checked(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return calls
 
 
-def make_service(users: FakeUsers) -> AuthService:
+def make_service(users: FakeUsers) -> Flows:
     settings = load_settings(
         {"JWT_AUDIENCE": AUDIENCE, "MAX_FAILED_LOGINS": str(MAX), "LOCKOUT_SECONDS": "60"}
     )
     key_set = KeySet.generate()
-    service = AuthService(
+    service = Flows(
         settings,
         users=users,
         sessions=FakeSessions(users),
@@ -71,7 +71,7 @@ def make_service(users: FakeUsers) -> AuthService:
     return service
 
 
-def run_together(service: AuthService, users: ReadTogetherUsers, attempts: list[str]) -> list[str]:
+def run_together(service: Flows, users: ReadTogetherUsers, attempts: list[str]) -> list[str]:
     outcomes: list[str] = [""] * len(attempts)
     users.barrier = threading.Barrier(len(attempts), timeout=10)
 
@@ -136,7 +136,7 @@ def test_a_success_holds_only_its_own_reservation(checked: list[str]) -> None:
 
 
 def test_a_key_outage_answers_before_any_attempt_is_counted() -> None:
-    from stateless_auth.errors import KeySetError
+    from stateless_auth.domain.errors import KeySetError
 
     users = FakeUsers()
     service = make_service(users)
@@ -144,7 +144,7 @@ def test_a_key_outage_answers_before_any_attempt_is_counted() -> None:
     def outage() -> Any:
         raise KeySetError("the extension is down")
 
-    service._signing_key = outage
+    service.signing_key = outage
     with pytest.raises(KeySetError):
         service.login("ann@example.com", PASSWORD, issuer=ISSUER)
     assert users.reservations == 0

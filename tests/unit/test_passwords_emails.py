@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from argon2 import PasswordHasher
 
-from stateless_auth import passwords
-from stateless_auth.emails import normalise_email
-from stateless_auth.errors import InvalidRequest, WeakPassword
+from stateless_auth.domain import passwords
+from stateless_auth.domain.emails import normalise_email
+from stateless_auth.domain.errors import InvalidRequest, WeakPassword
 
 
 def test_length_is_counted_after_nfkc() -> None:

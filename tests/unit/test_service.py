@@ -1,4 +1,4 @@
-"""The auth flows against in-memory repositories: rotation, reuse, expiry, races."""
+"""The auth use cases against in-memory repositories: rotation, reuse, expiry, races."""
 
 from __future__ import annotations
 
@@ -9,12 +9,17 @@ from typing import Any
 import pytest
 
 from stateless_auth.config import load_settings
-from stateless_auth.errors import EmailTaken, InvalidCredentials, InvalidRequest, WeakPassword
-from stateless_auth.keys import KeySet
-from stateless_auth.service import AuthService, RefreshRejected
-from stateless_auth.sessions import RotationConflict
-from stateless_auth.tokens import hash_refresh_token
-from tests.fakes import FakeSessions, FakeUsers
+from stateless_auth.domain.errors import (
+    EmailTaken,
+    InvalidCredentials,
+    InvalidRequest,
+    RefreshRejected,
+    WeakPassword,
+)
+from stateless_auth.domain.sessions import RotationConflict
+from stateless_auth.tokens.keys import KeySet
+from stateless_auth.tokens.refresh_tokens import hash_refresh_token
+from tests.fakes import FakeSessions, FakeUsers, Flows
 from tests.keyfixtures import AUDIENCE, ISSUER, verifier_for
 
 PASSWORD = "correct horse battery staple"
@@ -49,9 +54,9 @@ def sessions(users: FakeUsers) -> FakeSessions:
 
 
 @pytest.fixture
-def service(key_set: KeySet, clock: Clock, users: FakeUsers, sessions: FakeSessions) -> AuthService:
+def service(key_set: KeySet, clock: Clock, users: FakeUsers, sessions: FakeSessions) -> Flows:
     settings = load_settings({"JWT_AUDIENCE": AUDIENCE, "REFRESH_TOKEN_TTL_SECONDS": "3600"})
-    svc = AuthService(
+    svc = Flows(
         settings,
         users=users,
         sessions=sessions,
@@ -62,14 +67,14 @@ def service(key_set: KeySet, clock: Clock, users: FakeUsers, sessions: FakeSessi
     return svc
 
 
-def test_signup_normalises_email_and_refuses_duplicates(service: AuthService) -> None:
+def test_signup_normalises_email_and_refuses_duplicates(service: Flows) -> None:
     with pytest.raises(EmailTaken):
         service.signup("  ann@example.COM ", PASSWORD)
     with pytest.raises(EmailTaken):
         service.signup("ａｎｎ@example.com", PASSWORD)  # fullwidth: NFKC folds it
 
 
-def test_signup_password_policy(service: AuthService) -> None:
+def test_signup_password_policy(service: Flows) -> None:
     with pytest.raises(WeakPassword, match="at least 15"):
         service.signup("bob@example.com", "short")
     with pytest.raises(WeakPassword, match="at most 128"):
@@ -78,7 +83,7 @@ def test_signup_password_policy(service: AuthService) -> None:
         service.signup("not-an-email", PASSWORD)
 
 
-def test_login_issues_a_verifiable_token(service: AuthService, key_set: KeySet) -> None:
+def test_login_issues_a_verifiable_token(service: Flows, key_set: KeySet) -> None:
     grant = service.login("ANN@example.com", PASSWORD, issuer=ISSUER)
     claims = verifier_for(key_set).verify(grant.access_token, issuer=ISSUER)
     assert claims["sub"] == grant.user_id
@@ -87,7 +92,7 @@ def test_login_issues_a_verifiable_token(service: AuthService, key_set: KeySet) 
     assert grant.refresh_expires_in == 3600
 
 
-def test_login_failures_are_indistinguishable(service: AuthService) -> None:
+def test_login_failures_are_indistinguishable(service: Flows) -> None:
     with pytest.raises(InvalidCredentials) as wrong:
         service.login("ann@example.com", "wrong password here!!", issuer=ISSUER)
     with pytest.raises(InvalidCredentials) as unknown:
@@ -95,7 +100,7 @@ def test_login_failures_are_indistinguishable(service: AuthService) -> None:
     assert wrong.value.message == unknown.value.message
 
 
-def test_refresh_rotates_and_keeps_the_absolute_expiry(service: AuthService, clock: Clock) -> None:
+def test_refresh_rotates_and_keeps_the_absolute_expiry(service: Flows, clock: Clock) -> None:
     first = service.login("ann@example.com", PASSWORD, issuer=ISSUER)
     clock.now += 1000
     second = service.refresh(first.refresh_token, issuer=ISSUER)
@@ -112,7 +117,7 @@ def test_refresh_rotates_and_keeps_the_absolute_expiry(service: AuthService, clo
 
 
 def test_reuse_of_a_rotated_token_revokes_the_whole_session(
-    service: AuthService, sessions: FakeSessions
+    service: Flows, sessions: FakeSessions
 ) -> None:
     first = service.login("ann@example.com", PASSWORD, issuer=ISSUER)
     second = service.refresh(first.refresh_token, issuer=ISSUER)
@@ -124,7 +129,7 @@ def test_reuse_of_a_rotated_token_revokes_the_whole_session(
         service.refresh(second.refresh_token, issuer=ISSUER)
 
 
-def test_reuse_leaves_other_sessions_alone(service: AuthService) -> None:
+def test_reuse_leaves_other_sessions_alone(service: Flows) -> None:
     a = service.login("ann@example.com", PASSWORD, issuer=ISSUER)
     b = service.login("ann@example.com", PASSWORD, issuer=ISSUER)
     service.refresh(a.refresh_token, issuer=ISSUER)
@@ -133,15 +138,13 @@ def test_reuse_leaves_other_sessions_alone(service: AuthService) -> None:
     assert service.refresh(b.refresh_token, issuer=ISSUER).session_id == b.session_id
 
 
-def test_unknown_token_is_rejected(service: AuthService) -> None:
+def test_unknown_token_is_rejected(service: Flows) -> None:
     with pytest.raises(RefreshRejected) as unknown:
         service.refresh("not-a-token", issuer=ISSUER)
     assert unknown.value.reason == "unknown"
 
 
-def test_logout_revokes_and_unknown_logout_is_quiet(
-    service: AuthService, sessions: FakeSessions
-) -> None:
+def test_logout_revokes_and_unknown_logout_is_quiet(service: Flows, sessions: FakeSessions) -> None:
     grant = service.login("ann@example.com", PASSWORD, issuer=ISSUER)
     assert service.logout(grant.refresh_token) == grant.session_id
     assert grant.session_id in sessions.revoked
@@ -151,7 +154,7 @@ def test_logout_revokes_and_unknown_logout_is_quiet(
 
 
 def test_two_refreshes_that_read_before_either_writes_have_one_winner(
-    service: AuthService, sessions: FakeSessions
+    service: Flows, sessions: FakeSessions
 ) -> None:
     """Deterministic interleaving: A reads, B reads, A writes, B writes."""
     grant = service.login("ann@example.com", PASSWORD, issuer=ISSUER)
@@ -166,7 +169,7 @@ def test_two_refreshes_that_read_before_either_writes_have_one_winner(
 
 
 def test_concurrent_refreshes_at_the_service_have_one_winner(
-    service: AuthService, sessions: FakeSessions
+    service: Flows, sessions: FakeSessions
 ) -> None:
     """Both threads are held after their read until both have read, then both write."""
     grant = service.login("ann@example.com", PASSWORD, issuer=ISSUER)
@@ -197,7 +200,7 @@ def test_concurrent_refreshes_at_the_service_have_one_winner(
     assert grant.session_id not in sessions.revoked  # a lost race is not a replay
 
 
-def test_look_alike_emails_never_reach_another_account(service: AuthService) -> None:
+def test_look_alike_emails_never_reach_another_account(service: Flows) -> None:
     cyrillic = "\u0430nn@example.com"  # Cyrillic a, looks like ann@example.com
     with pytest.raises(InvalidCredentials):
         service.login(cyrillic, PASSWORD, issuer=ISSUER)
@@ -207,23 +210,23 @@ def test_look_alike_emails_never_reach_another_account(service: AuthService) -> 
 
 
 def test_a_key_outage_changes_nothing_and_never_revokes(
-    service: AuthService, sessions: FakeSessions, key_set: KeySet
+    service: Flows, sessions: FakeSessions, key_set: KeySet
 ) -> None:
-    from stateless_auth.errors import KeySetError
+    from stateless_auth.domain.errors import KeySetError
 
     grant = service.login("ann@example.com", PASSWORD, issuer=ISSUER)
-    healthy = service._signing_key
+    healthy = service.signing_key
 
     def outage() -> Any:
         raise KeySetError("the extension is unreachable")
 
-    service._signing_key = outage
+    service.signing_key = outage
     tokens_before = dict(sessions.tokens)
     with pytest.raises(KeySetError):
         service.login("ann@example.com", PASSWORD, issuer=ISSUER)
     with pytest.raises(KeySetError):
         service.refresh(grant.refresh_token, issuer=ISSUER)
     assert sessions.tokens == tokens_before  # no orphan session, no rotation
-    service._signing_key = healthy
+    service.signing_key = healthy
     # the same refresh token still works: the failed attempt was not a replay
     assert service.refresh(grant.refresh_token, issuer=ISSUER).session_id == grant.session_id

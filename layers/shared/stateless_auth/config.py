@@ -1,4 +1,9 @@
-"""Settings from the environment, validated once at start-up (CONTRACT §6)."""
+"""Settings from the environment, validated once at start-up (docs/configuration.md).
+
+No process-wide cache: each handler module calls `load_settings()` once, at import, and
+passes what it needs on. A function imported under another environment (the local API
+imports each function under its own) gets settings of its own.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from stateless_auth.errors import ConfigError
+from stateless_auth.domain.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -55,7 +60,8 @@ def _origins(raw: str) -> frozenset[str]:
 
 @dataclass(frozen=True)
 class Settings:
-    """Every CONTRACT §6 setting plus the names of the resources a function uses."""
+    """Every setting of docs/configuration.md plus the names of the resources a function
+    uses."""
 
     access_token_ttl: int
     refresh_token_ttl: int
@@ -72,6 +78,8 @@ class Settings:
     sessions_table: str
     signing_keys_secret_id: str
     public_keys_secret_id: str
+    # The KMS key the signing key secret must be encrypted with (the rotation function's).
+    signing_keys_kms_key_id: str
 
     def require(self, attribute: str) -> str:
         """The named resource setting, or a ConfigError naming its variable."""
@@ -82,7 +90,8 @@ class Settings:
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
-    """Parse and validate the settings; raises ConfigError with a clear message."""
+    """Parse and validate the settings (of `env`, else this process's environment);
+    raises ConfigError with a clear message."""
     env = os.environ if env is None else env
     audience = env.get("JWT_AUDIENCE", "").strip()
     if not audience:
@@ -106,4 +115,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         sessions_table=env.get("SESSIONS_TABLE", "").strip(),
         signing_keys_secret_id=env.get("SIGNING_KEYS_SECRET_ID", "").strip(),
         public_keys_secret_id=env.get("PUBLIC_KEYS_SECRET_ID", "").strip(),
+        signing_keys_kms_key_id=env.get("SIGNING_KEYS_KMS_KEY_ID", "").strip(),
     )

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import secrets
 import unicodedata
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from stateless_auth.breached import is_breached
-from stateless_auth.errors import WeakPassword
+from stateless_auth.domain.breached import is_breached
+from stateless_auth.domain.errors import WeakPassword
 
 MAX_PASSWORD_LENGTH = 128
 # OWASP Password Storage: argon2id with m=19 MiB, t=2, p=1: about 18 ms on one x86 core
@@ -62,3 +63,9 @@ def needs_rehash(password_hash: str) -> bool:
         return HASHER.check_needs_rehash(password_hash)
     except InvalidHashError:
         return True
+
+
+def unusable_hash() -> str:
+    """An argon2id hash of a random password nobody knows: what a login checks the password
+    of an unknown email against, so that it does the same work as for a known one."""
+    return hash_password(secrets.token_urlsafe(16))

@@ -15,19 +15,12 @@ because DynamoDB's TTL deletes late.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from stateless_auth.users import failures_key
-
-CURRENT = "current"
-USED = "used"
-
-
-class RotationConflict(Exception):
-    """The token was rotated, revoked or expired between reading and writing it."""
+from stateless_auth.domain.sessions import RotationConflict, TokenRecord, TokenState
+from stateless_auth.storage.users import failures_key
 
 
 def session_key(session_id: str) -> dict[str, Any]:
@@ -36,20 +29,6 @@ def session_key(session_id: str) -> dict[str, Any]:
 
 def token_key(token_hash: str) -> dict[str, Any]:
     return {"pk": {"S": f"TOKEN#{token_hash}"}}
-
-
-@dataclass(frozen=True)
-class TokenRecord:
-    """What the table knows about one refresh token."""
-
-    token_hash: str
-    session_id: str
-    user_id: str
-    email: str
-    roles: tuple[str, ...]
-    state: str
-    session_expires_at: int
-    email_verified: bool = False
 
 
 class SessionRepository:
@@ -147,7 +126,7 @@ class SessionRepository:
             user_id=old.user_id,
             email=old.email,
             roles=old.roles,
-            state=CURRENT,
+            state=TokenState.CURRENT,
             session_expires_at=old.session_expires_at,
             email_verified=old.email_verified,
         )
@@ -163,8 +142,8 @@ class SessionRepository:
                             "ConditionExpression": "#state = :current AND session_expires_at > :now",
                             "ExpressionAttributeNames": {"#state": "state"},
                             "ExpressionAttributeValues": {
-                                ":used": {"S": USED},
-                                ":current": {"S": CURRENT},
+                                ":used": {"S": TokenState.USED},
+                                ":current": {"S": TokenState.CURRENT},
                                 ":now": now_value,
                             },
                         }

@@ -13,7 +13,7 @@ import time
 import urllib.parse
 from typing import Any
 
-from stateless_auth.errors import KeySetError
+from stateless_auth.domain.errors import KeySetError
 
 DEFAULT_PORT = 2773
 TIMEOUT_SECONDS = 2.0

@@ -30,7 +30,7 @@ def fingerprint(password: str) -> int:
 
 @functools.cache
 def _prefixes() -> array[int]:
-    data = resources.files("stateless_auth").joinpath("data", DATA_FILE).read_bytes()
+    data = resources.files("stateless_auth.domain").joinpath("data", DATA_FILE).read_bytes()
     table = array("Q")
     table.frombytes(data)
     if sys.byteorder == "little":

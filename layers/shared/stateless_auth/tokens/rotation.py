@@ -38,7 +38,8 @@ token, and each step leaves the service working if the rotation stops after it.
 ``rotate_now`` runs the four steps with a fresh token, for the local API and the tests;
 in AWS, ``aws secretsmanager rotate-secret`` starts a rotation.
 
-This module uses boto3 clients (passed in); only the rotation function imports it.
+It is handed a boto3 Secrets Manager client and imports no AWS SDK itself; only the
+rotation function and the local API import it.
 """
 
 from __future__ import annotations
@@ -52,12 +53,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from stateless_auth.config import ACCESS_TOKEN_TTL, JWKS_MAX_AGE, KEYS_REFRESH_SECONDS
-from stateless_auth.errors import KeySetError, TokenVerificationError
-from stateless_auth.keys import KeySet, PublicKeyStore, thumbprint
-from stateless_auth.tokens import LEEWAY_SECONDS, AccessTokenVerifier, issue_access_token
+from stateless_auth.domain.errors import KeySetError, TokenVerificationError
+from stateless_auth.tokens.access import LEEWAY_SECONDS, AccessTokenVerifier, issue_access_token
+from stateless_auth.tokens.keys import KeySet, PublicKeyStore, thumbprint
 
-CURRENT = "AWSCURRENT"
-PENDING = "AWSPENDING"
+# Secrets Manager version stages (not the key statuses previous/current/next).
+CURRENT_STAGE = "AWSCURRENT"
+PENDING_STAGE = "AWSPENDING"
 STEPS = ("createSecret", "setSecret", "testSecret", "finishSecret")
 PROBE_ISSUER = "urn:stateless-auth:key-rotation"
 PROBE_AUDIENCE = "urn:stateless-auth:key-rotation"
@@ -175,7 +177,7 @@ def _secret_string(target: RotationTarget, *, stage: str, version_id: str | None
 
 
 def _pending_key_set(target: RotationTarget, token: str) -> KeySet:
-    return KeySet.from_secret_string(_secret_string(target, stage=PENDING, version_id=token))
+    return KeySet.from_secret_string(_secret_string(target, stage=PENDING_STAGE, version_id=token))
 
 
 def live_key_set(secret_string: str) -> KeySet | None:
@@ -252,12 +254,12 @@ def run_create_secret(target: RotationTarget, token: str, *, force: bool = False
     never refused.
     """
     try:
-        existing = _secret_string(target, stage=PENDING, version_id=token)
+        existing = _secret_string(target, stage=PENDING_STAGE, version_id=token)
     except target.secrets.exceptions.ResourceNotFoundException:
         existing = None  # the version has no value yet (or, outside AWS, does not exist)
     if existing is not None:
         return KeySet.from_secret_string(existing)
-    current = _secret_string(target, stage=CURRENT)
+    current = _secret_string(target, stage=CURRENT_STAGE)
     live = live_key_set(current)
     now = target.clock()
     if live is not None and not force:
@@ -268,7 +270,7 @@ def run_create_secret(target: RotationTarget, token: str, *, force: bool = False
         SecretId=target.secret_id,
         ClientRequestToken=token,
         SecretString=_with_rotated_at(pending, int(now)),
-        VersionStages=[PENDING],
+        VersionStages=[PENDING_STAGE],
     )
     return pending
 
@@ -452,7 +454,7 @@ def run_test_secret(target: RotationTarget, token: str) -> None:
         AccessTokenVerifier(store, audience=PROBE_AUDIENCE).verify(probe.token, issuer=PROBE_ISSUER)
     except TokenVerificationError as exc:
         raise RotationError(f"a token signed by the pending current key fails: {exc}") from exc
-    live = live_key_set(_secret_string(target, stage=CURRENT))
+    live = live_key_set(_secret_string(target, stage=CURRENT_STAGE))
     if live is not None and live.current.kid not in store.kids():
         raise RotationError("the key signing tokens today is missing from the published set")
 
@@ -467,19 +469,19 @@ def run_finish_secret(target: RotationTarget, token: str) -> None:
     if pending.current.kid not in _published_store(target).kids():
         raise RotationError("the pending current key is not published: run setSecret first")
     versions = _versions(target)
-    current_version = next((v for v, stages in versions.items() if CURRENT in stages), None)
+    current_version = next((v for v, stages in versions.items() if CURRENT_STAGE in stages), None)
     if current_version != token:
         arguments = {
             "SecretId": target.secret_id,
-            "VersionStage": CURRENT,
+            "VersionStage": CURRENT_STAGE,
             "MoveToVersionId": token,
         }
         if current_version is not None:
             arguments["RemoveFromVersionId"] = current_version
         target.secrets.update_secret_version_stage(**arguments)
-    if PENDING in versions.get(token, []):
+    if PENDING_STAGE in versions.get(token, []):
         target.secrets.update_secret_version_stage(
-            SecretId=target.secret_id, VersionStage=PENDING, RemoveFromVersionId=token
+            SecretId=target.secret_id, VersionStage=PENDING_STAGE, RemoveFromVersionId=token
         )
     made = rotated_at(value)
     recorded = _epoch_seconds(_tags(target).get(ROTATED_AT_TAG, ""))
@@ -534,9 +536,9 @@ def handle(event: Mapping[str, Any], target: RotationTarget) -> str:
     stages = (metadata.get("VersionIdsToStages") or {}).get(token)
     if stages is None:
         raise RotationError(f"version {token} has no stage for rotation of the signing keys")
-    if CURRENT in stages and step != "finishSecret":
+    if CURRENT_STAGE in stages and step != "finishSecret":
         return "already current"
-    if CURRENT not in stages and PENDING not in stages:
+    if CURRENT_STAGE not in stages and PENDING_STAGE not in stages:
         raise RotationError(f"version {token} is not AWSPENDING for rotation of the signing keys")
     STEP_FUNCTIONS[step](target, token)
     return "done"
@@ -612,7 +614,7 @@ def rotate_now(
     run_set_secret(target, token)
     run_test_secret(target, token)
     run_finish_secret(target, token)
-    current = live_key_set(_secret_string(target, stage=CURRENT))
+    current = live_key_set(_secret_string(target, stage=CURRENT_STAGE))
     if current is None:  # pragma: no cover - finish_secret just made a key set current
         raise RotationError("the rotation left no key set current")
     return current

@@ -1,8 +1,8 @@
 """ES256 signing keys: the private key set (a secret) and its public JWKS.
 
-The set holds three keys, previous, current and next (the standby model of
-DESIGN.md "Keys"): tokens are signed with current, and verifiers accept all
-three, so a rotation never invalidates a token or surprises a cached verifier.
+The set holds three keys, previous, current and next (the standby model, docs/keys.md
+"Keys"): tokens are signed with current, and verifiers accept all three, so a rotation
+never invalidates a token or surprises a cached verifier.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from jwt import PyJWK
 from jwt.algorithms import ECAlgorithm
 
-from stateless_auth.errors import KeySetError
+from stateless_auth.domain.errors import KeySetError
 
 ALGORITHM = "ES256"
 STATUSES = ("previous", "current", "next")
@@ -227,6 +227,9 @@ class PublicKeyStore:
         still notices, on schedule, that a key has left the set.
         """
         now = self._clock()
+        loaded_at = self._loaded_at
+        if loaded_at is not None and now - loaded_at < self._refresh_seconds:
+            return self._version  # fresh: nothing can be due (the common case, lock-free)
         with self._lock:
             if self._loaded_at is not None and self._due(now):
                 self._reload(now)
@@ -245,6 +248,10 @@ class PublicKeyStore:
     def get(self, kid: str) -> PyJWK | None:
         """The key for kid, re-reading the set when it is stale or kid is new."""
         now = self._clock()
+        key = self._keys.get(kid)
+        loaded_at = self._loaded_at
+        if key is not None and loaded_at is not None and now - loaded_at < self._refresh_seconds:
+            return key  # a known kid in a fresh set: nothing can be due (lock-free)
         with self._lock:
             if self._due(now, kid):
                 self._reload(now)  # nothing loaded yet: no cooldown applies

@@ -1,17 +1,18 @@
-"""Access tokens (RFC 9068 JWTs signed with ES256) and opaque refresh tokens.
+"""Access tokens: RFC 9068 JWTs signed with ES256, issued and verified.
 
-The only module that touches pyjwt. Verification follows CONTRACT §4: alg exactly
-ES256, typ at+jwt, no crit, a key from our own set by kid (jwk/jku/x5u/x5c headers
-are never consulted), exact iss and aud, exp/iat with 30 s leeway, at most 8 KiB.
+Verification follows docs/tokens.md "Access token" and "Authorizer": alg exactly ES256,
+typ at+jwt (or application/at+jwt), no crit, a key from our own set by kid (jwk, jku,
+x5u and x5c headers are never consulted), exact iss and aud, exp and iat JSON integers
+with 30 s leeway, a non-empty sub, at most 8 KiB. pyjwt is used through its public API
+only: `PyJWS.decode_complete` parses the token and checks its base64url, JSON and
+signature, and the claims are checked here, one check per claim.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
-import re
 import secrets
 import time
 from collections.abc import Callable
@@ -19,23 +20,23 @@ from dataclasses import dataclass
 from typing import Any
 
 import jwt
-from jwt.api_jws import PyJWS
-from jwt.exceptions import DecodeError
-from jwt.utils import base64url_decode
 
-from stateless_auth.errors import TokenVerificationError
-from stateless_auth.keys import ALGORITHM, PublicKeyStore, SigningKey
+from stateless_auth.domain.errors import TokenVerificationError
+from stateless_auth.tokens.keys import ALGORITHM, PublicKeyStore, SigningKey
 
 TOKEN_TYPE = "at+jwt"  # noqa: S105 - a media type, not a secret
 # RFC 9068 §4: "at+jwt", or the full media type; compared case-insensitively.
 ACCEPTED_TOKEN_TYPES = frozenset({TOKEN_TYPE, "application/" + TOKEN_TYPE})
 MAX_TOKEN_BYTES = 8 * 1024
+MAX_HEADER_SEGMENT = 1024  # ours is ~110 characters; anything far longer is not ours
 LEEWAY_SECONDS = 30
-REQUIRED_CLAIMS = ["iss", "aud", "sub", "iat", "exp", "jti"]
 ALGORITHMS = [ALGORITHM]
-DECODE_OPTIONS: Any = {"require": REQUIRED_CLAIMS, "strict_aud": True}
-REFRESH_TOKEN_BYTES = 32  # 256 bits
 MAX_CHECKED_HEADERS = 64
+
+# pyjwt's JWS decoder with ES256 alone registered: the token's segments, its header and
+# its signature are checked by pyjwt itself, so its fixes reach us with an upgrade.
+_JWS = jwt.PyJWS(algorithms=ALGORITHMS)
+_JSON = json.JSONDecoder()
 
 
 @dataclass(frozen=True)
@@ -81,58 +82,8 @@ def issue_access_token(
     return AccessToken(token=token, expires_in=ttl)
 
 
-_BASE64URL = re.compile(rb"[A-Za-z0-9_-]*")
-# Last characters whose unused low bits (4 after 2 characters, 2 after 3) are zero.
-_CANONICAL_LAST_2 = frozenset(bytes([c]) for c in b"AQgw")
-_CANONICAL_LAST_3 = frozenset(bytes([c]) for c in b"AEIMQUYcgkosw048")
-
-
-def _decode_segment(segment: bytes, name: str) -> bytes:
-    """PyJWS._decode_base64url_segment with the alphabet check done by a compiled regex.
-
-    pyjwt 2.15 checks each byte against the base64url alphabet in a Python loop, which
-    costs a third of a whole verification. Same rules, same errors: at most two '=' and
-    only on a multiple of four, no length of 4n+1, nothing outside the alphabet, and the
-    canonical encoding only. tests/unit/test_tokens.py checks it against pyjwt's own on
-    random segments.
-    """
-    stripped = segment.rstrip(b"=")
-    padding = len(segment) - len(stripped)
-    if padding > 2 or (padding and len(segment) % 4 != 0):
-        raise DecodeError(f"Invalid {name} padding")
-    if len(stripped) % 4 == 1 or _BASE64URL.fullmatch(stripped) is None:
-        raise DecodeError(f"Invalid {name} padding")
-    # Canonical form: the bits that the last character carries beyond the data are zero
-    # (what re-encoding and comparing checks, without the re-encoding).
-    remainder = len(stripped) % 4
-    if (remainder == 2 and stripped[-1:] not in _CANONICAL_LAST_2) or (
-        remainder == 3 and stripped[-1:] not in _CANONICAL_LAST_3
-    ):
-        raise DecodeError(f"Invalid {name} padding")
-    try:
-        return base64url_decode(stripped)
-    except (TypeError, binascii.Error) as err:
-        raise DecodeError(f"Invalid {name} padding") from err
-
-
-class _FastPyJWS(PyJWS):
-    _decode_base64url_segment = staticmethod(_decode_segment)
-
-
-def _decoder() -> jwt.PyJWT:
-    decoder = jwt.PyJWT()
-    decoder._jws = _FastPyJWS(options=decoder._get_sig_options())
-    return decoder
-
-
-_DECODER = _decoder()
-
-
-MAX_HEADER_SEGMENT = 1024  # ours is ~130 characters; anything far longer is not ours
-
-
 def _peek_header(segment: str) -> dict[str, Any]:
-    """The JOSE header, read only to choose the key; the decode then checks everything."""
+    """The JOSE header, read only to choose the key; pyjwt then checks it again."""
     if len(segment) > MAX_HEADER_SEGMENT:
         raise TokenVerificationError("header too large")
     try:
@@ -198,41 +149,54 @@ class AccessTokenVerifier:
         """The token's claims, or TokenVerificationError saying what failed."""
         if not token or len(token) > MAX_TOKEN_BYTES:
             raise TokenVerificationError("token missing or too large")
-        kid = self._kid_of(token.partition(".")[0])
-        key = self._keys.get(kid)
+        dot = token.find(".")
+        key = self._keys.get(self._kid_of(token if dot < 0 else token[:dot]))
         if key is None:
             raise TokenVerificationError("unknown kid")
         try:
-            claims: dict[str, Any] = _DECODER.decode(
-                token,
-                key,
-                algorithms=ALGORITHMS,
-                audience=self._audience,
-                issuer=issuer,
-                leeway=self._leeway,
-                options=DECODE_OPTIONS,
-            )
+            payload = _JWS.decode_complete(token, key, algorithms=ALGORITHMS)["payload"]
         except jwt.PyJWTError as exc:
             raise TokenVerificationError(type(exc).__name__) from None
-        # pyjwt takes int() of exp and iat, so "1700000000" would pass: JSON integers only.
-        if not all(type(claims[name]) is int for name in ("exp", "iat")):
-            raise TokenVerificationError("exp or iat is not an integer")
-        now = self._clock()
-        if claims["iat"] > now + self._leeway:
-            raise TokenVerificationError("iat in the future")
-        if not isinstance(claims["sub"], str) or not claims["sub"]:
-            raise TokenVerificationError("sub missing")
-        roles = claims.get("roles", [])
-        if not isinstance(roles, list) or not all(isinstance(role, str) for role in roles):
-            raise TokenVerificationError("roles malformed")
+        try:
+            text = payload.decode("utf-8")
+            # A whole JSON document, no whitespace around it (jwt.encode writes none).
+            claims, end = _JSON.raw_decode(text)
+        except (ValueError, RecursionError):
+            raise TokenVerificationError("payload is not JSON") from None
+        if end != len(text) or type(claims) is not dict:
+            raise TokenVerificationError("payload is not a JSON object")
+        self._check_claims(claims, issuer)
         return claims
 
-
-def new_refresh_token() -> str:
-    """An opaque refresh token of 256 random bits."""
-    return secrets.token_urlsafe(REFRESH_TOKEN_BYTES)
-
-
-def hash_refresh_token(token: str) -> str:
-    """The SHA-256 hex digest under which a refresh token is stored."""
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+    def _check_claims(self, claims: dict[str, Any], issuer: str) -> None:
+        """One check per claim, on a payload whose signature is already verified."""
+        now = self._clock()
+        leeway = self._leeway
+        exp, iat = claims.get("exp"), claims.get("iat")
+        # JSON integers only: not "1700000000", not 1.7e9, not true.
+        if type(exp) is not int or type(iat) is not int:
+            raise TokenVerificationError("exp or iat missing or not an integer")
+        if exp <= now - leeway:
+            raise TokenVerificationError("expired")
+        if iat > now + leeway:
+            raise TokenVerificationError("iat in the future")
+        if "nbf" in claims:  # we never set it; if a token has one, it counts
+            nbf = claims["nbf"]
+            if type(nbf) is not int or nbf > now + leeway:
+                raise TokenVerificationError("nbf not an integer or in the future")
+        if claims.get("iss") != issuer:
+            raise TokenVerificationError("iss is not ours")
+        aud = claims.get("aud")
+        if type(aud) is not str or aud != self._audience:
+            raise TokenVerificationError("aud is not exactly ours")
+        sub = claims.get("sub")
+        if type(sub) is not str or not sub:
+            raise TokenVerificationError("sub missing")
+        if type(claims.get("jti")) is not str:
+            raise TokenVerificationError("jti missing")
+        roles = claims.get("roles", [])
+        if type(roles) is not list:
+            raise TokenVerificationError("roles malformed")
+        for role in roles:
+            if type(role) is not str:
+                raise TokenVerificationError("roles malformed")

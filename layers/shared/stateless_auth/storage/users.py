@@ -1,4 +1,5 @@
-"""Users repository: the only code that reads or writes the users table.
+"""Users repository: the users table's items (the sessions repository also removes a
+failure count there, in the transaction that opens a session).
 
 - `EMAIL#<email>`: one user per normalised email, written with a conditional put, so
   an email is unique under any concurrency with a single round trip.
@@ -10,14 +11,14 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from stateless_auth.errors import EmailTaken
+from stateless_auth.domain.accounts import User
+from stateless_auth.domain.errors import EmailTaken
+from stateless_auth.domain.lockout import FailedLogins
 
-DEFAULT_ROLES = ("user",)
 BATCH_GET_ATTEMPTS = 3
 RESERVE_ATTEMPTS = 3
 
@@ -28,31 +29,6 @@ def email_key(email: str) -> str:
 
 def failures_key(email: str) -> str:
     return f"FAILED#{email}"
-
-
-@dataclass(frozen=True)
-class FailedLogins:
-    """Consecutive failed logins for one email and when the last one happened."""
-
-    count: int = 0
-    last_failure_at: int = 0
-
-    def locked_for(self, now: float, *, max_failures: int, lockout_seconds: int) -> float:
-        """Seconds of lock-out left (0 when not locked)."""
-        if self.count < max_failures:
-            return 0.0
-        return max(0.0, self.last_failure_at + lockout_seconds - now)
-
-
-@dataclass(frozen=True)
-class User:
-    user_id: str
-    email: str
-    password_hash: str
-    created_at: int
-    roles: tuple[str, ...] = field(default=DEFAULT_ROLES)
-    # False until email verification exists: tokens must never present an unproven email.
-    email_verified: bool = False
 
 
 class UserRepository:

@@ -12,7 +12,7 @@ import unicodedata
 
 from email_validator import EmailNotValidError, validate_email
 
-from stateless_auth.errors import InvalidRequest
+from stateless_auth.domain.errors import InvalidRequest
 
 MAX_EMAIL_LENGTH = 254
 

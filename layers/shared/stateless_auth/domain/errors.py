@@ -1,0 +1,72 @@
+"""The small error tree of the service, one line each.
+
+No HTTP here: `stateless_auth.http.errors` holds the one table that turns these into
+status codes, error codes and headers such as Retry-After.
+"""
+
+from __future__ import annotations
+
+
+class ConfigError(Exception):
+    """A setting is missing, does not parse, or is out of range."""
+
+
+class AuthError(Exception):
+    """An error the caller is told about, with a message for people."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidRequest(AuthError):
+    """The request is malformed: bad JSON, wrong types, missing fields."""
+
+
+class WeakPassword(AuthError):
+    """The password breaks the password policy."""
+
+
+class EmailTaken(AuthError):
+    """An account with this (normalised) email exists."""
+
+
+class InvalidCredentials(AuthError):
+    """Unknown email or wrong password: deliberately indistinguishable."""
+
+
+class LoginFailed(InvalidCredentials):
+    """A failed login; `locked` says whether it started a lock-out (for logs and metrics)."""
+
+    def __init__(self, locked: bool) -> None:
+        super().__init__("the email or password is incorrect")
+        self.locked = locked
+
+
+class TooManyAttempts(AuthError):
+    """Logins for this email are locked out for another `retry_after` seconds."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class InvalidToken(AuthError):
+    """The refresh token is unknown, expired, rotated, revoked or malformed."""
+
+
+class RefreshRejected(InvalidToken):
+    """A refresh token was refused; `reason` says why for the logs."""
+
+    def __init__(self, reason: str, session_id: str | None = None) -> None:
+        super().__init__("the refresh token is invalid, expired or revoked")
+        self.reason = reason
+        self.session_id = session_id
+
+
+class TokenVerificationError(Exception):
+    """An access token failed verification (the authorizer denies it)."""
+
+
+class KeySetError(Exception):
+    """The signing or public key set (or the published issuer) is missing or malformed."""

@@ -1,0 +1,53 @@
+"""Refresh: rotate the refresh token and hand out a new access token."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from stateless_auth.config import Settings
+from stateless_auth.domain.errors import RefreshRejected
+from stateless_auth.domain.ports import SessionStore
+from stateless_auth.domain.sessions import RotationConflict, TokenGrant, TokenState
+from stateless_auth.tokens.keys import SigningKey
+from stateless_auth.tokens.refresh_tokens import hash_refresh_token, new_refresh_token
+from stateless_auth.usecases.grants import grant_tokens
+
+
+def refresh(
+    refresh_token: str,
+    *,
+    sessions: SessionStore,
+    signing_key: Callable[[], SigningKey],
+    issuer: str,
+    settings: Settings,
+    clock: Callable[[], float] = time.time,
+) -> TokenGrant:
+    """Rotate the refresh token; a replayed (already rotated) one revokes its session.
+
+    RefreshRejected (an InvalidToken) with its reason: unknown, reuse, not_current,
+    expired, or conflict (a concurrent refresh of the same token won).
+    """
+    now = int(clock())
+    record = sessions.find_token(hash_refresh_token(refresh_token))
+    if record is None:
+        raise RefreshRejected("unknown")
+    if record.state == TokenState.USED:
+        sessions.revoke(record.session_id, now=now)
+        raise RefreshRejected("reuse", record.session_id)
+    if record.state != TokenState.CURRENT:
+        raise RefreshRejected("not_current", record.session_id)
+    if record.session_expires_at <= now:
+        raise RefreshRejected("expired", record.session_id)
+    # Before rotating: a rotation whose new token cannot be handed out would turn the
+    # client's next attempt into a replay and revoke its session.
+    key = signing_key()
+    new_token = new_refresh_token()
+    try:
+        new_record = sessions.rotate(record, hash_refresh_token(new_token), now=now)
+    except RotationConflict:
+        # Lost a race with a concurrent refresh of the same token, or the session was
+        # revoked or expired meanwhile. The caller read it as current, so this is not a
+        # replay: refuse without revoking the winner's session.
+        raise RefreshRejected("conflict", record.session_id) from None
+    return grant_tokens(new_record, new_token, key=key, issuer=issuer, settings=settings, now=now)
