@@ -13,6 +13,10 @@ user might pick instead, all in this process and interleaved round by round.
   a PyJWKClient-style authorizer (the JWKS fetched from a loopback URL, pyjwt's default
   caching), and joserfc with a KeySet and a claims registry.
 
+The authorizer reads its keys as in Lambda, through the extension: here the tests'
+stand-in (localapi's ExtensionServer, tests/support/extension.py), which counts the reads
+and also answers, for the PyJWKClient peer, as the API's JWKS endpoint.
+
 Each round times every contender over its own batch of tokens (N calls), rotating the
 order from round to round; a contender's figure is the median over rounds of its time
 per call divided by a peer's in the same round. The budgets are relative to stock
@@ -28,8 +32,7 @@ import base64
 import json
 import os
 import time
-import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import jwt
@@ -38,19 +41,14 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from jwt.algorithms import ECAlgorithm
+from werkzeug.wrappers import Response
 
-from bench.common import (
-    AUDIENCE,
-    KeyServer,
-    Row,
-    apply_environment,
-    import_handler,
-    load_event,
-    median,
-    time_per_call,
-    us,
-)
-from localapi.runtime import LambdaContext
+from bench.common import Row, apply_environment, median, time_per_call, us
+from tests.support.events import load_event, with_bearer
+from tests.support.extension import ExtensionServer, StaticSecrets
+from tests.support.handlers import LambdaContext, import_handler
+from tests.support.settings import AUDIENCE, PUBLIC_KEYS_SECRET_ID
+from tests.support.tokens import mint_fresh, verifier_for
 
 SECTION = "authorizer"
 FRESH_BUDGET = 1.0  # x stock jwt.decode of the same tokens, in the same round
@@ -71,6 +69,26 @@ def floor_inputs(token: str) -> tuple[bytes, bytes]:
     return encode_dss_signature(r, s), f"{header}.{payload}".encode("ascii")
 
 
+class ExtensionAndJwks(ExtensionServer):
+    """The extension stand-in over fixed secrets, also serving ``jwks_url`` (no token)."""
+
+    JWKS_PATH = "/.well-known/jwks.json"
+
+    def __init__(self, secrets: StaticSecrets, jwks_document: str) -> None:
+        super().__init__(ssm_client=None, secrets_client=secrets)
+        self.jwks_document = jwks_document
+
+    @property
+    def jwks_url(self) -> str:
+        return self.url + self.JWKS_PATH
+
+    def wsgi_app(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") == self.JWKS_PATH:
+            document = Response(self.jwks_document, mimetype="application/json")
+            return document(environ, start_response)
+        return super().wsgi_app(environ, start_response)
+
+
 def collect(function: Callable[[Any], Any], sink: list[Any]) -> Callable[[Any], None]:
     """function, keeping what it returns (every contender pays the same for this)."""
     append = sink.append
@@ -81,21 +99,13 @@ def collect(function: Callable[[Any], Any], sink: list[Any]) -> Callable[[Any], 
     return call
 
 
-def bearer_event(base: dict[str, Any], token: str) -> dict[str, Any]:
-    event = dict(base)
-    event["headers"] = {**base["headers"], "authorization": f"Bearer {token}"}
-    event["identitySource"] = [f"Bearer {token}"]
-    return event
-
-
 def run(
     *, rounds: int = 12, batch: int = 250, cached_calls: int = 3000, full_rounds: int = 7
 ) -> list[Row]:
     from contextlib import redirect_stdout
 
     from stateless_auth.http.cross_site import api_origin
-    from stateless_auth.tokens.access import AccessTokenVerifier, issue_access_token
-    from stateless_auth.tokens.keys import KeySet, PublicKeyStore
+    from stateless_auth.tokens.keys import KeySet
 
     key_set = KeySet.generate()
     jwks_document = key_set.public_jwks_string()
@@ -104,27 +114,20 @@ def run(
     signing_key = key_set.current
 
     def mint() -> str:
-        return issue_access_token(
-            signing_key,
-            subject=str(uuid.uuid4()),
-            email="ann@example.com",
-            roles=["user"],
-            issuer=issuer,
-            audience=AUDIENCE,
-            ttl=900,
-            session_id=str(uuid.uuid4()),
-        ).token
+        return mint_fresh(signing_key, issuer=issuer)
 
     rows: list[Row] = []
-    with KeyServer(jwks_document) as server:
-        apply_environment(server.environment())
+    key_reads = StaticSecrets({PUBLIC_KEYS_SECRET_ID: jwks_document})
+    extension = ExtensionAndJwks(key_reads, jwks_document)
+    with extension:
+        apply_environment(extension.environment())
         with redirect_stdout(_DEVNULL):
-            module = import_handler("authorizer")
+            module = import_handler("authorizer", module_name="bench_handler_authorizer")
         handler: Callable[[dict[str, Any], Any], dict[str, Any]] = module.lambda_handler
         context = LambdaContext(function_name="authorizer")
 
         # The first call of an execution environment reads the key set (one request).
-        first = bearer_event(base_event, mint())
+        first = with_bearer(base_event, mint())
         started = time.perf_counter()
         first_decision = handler(first, context)
         first_call = time.perf_counter() - started
@@ -135,7 +138,7 @@ def run(
         public_key = ECAlgorithm.from_jwk(json.dumps(signing_key.public_jwk()))
         assert isinstance(public_key, ec.EllipticCurvePublicKey)
         pem = public_key.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode()
-        jwk_client = jwt.PyJWKClient(server.jwks_url)
+        jwk_client = jwt.PyJWKClient(extension.jwks_url)
 
         from joserfc import jwt as jose_jwt
         from joserfc.jwk import KeySet as JoseKeySet
@@ -149,9 +152,7 @@ def run(
             exp={"essential": True},
             iat={"essential": True},
         )
-        store = PublicKeyStore(lambda: jwks_document)
-        store.load()
-        verifier = AccessTokenVerifier(store, audience=AUDIENCE)
+        verifier = verifier_for(key_set)
 
         signature_algorithm = ec.ECDSA(hashes.SHA256())
         verify_signature = public_key.verify
@@ -204,20 +205,20 @@ def run(
         floor(spare)
         signature_only(floor_inputs(spare))
         stock_pyjwt(spare)
-        handler(bearer_event(base_event, mint()), context)
+        handler(with_bearer(base_event, mint()), context)
 
-        fetches_before = server.requests[KeyServer.SECRET_PATH]
+        fetches_before = key_reads.calls
         per_round: dict[str, list[float]] = {}
         outcomes: dict[str, list[Any]] = {}
         for index in range(rounds):
             tokens = [mint() for _ in range(batch)]
-            cached_event = bearer_event(base_event, mint())
+            cached_event = with_bearer(base_event, mint())
             handler(cached_event, context)  # verified once: later calls may use the cache
             plan: list[tuple[str, Callable[[Any], Any], list[Any]]] = [
                 ("floor", floor, tokens),
                 ("signature_only", signature_only, [floor_inputs(token) for token in tokens]),
                 ("stock_pyjwt", stock_pyjwt, tokens),
-                ("handler_new", call_handler, [bearer_event(base_event, t) for t in tokens]),
+                ("handler_new", call_handler, [with_bearer(base_event, t) for t in tokens]),
                 ("handler_cached", call_handler, [cached_event] * cached_calls),
                 ("library_verify", library, tokens),
                 ("peer_pem_per_call", pem_per_call, tokens),
@@ -236,20 +237,20 @@ def run(
 
         capacity = int(getattr(authorization, "DEFAULT_CACHE_SIZE", 4096))
         for _ in range(capacity):
-            handler(bearer_event(base_event, mint()), context)
+            handler(with_bearer(base_event, mint()), context)
         full: dict[str, list[float]] = {}
         for index in range(full_rounds):
             tokens = [mint() for _ in range(batch)]
             trio: list[tuple[str, Callable[[Any], Any], list[Any]]] = [
                 ("floor", floor, tokens),
                 ("stock_pyjwt", stock_pyjwt, tokens),
-                ("handler_new", call_handler, [bearer_event(base_event, t) for t in tokens]),
+                ("handler_new", call_handler, [with_bearer(base_event, t) for t in tokens]),
             ]
             shift = index % len(trio)
             for name, function, items in trio[shift:] + trio[:shift]:
                 sink = outcomes.setdefault(f"{name}_full", [])
                 full.setdefault(name, []).append(time_per_call(collect(function, sink), items))
-        warm_fetches = server.requests[KeyServer.SECRET_PATH] - fetches_before
+        warm_fetches = key_reads.calls - fetches_before
         warm_calls = seen + capacity + full_rounds * batch + rounds * cached_calls
 
     denied = sum(1 for d in outcomes["handler_new"] if not d.get("isAuthorized"))

@@ -18,6 +18,7 @@ import time
 from typing import Any
 
 from bench.common import ROOT, Row, median, ms, scrubbed_environment
+from tests.support.paths import FUNCTIONS
 
 SECTION = "cold start"
 BUDGETS_MS = {
@@ -56,7 +57,7 @@ def compile_bytecode() -> None:
 
 
 def _child(name: str, env: dict[str, str]) -> tuple[dict[str, Any], float]:
-    path = str(ROOT / "functions" / name / "app.py")
+    path = str(FUNCTIONS / name / "app.py")
     started = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-c", CHILD % (WATCHED,), path],

@@ -2,9 +2,9 @@
 handler's own time beyond the password hash.
 
 The handlers run as Lambda runs them (functions/<name>/app.py imported by path) inside
-moto, with the tables, secret and parameter declared in template.yaml, development keys
-created through localapi's bootstrap, and keys read through localapi's extension
-emulator. Before the handlers create their clients, hooks are registered on boto3's
+moto, with the tables and secrets declared in template.yaml, the first key set made by
+the rotation code, and keys read through the extension stand-in: the tests' own stack
+(tests/support/aws.py, moto_stack). Before the handlers create their clients, hooks are registered on boto3's
 default session, so every client they create inherits them:
 
 - ``before-send.dynamodb``: one per HTTP request to DynamoDB (retries included), with
@@ -28,16 +28,15 @@ from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.common import (
-    TEMPLATE,
-    Row,
-    apply_environment,
-    import_handler,
+from bench.common import Row, apply_environment, median, ms
+from tests.support.aws import moto_stack
+from tests.support.events import (
     load_event,
-    median,
-    ms,
+    with_bearer,
+    with_refresh_cookie,
+    with_refresh_token_in_body,
 )
-from localapi.runtime import LambdaContext
+from tests.support.handlers import LambdaContext, import_handler
 
 SECTION = "DynamoDB"
 # login: read the user and its failures, reserve an attempt (the conditional write that
@@ -128,84 +127,30 @@ class HashClock:
         return uninstall
 
 
-def create_signing_keys(secrets: Any, secret_id: str, public_secret_id: str) -> None:
-    """The first key set, through the code that rotates keys in AWS."""
-    from stateless_auth.tokens.rotation import rotate_now
-
-    rotate_now(secrets, secret_id, public_secret_id, force=False)  # the first: never refused
-
-
-def _with_body_token(name: str, token: str) -> dict[str, Any]:
-    event = load_event(name)
-    event["body"] = event["body"].replace("REPLACE_WITH_REFRESH_TOKEN", token)
-    return event
-
-
-def _with_cookie_token(name: str, token: str) -> dict[str, Any]:
-    event = load_event(name)
-    event["cookies"] = [c.replace("REPLACE_WITH_REFRESH_TOKEN", token) for c in event["cookies"]]
-    return event
-
-
-def _with_bearer(name: str, token: str) -> dict[str, Any]:
-    event = load_event(name)
-    event["headers"]["authorization"] = f"Bearer {token}"
-    event["identitySource"] = [f"Bearer {token}"]
-    return event
-
-
 def run(*, login_runs: int = 15) -> list[Row]:
     import boto3
-    from moto import mock_aws
 
-    from localapi.aws import (
-        create_secrets_from_template,
-        create_tables_from_template,
-    )
-    from localapi.extension import ExtensionServer
-    from localapi.template import load_template
-
-    template = load_template(TEMPLATE)
     apply_environment()
     meter = DynamoMeter()
     hashes = HashClock()
     rows: list[Row] = []
-    with mock_aws():
-        boto3.setup_default_session()  # mock_aws resets it; handlers' clients come from it
+    with moto_stack() as aws:
+        # The handlers' clients come from boto3's default session, which moto_stack has
+        # just set up: hooked now, before they import, every client they make is counted.
         assert boto3.DEFAULT_SESSION is not None
         meter.install(boto3.DEFAULT_SESSION.events)
-        dynamodb = boto3.client("dynamodb")
-        secrets = boto3.client("secretsmanager")
-        ssm = boto3.client("ssm")
-        tables = create_tables_from_template(template, dynamodb)
-        secret_ids = create_secrets_from_template(template, secrets)
-        create_signing_keys(
-            secrets, secret_ids["SigningKeysSecret"], secret_ids["PublicKeysSecret"]
-        )
-        with ExtensionServer(ssm, secrets) as extension:
-            apply_environment(
-                {
-                    "USERS_TABLE": tables["UsersTable"],
-                    "SESSIONS_TABLE": tables["SessionsTable"],
-                    "SIGNING_KEYS_SECRET_ID": secret_ids["SigningKeysSecret"],
-                    "PUBLIC_KEYS_SECRET_ID": secret_ids["PublicKeysSecret"],
-                    # The issuer as the stack publishes it, read through the extension.
-                    "JWT_ISSUER": "",
-                    "JWT_ISSUER_SECRET_ID": secret_ids["IssuerSecret"],
-                    **extension.environment(),
-                }
-            )
-            with redirect_stdout(_DEVNULL):
-                handlers = {
-                    name: import_handler(name)
-                    for name in ("signup", "login", "refresh", "logout", "authorizer")
-                }
-            uninstall = hashes.install()
-            try:
-                rows += _round_trips(handlers, meter)
-                rows += _login_beyond_hash(handlers["login"], meter, hashes, login_runs)
-            finally:
-                uninstall()
+        apply_environment(aws.environment())
+        with redirect_stdout(_DEVNULL):
+            handlers = {
+                name: import_handler(name, module_name=f"bench_handler_{name}")
+                for name in ("signup", "login", "refresh", "logout", "authorizer")
+            }
+        uninstall = hashes.install()
+        try:
+            rows += _round_trips(handlers, meter)
+            rows += _login_beyond_hash(handlers["login"], meter, hashes, login_runs)
+        finally:
+            uninstall()
     return rows
 
 
@@ -244,7 +189,7 @@ def _round_trips(handlers: dict[str, Any], meter: DynamoMeter) -> list[Row]:
     grant = json.loads(reply["body"])
     access_token, first_refresh = grant["access_token"], grant["refresh_token"]
 
-    event = _with_bearer("authorizer_valid.json", access_token)
+    event = with_bearer("authorizer_valid.json", access_token)
     reply, call = _invoke(handlers, "authorizer", event, meter)
     if not reply.get("isAuthorized"):
         raise RuntimeError(f"authorizer denied a fresh access token: {reply}")
@@ -253,13 +198,13 @@ def _round_trips(handlers: dict[str, Any], meter: DynamoMeter) -> list[Row]:
     counted.append(("authorizer", call, BUDGETS["authorizer"], "warm call"))
 
     reply, call = _invoke(
-        handlers, "refresh", _with_body_token("refresh_body.json", first_refresh), meter
+        handlers, "refresh", with_refresh_token_in_body("refresh_body.json", first_refresh), meter
     )
     _expect(reply, 200, "refresh")
     counted.append(("refresh", call, BUDGETS["refresh"], "happy path (rotation)"))
 
     reply, call = _invoke(
-        handlers, "refresh", _with_body_token("refresh_body.json", first_refresh), meter
+        handlers, "refresh", with_refresh_token_in_body("refresh_body.json", first_refresh), meter
     )
     _expect(reply, 401, "refresh reuse")
     counted.append(("refresh", call, None, "reuse of a rotated token (revokes)"))
@@ -268,7 +213,7 @@ def _round_trips(handlers: dict[str, Any], meter: DynamoMeter) -> list[Row]:
     _expect(reply, 200, "login (for logout)")
     other_refresh = json.loads(reply["body"])["refresh_token"]
     reply, call = _invoke(
-        handlers, "logout", _with_cookie_token("logout_cookie.json", other_refresh), meter
+        handlers, "logout", with_refresh_cookie("logout_cookie.json", other_refresh), meter
     )
     _expect(reply, 204, "logout")
     counted.append(("logout", call, BUDGETS["logout"], "happy path"))

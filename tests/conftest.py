@@ -1,35 +1,78 @@
-"""Shared fixtures. Unit tests never touch the network: sockets are refused except
-for the loopback servers that the handler and end-to-end tests start themselves."""
+"""What every test gets: fake AWS credentials and Region (handlers and boto3 never find
+real ones), no connections but to this machine, and the docker/aws markers' skips.
+
+A test connects only to loopback addresses (the local API, the extension stand-in and
+the other servers the tests start themselves); any other connection from this process
+raises ``NetworkRefused``. Tests marked ``aws`` or ``docker`` (skipped unless asked for)
+may connect anywhere. Subprocesses (the local API, `sam`, `make`) are not watched.
+
+Shared helpers live in tests/support/ (``ROOT`` stays here for the modules that import
+it from this file).
+"""
 
 from __future__ import annotations
 
-import json
+import ipaddress
 import os
-from pathlib import Path
+import socket
+import sys
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-EVENTS = ROOT / "events"
+from tests.support.paths import ROOT
+from tests.support.settings import FAKE_AWS
 
-# Handlers and boto3 must never find real credentials or a real region in tests.
+__all__ = ["ROOT"]
+
 os.environ.update(
     {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_REGION": "us-east-1",
+        **FAKE_AWS,
         "POWERTOOLS_METRICS_NAMESPACE": "StatelessAuthTest",
         "POWERTOOLS_SERVICE_NAME": "stateless-auth",
     }
 )
 
 
-def load_event(name: str) -> dict[str, Any]:
-    """One API Gateway event from events/ (the files `sam local invoke -e` takes)."""
-    return json.loads((EVENTS / name).read_text())
+class NetworkRefused(OSError):
+    """A test tried to connect to something other than this machine."""
+
+
+_network_allowed = False
+
+
+def _is_loopback(address: Any) -> bool:
+    if not isinstance(address, tuple):
+        return True  # AF_UNIX and other local families
+    host = str(address[0])
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.split("%", 1)[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def _refuse_remote_connections(event: str, args: tuple[Any, ...]) -> None:
+    if event == "socket.connect" and not _network_allowed:
+        sock, address = args
+        if isinstance(sock, socket.socket) and not _is_loopback(address):
+            raise NetworkRefused(f"tests connect only to this machine, not {address!r}")
+
+
+sys.addaudithook(_refuse_remote_connections)
+
+
+@pytest.fixture(autouse=True)
+def _network_for_marked_tests(request: pytest.FixtureRequest) -> Iterator[None]:
+    global _network_allowed
+    marked = any(request.node.get_closest_marker(name) for name in ("aws", "docker"))
+    _network_allowed = marked
+    try:
+        yield
+    finally:
+        _network_allowed = False
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -1,6 +1,7 @@
 """Issue 8 items 2 and 6 over real HTTP against `python -m localapi`: the login CSRF a
 cross-site `<form enctype="text/plain">` could do, the cross-site rule on every
-state-changing route, and 401 for a malformed refresh token (CONTRACT §3)."""
+state-changing route, and 401 for a malformed refresh token (docs/routes.md, "Cross-site
+calls and content type")."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from localapi.testing import running_local_api
-from tests.httpclient import Client, Reply
+from tests.support.http_client import Client, Reply
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
 PASSWORD = "correct horse battery staple"

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from localapi.testing import running_local_api
-from tests.httpclient import Client, Reply
+from tests.support.http_client import Client, Reply
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
 PASSWORD = "correct horse battery staple"

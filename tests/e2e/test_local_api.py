@@ -1,4 +1,5 @@
-"""The whole flow over real HTTP against `python -m localapi` (CONTRACT §2-§4)."""
+"""The whole flow over real HTTP against `python -m localapi` (docs/routes.md, docs/tokens.md,
+docs/local-api.md)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 import pytest
 
 from localapi.testing import running_local_api
-from tests.httpclient import Client, Reply
+from tests.support.http_client import Client, Reply
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
 PASSWORD = "correct horse battery staple"

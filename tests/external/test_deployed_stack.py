@@ -1,4 +1,4 @@
-"""The contract's flow against a deployed stack: needs an AWS account, so skipped unless
+"""The whole flow (docs/routes.md) against a deployed stack: needs an AWS account, so skipped unless
 RUN_AWS_TESTS=1 and STATELESS_AUTH_URL (the stack's ApiUrl output) are set."""
 
 from __future__ import annotations
@@ -8,9 +8,10 @@ import uuid
 
 import pytest
 
-from tests.e2e.test_local_api import PASSWORD, Client
+from tests.support.http_client import Client
 
 pytestmark = pytest.mark.aws
+PASSWORD = "correct horse battery staple"
 
 
 def test_signup_login_me_refresh_logout_on_aws() -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.support.paths import EVENTS, ROOT, TEMPLATE
 
 pytestmark = pytest.mark.docker
 SAM = Path(ROOT / ".venv" / "bin" / "sam")
@@ -26,7 +26,7 @@ def test_me_function_answers_its_event_in_the_lambda_container(tmp_path: Path) -
             str(SAM),
             "build",
             "--template-file",
-            str(ROOT / "template.yaml"),
+            str(TEMPLATE),
             "--build-dir",
             str(build),
         ],
@@ -43,7 +43,7 @@ def test_me_function_answers_its_event_in_the_lambda_container(tmp_path: Path) -
             "-t",
             str(build / "template.yaml"),
             "-e",
-            str(ROOT / "events" / "me.json"),
+            str(EVENTS / "me.json"),
         ],
         check=True,
         capture_output=True,

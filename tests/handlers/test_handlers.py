@@ -10,34 +10,10 @@ import jwt
 import pytest
 
 from stateless_auth.tokens.keys import thumbprint
-from tests.conftest import load_event
-from tests.handlers.conftest import Stack
+from tests.support.events import body, cookie_token, load_event, with_bearer, with_refresh_cookie
+from tests.support.handlers import Stack
 
 pytestmark = pytest.mark.xdist_group("handlers")
-
-
-def body(reply: dict[str, Any]) -> dict[str, Any]:
-    result: dict[str, Any] = json.loads(reply["body"])
-    return result
-
-
-def with_refresh_cookie(name: str, token: str) -> dict[str, Any]:
-    event = load_event(name)
-    event["cookies"] = [c.replace("REPLACE_WITH_REFRESH_TOKEN", token) for c in event["cookies"]]
-    return event
-
-
-def with_bearer(name: str, token: str) -> dict[str, Any]:
-    event = load_event(name)
-    event["headers"]["authorization"] = f"Bearer {token}"
-    if "identitySource" in event:
-        event["identitySource"] = [f"Bearer {token}"]
-    return event
-
-
-def cookie_token(reply: dict[str, Any]) -> str:
-    (cookie,) = reply["cookies"]
-    return str(cookie.split(";")[0].split("=", 1)[1])
 
 
 @pytest.fixture(scope="module")

@@ -1,17 +1,18 @@
 """Issue 8 items 2 and 6 through the real handlers, driven by events/ as `sam local invoke
 -e` would: the text/plain login CSRF, the cross-site rule on every state-changing route,
-415 for non-JSON bodies, and 401 for a malformed refresh token (CONTRACT §3)."""
+415 for non-JSON bodies, and 401 for a malformed refresh token (docs/routes.md, "Cross-site calls and content type")."""
 
 from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
 
-from tests.conftest import load_event
-from tests.handlers.conftest import Stack, _import_handler
+from tests.support.events import body, error_of, load_event
+from tests.support.handlers import Stack, import_handler
 
 pytestmark = pytest.mark.xdist_group("handlers")
 EMAIL = "ann@example.com"
@@ -20,17 +21,9 @@ WRONG = "a wrong but long passphrase"
 EVIL = {"origin": "https://evil.example", "sec-fetch-site": "cross-site"}
 
 
-def body(reply: dict[str, Any]) -> dict[str, Any]:
-    result: dict[str, Any] = json.loads(reply["body"])
-    return result
-
-
-def error_of(reply: dict[str, Any]) -> tuple[int, str]:
-    assert body(reply)["message"]
-    return reply["statusCode"], body(reply)["error"]
-
-
-def event(name: str, *, headers: dict[str, str] | None = None, **fields: Any) -> dict[str, Any]:
+def event(
+    name: str, *, headers: Mapping[str, str | None] | None = None, **fields: Any
+) -> dict[str, Any]:
     """An events/ file with some headers changed (None removes one) and a new body."""
     result = load_event(name)
     for key, value in (headers or {}).items():
@@ -189,7 +182,7 @@ def test_a_login_from_an_allowed_origin_works(
 ) -> None:
     # ALLOWED_ORIGINS as the function's environment gives it, read when the function starts.
     monkeypatch.setenv("ALLOWED_ORIGINS", "https://app.example.com")
-    monkeypatch.setitem(stack.handlers, "login", _import_handler("login"))
+    monkeypatch.setitem(stack.handlers, "login", import_handler("login"))
     allowed = event(
         "login_ok.json",
         headers={"origin": "https://app.example.com", "sec-fetch-site": "same-site"},

@@ -16,12 +16,12 @@ from typing import Any
 
 import pytest
 
-from localapi.template import Resolver, load_template
+from localapi.template import Resolver
 from stateless_auth.tokens.rotation import EARLY_ROTATION_TAG, RotationTooSoon
-from tests.conftest import ROOT, load_event
-from tests.handlers.conftest import Stack
-from tests.handlers.test_handlers import body, cookie_token, with_refresh_cookie
-from tests.rotation.conftest import rotation_aws
+from tests.support.aws import project_template
+from tests.support.events import body, cookie_token, load_event, with_refresh_cookie
+from tests.support.handlers import Stack
+from tests.support.rotation import rotation_aws
 
 pytestmark = pytest.mark.xdist_group("handlers")
 FUNCTIONS = {
@@ -40,7 +40,7 @@ TRANSACT_ACTIONS = {
 
 def granted(function: str) -> set[tuple[str, str]]:
     """(dynamodb action, table logical id) pairs the function's policy allows."""
-    template = load_template(ROOT / "template.yaml")
+    template = project_template()
     grants: set[tuple[str, str]] = set()
     for policy in template["Resources"][function]["Properties"].get("Policies", []):
         for statement in policy.get("Statement", []) if isinstance(policy, dict) else []:
@@ -139,7 +139,7 @@ ROTATION_REGION = "eu-west-1"
 
 def granted_secrets_manager(function: str, resolver: Resolver) -> set[tuple[str, str]]:
     """(secretsmanager action, ARN or ARN pattern) pairs the function's policy allows."""
-    template = load_template(ROOT / "template.yaml")
+    template = project_template()
     grants: set[tuple[str, str]] = set()
     for policy in template["Resources"][function]["Properties"].get("Policies", []):
         for statement in policy.get("Statement", []) if isinstance(policy, dict) else []:
@@ -159,7 +159,7 @@ def test_every_secrets_manager_call_of_the_rotation_function_is_granted(
     TagResource of finishSecret's rotated-at record included."""
     with rotation_aws(monkeypatch, stack_name=ROTATION_STACK, region=ROTATION_REGION) as aws:
         resolver = Resolver(
-            load_template(ROOT / "template.yaml"),
+            project_template(),
             stack_name=ROTATION_STACK,
             region=ROTATION_REGION,
             physical={logical: {"Ref": arn, "Arn": arn} for logical, arn in aws.secret_ids.items()},

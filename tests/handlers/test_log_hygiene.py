@@ -9,9 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import load_event
-from tests.handlers.conftest import Stack
-from tests.handlers.test_handlers import body, cookie_token, with_bearer, with_refresh_cookie
+from tests.support.events import body, cookie_token, load_event, with_bearer, with_refresh_cookie
+from tests.support.handlers import Stack
 
 pytestmark = pytest.mark.xdist_group("handlers")
 PASSWORD = "a hygiene test passphrase 42"

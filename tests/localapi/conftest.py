@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -11,9 +10,7 @@ import pytest
 from moto import mock_aws
 
 from localapi.template import load_template
-
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
-TOY_TEMPLATE = FIXTURES / "template.yaml"
+from tests.support.paths import TOY_TEMPLATE
 
 
 @pytest.fixture

@@ -14,8 +14,7 @@ from werkzeug.wrappers import Response
 from localapi.model import build_app_spec, parameters_from_environment
 from localapi.server import MANAGED_VARIABLES, LocalAdmin
 from localapi.template import Resolver, load_template, parse_template
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.paths import LOCALAPI_FIXTURES, ROOT, TEMPLATE
 
 
 def downstream(environ: dict[str, Any], start_response: Any) -> Any:
@@ -72,7 +71,7 @@ def test_a_failed_rotation_is_a_500_with_the_reason_in_the_log() -> None:
 
 
 def test_variables_that_pass_a_parameter_through_set_the_parameter() -> None:
-    template = load_template(ROOT / "template.yaml")
+    template = load_template(TEMPLATE)
     environ = {
         "ALLOWED_ORIGINS": "https://app.example.com",
         "JWKS_MAX_AGE_SECONDS": "120",  # only on JwksFunction
@@ -85,7 +84,7 @@ def test_variables_that_pass_a_parameter_through_set_the_parameter() -> None:
 
 
 def test_cors_follows_the_allowed_origins_parameter_of_the_template() -> None:
-    template = load_template(ROOT / "template.yaml")
+    template = load_template(TEMPLATE)
     assert build_app_spec(template, ROOT, Resolver(template)).cors is None  # no CORS at all
     origins = "https://app.example.com, http://localhost:5173"
     resolver = Resolver(template, parameter_values={"AllowedOrigins": origins})
@@ -101,11 +100,11 @@ def test_cors_follows_the_allowed_origins_parameter_of_the_template() -> None:
 def test_a_template_route_under_the_admin_prefix_is_refused(tmp_path: Path) -> None:
     from localapi.server import LocalApi, StartupError
 
-    toy = (Path(__file__).parent / "fixtures" / "template.yaml").read_text()
+    toy = (LOCALAPI_FIXTURES / "template.yaml").read_text()
     assert "Path: /public/echo\n" in toy
     broken = tmp_path / "template.yaml"
     broken.write_text(toy.replace("Path: /public/echo\n", "Path: /_localapi/echo\n", 1))
-    (tmp_path / "functions").symlink_to(Path(__file__).parent / "fixtures" / "functions")
+    (tmp_path / "functions").symlink_to(LOCALAPI_FIXTURES / "functions")
     parse_template(broken.read_text())
     api = LocalApi(broken, port=0, log=io.StringIO(), process_environ={})
     saved = dict(os.environ)

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import http.client
 import json
-import urllib.parse
 from typing import Any
 
 import pytest
 
 from localapi.testing import LocalApiFailed, running_local_api
+from tests.support.http_client import Client
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("localapi")]
 APP = "https://app.example.com"
@@ -21,15 +21,9 @@ DEV = "http://localhost:5173"
 def call(
     base_url: str, method: str, path: str, headers: dict[str, str], body: Any = None
 ) -> tuple[int, http.client.HTTPMessage, bytes]:
-    parsed = urllib.parse.urlsplit(base_url)
-    connection = http.client.HTTPConnection(parsed.hostname or "", parsed.port, timeout=30)
-    try:
-        data = None if body is None else json.dumps(body).encode()
-        connection.request(method, path, body=data, headers=headers)
-        reply = connection.getresponse()
-        return reply.status, reply.headers, reply.read()
-    finally:
-        connection.close()
+    data = None if body is None else json.dumps(body).encode()
+    reply = Client(base_url).send(method, path, data, headers)
+    return reply.status, reply.headers, reply.raw
 
 
 def preflight(base_url: str, origin: str) -> tuple[int, http.client.HTTPMessage, bytes]:

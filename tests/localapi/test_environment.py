@@ -4,10 +4,8 @@ secret's id), and the process's environment is restored afterwards."""
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
-import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +16,9 @@ from localapi.runtime import LoadedFunction, exact_environment
 from localapi.server import function_environment
 from localapi.template import Resolver, load_template
 from localapi.testing import running_local_api
-from tests.conftest import ROOT
-from tests.localapi.conftest import FIXTURES
+from tests.support.http_client import Client
+from tests.support.paths import LOCALAPI_FIXTURES as FIXTURES
+from tests.support.paths import TEMPLATE
 
 
 def test_exact_environment_replaces_then_restores_os_environ() -> None:
@@ -84,24 +83,18 @@ def lambda_handler(event, context):
 
 
 def get(base_url: str, method: str, path: str, headers: dict[str, str]) -> Any:
-    parsed = urllib.parse.urlsplit(base_url)
-    connection = http.client.HTTPConnection(parsed.hostname or "", parsed.port, timeout=30)
-    try:
-        connection.request(method, path, headers=headers)
-        reply = connection.getresponse()
-        assert reply.status == 200
-        return json.loads(reply.read())
-    finally:
-        connection.close()
+    reply = Client(base_url).send(method, path, headers=headers)
+    assert reply.status == 200
+    return reply.json()
 
 
 @pytest.mark.e2e
 @pytest.mark.xdist_group("localapi")
 def test_over_the_real_template_each_function_sees_its_own_variables(tmp_path: Path) -> None:
     """template.yaml as it is, each handler replaced by a probe of its environment."""
-    text = (ROOT / "template.yaml").read_text(encoding="utf-8")
+    text = TEMPLATE.read_text(encoding="utf-8")
     (tmp_path / "template.yaml").write_text(text, encoding="utf-8")
-    template = load_template(ROOT / "template.yaml")
+    template = load_template(TEMPLATE)
     for resource in template["Resources"].values():
         if resource["Type"] == "AWS::Serverless::Function":
             folder = tmp_path / resource["Properties"]["CodeUri"]

@@ -1,8 +1,7 @@
-"""The local API over real HTTP, serving the toy template (CONTRACT §2)."""
+"""The local API over real HTTP, serving the toy template (docs/local-api.md)."""
 
 from __future__ import annotations
 
-import http.client
 import json
 import signal
 import subprocess
@@ -16,22 +15,20 @@ from typing import Any
 import pytest
 
 from localapi.testing import LocalApiFailed, LocalApiUrl, running_local_api, wait_until_ready
-from tests.localapi.conftest import TOY_TEMPLATE
+from tests.support import http_client
+from tests.support.paths import TOY_TEMPLATE
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("localapi")]
 
 
-class Reply:
-    def __init__(self, status: int, headers: http.client.HTTPMessage, body: bytes) -> None:
-        self.status = status
-        self.headers = headers
-        self.body = body
-
-    def json(self) -> Any:
-        return json.loads(self.body)
+class Reply(http_client.Reply):
+    @property
+    def body(self) -> bytes:
+        return self.raw
 
     @property
     def event(self) -> dict[str, Any]:
+        """The event the toy function was called with (it answers with it)."""
         return dict(self.json()["event"])
 
 
@@ -43,14 +40,8 @@ def call(
     headers: dict[str, str] | None = None,
     body: bytes | None = None,
 ) -> Reply:
-    parsed = urllib.parse.urlsplit(base_url)
-    connection = http.client.HTTPConnection(parsed.hostname or "", parsed.port, timeout=30)
-    try:
-        connection.request(method, path, body=body, headers=headers or {})
-        reply = connection.getresponse()
-        return Reply(reply.status, reply.headers, reply.read())
-    finally:
-        connection.close()
+    reply = http_client.Client(base_url).send(method, path, body, headers)
+    return Reply(reply.status, reply.headers, reply.raw)
 
 
 @pytest.fixture(scope="module")

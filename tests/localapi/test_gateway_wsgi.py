@@ -10,7 +10,7 @@ from werkzeug.test import Client
 from localapi.gateway import Gateway
 from localapi.model import CorsSpec, FunctionSpec, RouteSpec
 from localapi.runtime import LoadedFunction
-from tests.localapi.conftest import FIXTURES
+from tests.support.paths import LOCALAPI_FIXTURES as FIXTURES
 
 CORS = CorsSpec(
     allow_origins=("https://app.example.com",),

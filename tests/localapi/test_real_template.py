@@ -15,14 +15,14 @@ from localapi.aws import (
 )
 from localapi.model import build_app_spec
 from localapi.template import LOCAL_API_ID, Resolver, load_template
-from tests.conftest import ROOT
+from tests.support.paths import ROOT, TEMPLATE
 
 STACK = "stateless-auth-local"
 
 
 @pytest.fixture(scope="module")
 def template() -> dict[str, Any]:
-    return load_template(ROOT / "template.yaml")
+    return load_template(TEMPLATE)
 
 
 def test_secrets_parameters_and_tables_come_from_the_template(

@@ -8,7 +8,7 @@ import pytest
 
 from localapi.model import build_app_spec
 from localapi.template import Resolver, TemplateError, parse_template
-from tests.localapi.conftest import FIXTURES
+from tests.support.paths import LOCALAPI_FIXTURES as FIXTURES
 
 
 def test_short_form_intrinsics_become_long_form() -> None:

@@ -20,8 +20,8 @@ from localapi.aws import create_tables_from_template
 from localapi.model import build_app_spec
 from localapi.template import Resolver, TemplateError, load_template, parse_template
 from localapi.testing import LocalApiFailed, running_local_api
-from tests.conftest import ROOT
-from tests.localapi.conftest import FIXTURES
+from tests.support.paths import LOCALAPI_FIXTURES as FIXTURES
+from tests.support.paths import ROOT, TEMPLATE
 
 BASE = """
 Transform: AWS::Serverless-2016-10-31
@@ -247,7 +247,7 @@ def test_the_real_template_starts_cleanly() -> None:
 
     before = dict(os.environ)
     log = io.StringIO()
-    api = LocalApi(ROOT / "template.yaml", port=0, log=log, process_environ={}).start()
+    api = LocalApi(TEMPLATE, port=0, log=log, process_environ={}).start()
     try:
         assert api.app is not None
         assert {route.route_key for route in api.app.routes} >= {"POST /auth/login", "GET /me"}
@@ -256,6 +256,6 @@ def test_the_real_template_starts_cleanly() -> None:
     finally:
         api.close()
     assert dict(os.environ) == before
-    template = load_template(ROOT / "template.yaml")  # and with CORS on
+    template = load_template(TEMPLATE)  # and with CORS on
     resolver = Resolver(template, parameter_values={"AllowedOrigins": "https://app.example.com"})
     assert build_app_spec(template, ROOT, resolver).cors is not None

@@ -7,16 +7,16 @@ loads and does, so it cannot flake on a noisy machine.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.support.paths import FUNCTIONS, ROOT
+from tests.support.settings import function_environment
 
-AUTHORIZER = ROOT / "functions" / "authorizer" / "app.py"
+AUTHORIZER = FUNCTIONS / "authorizer" / "app.py"
 
 # Imports the handler by path, as Lambda's runtime imports app.py, and reports every
 # module it loaded and every socket connection it tried.
@@ -39,43 +39,14 @@ print(json.dumps({
 """
 
 
-def function_environment() -> dict[str, str]:
-    """Everything template.yaml gives the authorizer, and no real AWS settings."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_"))}
-    env.update(
-        {
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_SESSION_TOKEN": "testing",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_REGION": "us-east-1",
-            "JWT_AUDIENCE": "stateless-auth-test",
-            "JWT_ISSUER": "https://api.example.test",
-            "ACCESS_TOKEN_TTL_SECONDS": "900",
-            "REFRESH_TOKEN_TTL_SECONDS": "7776000",
-            "MAX_FAILED_LOGINS": "5",
-            "LOCKOUT_SECONDS": "300",
-            "PASSWORD_MIN_LENGTH": "15",
-            "ALLOWED_ORIGINS": "",
-            "USERS_TABLE": "UsersTable",
-            "SESSIONS_TABLE": "SessionsTable",
-            "PUBLIC_KEYS_SECRET_ID": "stateless-auth-test-public-keys",
-            # Nothing listens here: importing the handler must not need the extension.
-            "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT": "9",
-            "POWERTOOLS_SERVICE_NAME": "stateless-auth",
-            "POWERTOOLS_METRICS_NAMESPACE": "StatelessAuthTest",
-            "POWERTOOLS_LOG_LEVEL": "INFO",
-        }
-    )
-    return env
-
-
 @pytest.fixture(scope="module")
 def fresh_import() -> dict[str, Any]:
     done = subprocess.run(
         [sys.executable, "-c", CHILD, str(AUTHORIZER)],
         cwd=ROOT,
-        env=function_environment(),
+        # The functions' settings and no real AWS settings; nothing listens on port 9:
+        # importing the handler must not need the extension.
+        env=function_environment({"PARAMETERS_SECRETS_EXTENSION_HTTP_PORT": "9"}),
         capture_output=True,
         text=True,
         timeout=120,

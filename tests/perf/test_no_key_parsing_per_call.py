@@ -3,8 +3,6 @@ set is read, and every later verification reuses them."""
 
 from __future__ import annotations
 
-import importlib.util
-import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,27 +15,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
 from jwt.api_jwk import PyJWK, PyJWKSet
 
-from localapi.extension import ExtensionServer
 from stateless_auth.http.cross_site import api_origin
-from stateless_auth.tokens.access import issue_access_token
 from stateless_auth.tokens.keys import KeySet
-from tests.conftest import ROOT, load_event
-from tests.keyfixtures import AUDIENCE, ISSUER, verifier_for
-
-PUBLIC_KEYS_SECRET = "stateless-auth-test-public-keys"
-
-
-def mint(key_set: KeySet, issuer: str = ISSUER) -> str:
-    return issue_access_token(
-        key_set.current,
-        subject=str(uuid.uuid4()),
-        email="ann@example.com",
-        roles=["user"],
-        issuer=issuer,
-        audience=AUDIENCE,
-        ttl=900,
-        session_id=str(uuid.uuid4()),
-    ).token
+from tests.support.events import load_event, with_bearer
+from tests.support.extension import StaticSecrets, serving_secrets
+from tests.support.handlers import import_handler
+from tests.support.settings import AUDIENCE, ISSUER, PUBLIC_KEYS_SECRET_ID
+from tests.support.tokens import mint_fresh, verifier_for
 
 
 @contextmanager
@@ -80,7 +64,7 @@ def counting_key_parsers() -> Iterator[Counter[str]]:
 def test_the_counters_see_a_pem_parsed_per_call() -> None:
     # The guard guards: pyjwt's plain jwt.decode with a PEM string parses it every time.
     key_set = KeySet.generate()
-    token = mint(key_set)
+    token = mint_fresh(key_set)
     pem = (
         key_set.current.private_key.public_key()
         .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
@@ -95,61 +79,48 @@ def test_the_counters_see_a_pem_parsed_per_call() -> None:
 def test_verifying_tokens_parses_no_key() -> None:
     key_set = KeySet.generate()
     verifier = verifier_for(key_set)  # reads and parses the key set once
-    first, second = mint(key_set), mint(key_set)
+    first, second = mint_fresh(key_set), mint_fresh(key_set)
     with counting_key_parsers() as parses:
         claims = [verifier.verify(t, issuer=ISSUER) for t in (first, first, second)]
     assert dict(parses) == {}
     assert claims[0]["sub"] == claims[1]["sub"] != claims[2]["sub"]
 
 
-class FakeSecrets:
-    """What the extension emulator asks of Secrets Manager: the public key set."""
-
-    def __init__(self, value: str) -> None:
-        self.value = value
-        self.calls = 0
-
-    def get_secret_value(self, **arguments: Any) -> dict[str, Any]:
-        self.calls += 1
-        assert arguments["SecretId"] == PUBLIC_KEYS_SECRET
-        return {"Name": PUBLIC_KEYS_SECRET, "SecretString": self.value}
-
-
 @pytest.fixture
-def authorizer(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, FakeSecrets, KeySet]]:
+def authorizer(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, StaticSecrets, KeySet]]:
+    """The authorizer, reading the public key set through the extension stand-in."""
     key_set = KeySet.generate()
-    secrets = FakeSecrets(key_set.public_jwks_string())
-    with ExtensionServer(ssm_client=None, secrets_client=secrets) as extension:
+    with serving_secrets({PUBLIC_KEYS_SECRET_ID: key_set.public_jwks_string()}) as (
+        extension,
+        secrets,
+    ):
         for name, value in {
             "JWT_AUDIENCE": AUDIENCE,
             "JWT_ISSUER": "https://api.example.test",
-            "PUBLIC_KEYS_SECRET_ID": PUBLIC_KEYS_SECRET,
+            "PUBLIC_KEYS_SECRET_ID": PUBLIC_KEYS_SECRET_ID,
             **extension.environment(),
         }.items():
             monkeypatch.setenv(name, value)
-        path = ROOT / "functions" / "authorizer" / "app.py"
-        spec = importlib.util.spec_from_file_location("perf_guard_authorizer", path)
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
+        module = import_handler("authorizer", module_name="perf_guard_authorizer")
         yield module, secrets, key_set
 
 
 def test_the_authorizer_handler_parses_no_key_and_fetches_nothing_when_warm(
-    authorizer: tuple[Any, FakeSecrets, KeySet],
+    authorizer: tuple[Any, StaticSecrets, KeySet],
 ) -> None:
     module, secrets, key_set = authorizer
     base = load_event("authorizer_valid.json")
     issuer = api_origin(base)
 
     def event(token: str) -> dict[str, Any]:
-        return {**base, "headers": {**base["headers"], "authorization": f"Bearer {token}"}}
+        return with_bearer(base, token)
 
-    first = module.lambda_handler(event(mint(key_set, issuer)), None)  # reads the key set
+    first = module.lambda_handler(
+        event(mint_fresh(key_set, issuer=issuer)), None
+    )  # reads the key set
     assert first["isAuthorized"] is True
     fetched = secrets.calls
-    tokens = [mint(key_set, issuer) for _ in range(2)]
+    tokens = [mint_fresh(key_set, issuer=issuer) for _ in range(2)]
     with counting_key_parsers() as parses:
         decisions = [module.lambda_handler(event(t), None) for t in (*tokens, tokens[0])]
     assert [d["isAuthorized"] for d in decisions] == [True, True, True]

@@ -20,7 +20,7 @@ from stateless_auth.tokens.rotation import (
     kids,
     rotate_now,
 )
-from tests.rotation.conftest import Aws
+from tests.support.rotation import Aws
 
 
 def test_the_first_rotation_replaces_the_placeholder_with_three_keys(aws: Aws) -> None:

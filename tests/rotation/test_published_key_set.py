@@ -13,8 +13,9 @@ from localapi.aws import create_parameters_from_template
 from stateless_auth import wiring
 from stateless_auth.config import load_settings
 from stateless_auth.tokens.rotation import kids, rotate_now
-from tests.keyfixtures import AUDIENCE
-from tests.rotation.conftest import TEMPLATE, Aws
+from tests.support.aws import project_template
+from tests.support.rotation import Aws
+from tests.support.settings import AUDIENCE
 
 WRITES = ("Put", "Update", "Create", "Delete", "Tag", "Restore", "Rotate", "Label")
 
@@ -39,7 +40,7 @@ def _holds_a_key_set(value: str) -> bool:
 def test_only_the_rotation_writes_the_public_set_and_no_parameter_holds_one(
     aws: Aws, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    parameters = create_parameters_from_template(TEMPLATE, aws.ssm)  # what the stack has
+    parameters = create_parameters_from_template(project_template(), aws.ssm)  # what the stack has
     assert parameters == {}  # not even the issuer is an SSM parameter any more
     writes: list[tuple[str, str, str]] = []
     _record_writes(aws.secrets, "secretsmanager", writes)

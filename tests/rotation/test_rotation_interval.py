@@ -1,5 +1,5 @@
-"""createSecret refuses to rotate again sooner than the minimum interval (CONTRACT §4,
-issue 8 item 5): a login or refresh function may keep signing with the outgoing current
+"""createSecret refuses to rotate again sooner than the minimum interval (docs/keys.md,
+"Rotation interval"; issue 8 item 5): a login or refresh function may keep signing with the outgoing current
 key for as long as it caches the key set, and the rotation after next drops that key
 from the published set; a verifier outside the stack may cache the JWKS for its max-age,
 and a rotation makes current the key the one before announced. The interval runs from
@@ -19,9 +19,8 @@ from unittest import mock
 import pytest
 
 from localapi import rotate_keys
-from stateless_auth.domain.errors import TokenVerificationError
 from stateless_auth.storage.secrets_extension import ExtensionClient
-from stateless_auth.tokens.access import LEEWAY_SECONDS, AccessTokenVerifier, issue_access_token
+from stateless_auth.tokens.access import LEEWAY_SECONDS, AccessTokenVerifier
 from stateless_auth.tokens.keys import KeySet, PublicKeyStore, SigningKeyProvider
 from stateless_auth.tokens.rotation import (
     CURRENT_STAGE,
@@ -37,14 +36,10 @@ from stateless_auth.tokens.rotation import (
     rotate_now,
     rotated_at,
 )
-from tests.keyfixtures import AUDIENCE, ISSUER
-from tests.rotation.conftest import (
-    REFRESH_SECONDS,
-    Aws,
-    Clock,
-    import_rotation_function,
-    mint,
-)
+from tests.support.clock import Clock
+from tests.support.rotation import REFRESH_SECONDS, Aws, import_rotation_function
+from tests.support.settings import AUDIENCE
+from tests.support.tokens import mint, verifies
 
 
 class Log:
@@ -55,14 +50,6 @@ class Log:
 
     def __call__(self, message: str, fields: Mapping[str, Any]) -> None:
         self.records.append((message, dict(fields)))
-
-
-def verifies(verifier: AccessTokenVerifier, token: str) -> bool:
-    try:
-        verifier.verify(token, issuer=ISSUER)
-    except TokenVerificationError:
-        return False
-    return True
 
 
 def live_rotated_at(aws: Aws) -> int | None:
@@ -107,17 +94,7 @@ def test_the_interval_is_just_long_enough_for_the_last_token_a_stale_login_signs
     now = time.time()
     r1 = now - (interval - early)  # so that "now" is the next rotation
     last_signed = r1 + refresh + EXTENSION_CACHE_SECONDS
-    token = issue_access_token(
-        key,
-        subject="u1",
-        email="ann@example.com",
-        roles=["user"],
-        issuer=ISSUER,
-        audience=AUDIENCE,
-        ttl=ttl,
-        session_id="s1",
-        now=last_signed,
-    ).token
+    token = mint(key, ttl=ttl, now=last_signed)
     assert LEEWAY_SECONDS == 30
     assert verifies(verifier, token) is cut_off
 

@@ -25,7 +25,7 @@ import pytest
 
 from stateless_auth.tokens.keys import KeySet, SigningKey
 from stateless_auth.tokens.rotation import STEPS, RotationError, kids
-from tests.rotation.conftest import Aws
+from tests.support.rotation import Aws
 
 
 def _write_live_set(aws: Aws, key_set: KeySet, **extra: Any) -> None:

@@ -9,19 +9,12 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from stateless_auth.domain.errors import TokenVerificationError
 from stateless_auth.tokens.authorizer import Authorizer, VerifiedTokenCache
 from stateless_auth.tokens.rotation import STEPS, RotationError, RotationTarget, kids
-from tests.keyfixtures import ISSUER
-from tests.rotation.conftest import COOLDOWN_SECONDS, REFRESH_SECONDS, Aws, Clock, mint
-
-
-def verifies(verifier: Any, token: str) -> bool:
-    try:
-        verifier.verify(token, issuer=ISSUER)
-    except TokenVerificationError:
-        return False
-    return True
+from tests.support.clock import Clock
+from tests.support.rotation import COOLDOWN_SECONDS, REFRESH_SECONDS, Aws
+from tests.support.settings import ISSUER
+from tests.support.tokens import mint, verifies
 
 
 def test_a_token_outlives_one_rotation_and_is_refused_once_its_key_left_the_set(

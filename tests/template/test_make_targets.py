@@ -15,10 +15,10 @@ import pytest
 from samtranslator.yaml_helper import yaml_parse
 
 from stateless_auth.tokens.rotation import EARLY_ROTATION_TAG
+from tests.support.paths import ROOT
 
 pytestmark = pytest.mark.xdist_group("template")
 
-ROOT = Path(__file__).resolve().parents[2]
 SECRET_ARN = (
     "arn:aws:secretsmanager:us-east-1:123456789012:secret:stateless-auth-signing-keys-AbC123"
 )

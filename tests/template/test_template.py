@@ -1,4 +1,6 @@
-"""template.yaml holds the interface of docs SPEC/CONTRACT: names, configuration, routes and IAM.
+"""template.yaml holds the interface the docs describe: names, configuration
+(docs/configuration.md), routes (docs/routes.md) and IAM (docs/security.md,
+docs/keys.md).
 
 The template is read twice: as written (SAM) and as AWS SAM translates it to plain
 CloudFormation (samtranslator, the code the AWS::Serverless transform runs), which is
@@ -23,10 +25,10 @@ import pytest
 from samtranslator.translator.transform import transform
 from samtranslator.yaml_helper import yaml_parse
 
+from tests.support.paths import ROOT, TEMPLATE
+
 pytestmark = pytest.mark.xdist_group("template")
 
-ROOT = Path(__file__).resolve().parents[2]
-TEMPLATE = ROOT / "template.yaml"
 REGION = "us-east-1"
 
 # logical id -> folder under functions/
@@ -42,8 +44,8 @@ FUNCTIONS = {
 }
 ROTATION_FUNCTION = "KeyRotationFunction"
 
-# CONTRACT section 6: variable -> (parameter, default, min, max); None for free text.
-CONTRACT_VARIABLES: dict[str, tuple[str, str, int | None, int | None]] = {
+# docs/configuration.md: variable -> (parameter, default, min, max); None for free text.
+CONFIGURATION_VARIABLES: dict[str, tuple[str, str, int | None, int | None]] = {
     "ACCESS_TOKEN_TTL_SECONDS": ("AccessTokenTtlSeconds", "900", 1, 86400),
     "REFRESH_TOKEN_TTL_SECONDS": ("RefreshTokenTtlSeconds", "7776000", 1, 31536000),
     "MAX_FAILED_LOGINS": ("MaxFailedLogins", "5", 1, 100),
@@ -54,7 +56,7 @@ CONTRACT_VARIABLES: dict[str, tuple[str, str, int | None, int | None]] = {
     "JWT_AUDIENCE": ("JwtAudience", "", None, None),
 }
 
-# CONTRACT section 3: (method, path) -> (function, authorizer or None for a public route)
+# docs/routes.md: (method, path) -> (function, authorizer or None for a public route)
 ROUTES: dict[tuple[str, str], tuple[str, str | None]] = {
     ("POST", "/auth/signup"): ("SignupFunction", None),
     ("POST", "/auth/login"): ("LoginFunction", None),
@@ -178,7 +180,8 @@ def _translate(sam: dict[str, Any], parameters: dict[str, str] | None = None) ->
                 properties[key] = "s3://bucket/" + properties[key].strip("/")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("AWS_DEFAULT_REGION", REGION)
-        return transform(sam, parameters or {}, _ManagedPolicies())
+        translated: dict[str, Any] = transform(sam, parameters or {}, _ManagedPolicies())
+        return translated
 
 
 def _tool(name: str) -> str:
@@ -191,6 +194,18 @@ def _tool(name: str) -> str:
 
 def _tool_env() -> dict[str, str]:
     return {**os.environ, "AWS_DEFAULT_REGION": REGION, "SAM_CLI_TELEMETRY": "0"}
+
+
+def _run_tool(name: str, *arguments: str) -> subprocess.CompletedProcess[str]:
+    """The tool (sam, cfn-lint) run from the project's root, its output captured."""
+    return subprocess.run(
+        [_tool(name), *arguments],
+        cwd=ROOT,
+        env=_tool_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -214,7 +229,7 @@ def _resource_name(resource: Any) -> str:
                 return logical_id
         refs = [r for r in re.findall(r"\$\{([^}!]+)\}", text) if not r.startswith("AWS::")]
         assert len(refs) == 1, f"cannot tell what {text!r} points at"
-        return refs[0].split(".")[0]
+        return str(refs[0]).split(".")[0]
     raise AssertionError(f"unexpected IAM resource {resource!r}")
 
 
@@ -253,7 +268,8 @@ def _role_of(cfn: dict[str, Any], function_id: str) -> str:
 
 @pytest.fixture(scope="module")
 def sam() -> dict[str, Any]:
-    return yaml_parse(TEMPLATE.read_text(encoding="utf-8"))
+    template: dict[str, Any] = yaml_parse(TEMPLATE.read_text(encoding="utf-8"))
+    return template
 
 
 @pytest.fixture(scope="module")
@@ -266,11 +282,24 @@ def body(cfn: dict[str, Any]) -> dict[str, Any]:
     """The OpenAPI document SAM generates for AuthApi."""
     api = cfn["Resources"]["AuthApi"]
     assert api["Type"] == "AWS::ApiGatewayV2::Api"
-    return api["Properties"]["Body"]
+    document: dict[str, Any] = api["Properties"]["Body"]
+    return document
+
+
+def _lambda_functions(cfn: dict[str, Any]) -> list[str]:
+    """The logical ids of the plain Lambda functions the transform makes."""
+    return [
+        logical_id
+        for logical_id, resource in cfn["Resources"].items()
+        if resource["Type"] == "AWS::Lambda::Function"
+    ]
 
 
 def _function_env(cfn: dict[str, Any], function_id: str) -> dict[str, Any]:
-    return cfn["Resources"][function_id]["Properties"]["Environment"]["Variables"]
+    variables: dict[str, Any] = cfn["Resources"][function_id]["Properties"]["Environment"][
+        "Variables"
+    ]
+    return variables
 
 
 # --------------------------------------------------------------- the tools
@@ -278,27 +307,13 @@ def _function_env(cfn: dict[str, Any], function_id: str) -> dict[str, Any]:
 
 @pytest.mark.slow
 def test_sam_validate_lint_is_clean() -> None:
-    result = subprocess.run(
-        [_tool("sam"), "validate", "--lint", "--template-file", str(TEMPLATE)],
-        cwd=ROOT,
-        env=_tool_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = _run_tool("sam", "validate", "--lint", "--template-file", str(TEMPLATE))
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 @pytest.mark.slow
 def test_cfn_lint_is_clean() -> None:
-    result = subprocess.run(
-        [_tool("cfn-lint"), str(TEMPLATE)],
-        cwd=ROOT,
-        env=_tool_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = _run_tool("cfn-lint", str(TEMPLATE))
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -325,11 +340,7 @@ def test_every_function_runs_python313_on_arm64_with_the_shared_layer(
         if resource["Type"] == "AWS::Lambda::LayerVersion" and logical_id.startswith("SharedLayer")
     ]
     assert len(shared_layers) == 1, shared_layers
-    functions = [
-        logical_id
-        for logical_id, resource in cfn["Resources"].items()
-        if resource["Type"] == "AWS::Lambda::Function"
-    ]
+    functions = _lambda_functions(cfn)
     assert set(FUNCTIONS) <= set(functions)
     for logical_id in functions:
         properties = cfn["Resources"][logical_id]["Properties"]
@@ -369,11 +380,11 @@ def test_password_hashing_functions_get_more_memory(
 # ----------------------------------------------------------- configuration
 
 
-@pytest.mark.parametrize("variable", sorted(CONTRACT_VARIABLES))
+@pytest.mark.parametrize("variable", sorted(CONFIGURATION_VARIABLES))
 def test_contract_setting_is_a_parameter_with_its_default_and_range(
     sam: dict[str, Any], variable: str
 ) -> None:
-    name, default, minimum, maximum = CONTRACT_VARIABLES[variable]
+    name, default, minimum, maximum = CONFIGURATION_VARIABLES[variable]
     parameter = sam["Parameters"][name]
     assert str(parameter["Default"]) == default
     if minimum is None:
@@ -384,10 +395,10 @@ def test_contract_setting_is_a_parameter_with_its_default_and_range(
         assert parameter["MaxValue"] == maximum
 
 
-@pytest.mark.parametrize("variable", sorted(CONTRACT_VARIABLES))
+@pytest.mark.parametrize("variable", sorted(CONFIGURATION_VARIABLES))
 def test_contract_setting_reaches_every_function(cfn: dict[str, Any], variable: str) -> None:
-    name = CONTRACT_VARIABLES[variable][0]
-    expected = {"Ref": name}
+    name = CONFIGURATION_VARIABLES[variable][0]
+    expected: dict[str, Any] = {"Ref": name}
     if variable == "JWT_AUDIENCE":
         expected = {"Fn::If": ["HasJwtAudience", {"Ref": name}, {"Ref": "AWS::StackName"}]}
     for logical_id in FUNCTIONS:
@@ -870,7 +881,7 @@ def test_only_the_rotation_role_can_change_the_signing_keys(
     for (action, tags), kinds in SIGNING_KEYS_CHANGERS.items():
         if not operator:
             kinds = kinds - {"operator"}
-        extra = {} if tags is None else {"aws:TagKeys": TAG_REQUESTS[tags]}
+        extra: dict[str, Any] = {} if tags is None else {"aws:TagKeys": TAG_REQUESTS[tags]}
         allowed = {
             requester
             for requester in requesters
@@ -1136,11 +1147,7 @@ def test_every_function_logs_to_a_declared_group_with_retention(
     retention = sam["Parameters"]["FunctionLogRetentionInDays"]
     assert retention["Type"] == "Number"
     assert retention["Default"] in retention["AllowedValues"]
-    functions = [
-        logical_id
-        for logical_id, resource in cfn["Resources"].items()
-        if resource["Type"] == "AWS::Lambda::Function"
-    ]
+    functions = _lambda_functions(cfn)
     assert set(FUNCTIONS) <= set(functions)
     for logical_id in functions:
         logging = cfn["Resources"][logical_id]["Properties"].get("LoggingConfig", {})
@@ -1171,14 +1178,7 @@ def _cfn_lint_after_transform(sam: dict[str, Any], tmp_path: Path) -> str:
     """
     translated = tmp_path / "translated.json"
     translated.write_text(json.dumps(_translate(sam)), encoding="utf-8")
-    result = subprocess.run(
-        [_tool("cfn-lint"), "--format", "parseable", "--", str(translated)],
-        cwd=ROOT,
-        env=_tool_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = _run_tool("cfn-lint", "--format", "parseable", "--", str(translated))
     return result.stdout + result.stderr
 
 

@@ -9,7 +9,6 @@ import time
 import pytest
 from argon2 import PasswordHasher
 
-from stateless_auth.config import load_settings
 from stateless_auth.domain import breached, passwords
 from stateless_auth.domain.accounts import User
 from stateless_auth.domain.errors import (
@@ -19,44 +18,17 @@ from stateless_auth.domain.errors import (
     WeakPassword,
 )
 from stateless_auth.http.errors import answer_for, error_headers
-from stateless_auth.tokens.keys import KeySet
-from tests.fakes import FakeSessions, FakeUsers, Flows
-from tests.keyfixtures import AUDIENCE, ISSUER
+from tests.support.clock import Clock
+from tests.support.fakes import FakeUsers, Flows
+from tests.support.flows import flows_over
+from tests.support.settings import ISSUER, load_test_settings
 
 PASSWORD = "correct horse battery staple"
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = float(int(time.time()))
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def users() -> FakeUsers:
-    return FakeUsers()
-
-
 @pytest.fixture
 def service(clock: Clock, users: FakeUsers) -> Flows:
-    settings = load_settings(
-        {"JWT_AUDIENCE": AUDIENCE, "MAX_FAILED_LOGINS": "3", "LOCKOUT_SECONDS": "60"}
-    )
-    key_set = KeySet.generate()
-    svc = Flows(
-        settings,
-        users=users,
-        sessions=FakeSessions(users),
-        signing_key=lambda: key_set.current,
-        clock=clock,
-    )
+    svc = flows_over(users, clock=clock, MAX_FAILED_LOGINS="3", LOCKOUT_SECONDS="60")
     svc.signup("ann@example.com", PASSWORD)
     return svc
 
@@ -215,7 +187,7 @@ def test_unknown_email_and_wrong_password_do_the_same_work(
 def test_unknown_email_and_wrong_password_take_about_the_same_time(service: Flows) -> None:
     """Repeated, interleaved runs; medians within a factor that a skipped hash would break
     (a missing argon2 verify makes the unknown-email path ~100x faster)."""
-    settings = load_settings({"JWT_AUDIENCE": AUDIENCE, "MAX_FAILED_LOGINS": "100"})
+    settings = load_test_settings(MAX_FAILED_LOGINS="100")
     service.settings = settings
 
     def timed(email: str) -> float:

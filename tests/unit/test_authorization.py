@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
 
-from stateless_auth.tokens.access import AccessTokenVerifier, issue_access_token
+from stateless_auth.tokens.access import AccessTokenVerifier
 from stateless_auth.tokens.authorizer import Authorizer, VerifiedTokenCache, bearer_token
 from stateless_auth.tokens.keys import KeySet, PublicKeyStore
-from tests.keyfixtures import AUDIENCE, ISSUER
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.clock import Clock
+from tests.support.settings import AUDIENCE, ISSUER
+from tests.support.tokens import mint
 
 
 class CountingVerifier(AccessTokenVerifier):
@@ -36,23 +29,9 @@ def event(token: str | None, host: str = "auth.example.test") -> dict[str, Any]:
     return {"headers": headers, "requestContext": {"domainName": host}}
 
 
-def mint(key_set: KeySet, ttl: int = 900, now: float | None = None) -> str:
-    return issue_access_token(
-        key_set.current,
-        subject="u1",
-        email="ann@example.com",
-        roles=["user"],
-        issuer=ISSUER,
-        audience=AUDIENCE,
-        ttl=ttl,
-        session_id="s1",
-        now=now,
-    ).token
-
-
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock.wall()
 
 
 @pytest.fixture
@@ -133,16 +112,7 @@ def test_a_token_verifies_on_any_domain(clock: Clock, host: str) -> None:
 def test_a_token_from_another_issuer_is_denied_whatever_the_domain(clock: Clock) -> None:
     key_set = KeySet.generate()
     authorizer, _, _ = build([key_set.public_jwks_string()], clock)
-    foreign = issue_access_token(
-        key_set.current,
-        subject="u1",
-        email="ann@example.com",
-        roles=["user"],
-        issuer="https://evil.example",
-        audience=AUDIENCE,
-        ttl=900,
-        session_id="s1",
-    ).token
+    foreign = mint(key_set, issuer="https://evil.example")
     assert authorizer.decide(event(foreign, host="evil.example"))[0] == {"isAuthorized": False}
 
 

@@ -1,4 +1,4 @@
-"""Settings: defaults, ranges and clear errors (CONTRACT §6)."""
+"""Settings: defaults, ranges and clear errors (docs/configuration.md)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """Issue 8 item 2 (login CSRF) and item 6 (malformed refresh tokens): the request checks
-the handler edge runs before every handler (CONTRACT §3).
+the HTTP handler decorator runs before every handler (docs/routes.md, "Cross-site calls
+and content type").
 
 - a body must be `Content-Type: application/json`, else 415 and the handler never runs;
 - every state-changing call (POST, DELETE, ...) from another site answers 403, cookie or
@@ -16,7 +17,6 @@ from typing import Any
 import pytest
 from aws_lambda_powertools import Logger
 
-from localapi.runtime import LambdaContext
 from stateless_auth.config import load_settings
 from stateless_auth.domain.errors import InvalidToken
 from stateless_auth.http.cross_site import check_content_type
@@ -25,6 +25,8 @@ from stateless_auth.http.handler import endpoint, http_handler
 from stateless_auth.http.requests import MAX_BODY_BYTES, json_body, parse_event
 from stateless_auth.http.responses import response
 from stateless_auth.http.token_delivery import presented_refresh_token
+from tests.support.events import error_of
+from tests.support.handlers import LambdaContext
 
 OWN = "https://api.example.test"
 APP = "https://app.example.test"
@@ -79,12 +81,6 @@ class Toy:
 
 def wrap(toy: Toy, allowed: Any = ALLOWED) -> Any:
     return endpoint(logger, allowed_origins=allowed)(toy)
-
-
-def error_of(reply: dict[str, Any]) -> tuple[int, str]:
-    payload = json.loads(reply["body"])
-    assert payload["message"]
-    return reply["statusCode"], payload["error"]
 
 
 # --- the body's media type -------------------------------------------------------

@@ -8,15 +8,8 @@ from stateless_auth import wiring
 from stateless_auth.config import load_settings
 from stateless_auth.domain.errors import ConfigError, KeySetError
 from stateless_auth.tokens.issuer import PublishedIssuer
-from tests.keyfixtures import AUDIENCE
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.clock import Clock
+from tests.support.settings import AUDIENCE
 
 
 def test_jwt_issuer_wins_and_is_never_read_from_elsewhere() -> None:

@@ -1,4 +1,5 @@
-"""Key sets and the verifier's key store: thumbprints, rotation, re-reads, cooldown."""
+"""Key sets and the verifier's key store: thumbprints, rotation, re-reads, cooldown, and
+the scheduled re-reads that caches of decisions notice (docs/keys.md)."""
 
 from __future__ import annotations
 
@@ -8,14 +9,17 @@ import pytest
 
 from stateless_auth.domain.errors import KeySetError
 from stateless_auth.tokens.keys import KeySet, PublicKeyStore, SigningKeyProvider, thumbprint
+from tests.support.clock import Clock
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+def store_over(
+    documents: list[str], clock: Clock, *, refresh_seconds: float = 300
+) -> PublicKeyStore:
+    """A key store that reads the last of ``documents`` (append one to publish it), with a
+    cooldown of 30 s for unknown kids; not loaded yet."""
+    return PublicKeyStore(
+        lambda: documents[-1], refresh_seconds=refresh_seconds, cooldown_seconds=30, clock=clock
+    )
 
 
 def test_kid_is_the_rfc7638_thumbprint() -> None:
@@ -68,9 +72,7 @@ def test_public_store_ignores_private_and_foreign_entries() -> None:
 def test_store_rereads_after_refresh_interval_and_keeps_keys_on_failure() -> None:
     clock = Clock()
     documents = [KeySet.generate().public_jwks_string()]
-    store = PublicKeyStore(
-        lambda: documents[-1], refresh_seconds=300, cooldown_seconds=30, clock=clock
-    )
+    store = store_over(documents, clock)
     store.load()
     first = store.kids()
     documents.append(KeySet.generate().public_jwks_string())
@@ -87,8 +89,7 @@ def test_store_rereads_after_refresh_interval_and_keeps_keys_on_failure() -> Non
 
 def test_a_flood_of_unknown_kids_causes_one_fetch_per_cooldown() -> None:
     clock = Clock()
-    document = KeySet.generate().public_jwks_string()
-    store = PublicKeyStore(lambda: document, refresh_seconds=300, cooldown_seconds=30, clock=clock)
+    store = store_over([KeySet.generate().public_jwks_string()], clock)
     store.load()
     for i in range(1000):
         assert store.get(f"made-up-{i}") is None
@@ -109,14 +110,66 @@ def test_new_key_is_found_after_rotation_without_waiting_for_refresh() -> None:
     clock = Clock()
     key_set = KeySet.generate()
     documents = [key_set.public_jwks_string()]
-    store = PublicKeyStore(
-        lambda: documents[-1], refresh_seconds=300, cooldown_seconds=30, clock=clock
-    )
+    store = store_over(documents, clock)
     store.load()
     twice = key_set.rotated().rotated()
     documents.append(twice.public_jwks_string())
     clock.now += 31
     assert store.get(twice.next.kid) is not None
+
+
+def test_a_refresh_interval_shorter_than_the_cooldown_is_honoured() -> None:
+    clock = Clock()
+    documents = [KeySet.generate().public_jwks_string()]
+    store = store_over(documents, clock, refresh_seconds=1)
+    store.load()
+    documents.append(KeySet.generate().public_jwks_string())
+    clock.now += 1
+    known = next(iter(store.kids()))
+    assert store.get(known) is None  # re-read after 1 s: that key has gone
+    assert store.fetches == 2
+    assert store.get("made-up") is None  # an unknown kid still waits for the cooldown
+    assert store.fetches == 2
+
+
+def test_reading_the_version_rereads_a_stale_set() -> None:
+    """A cache of decisions that only looks at the version must still see a rotation."""
+    clock = Clock()
+    key_set = KeySet.generate()
+    documents = [key_set.public_jwks_string()]
+    store = store_over(documents, clock)
+    assert store.version == 0
+    assert store.fetches == 0  # never loads by itself: the first get() does
+    store.load()
+    loaded = store.version
+    documents.append(key_set.rotated().public_jwks_string())
+    clock.now += 299
+    assert store.version == loaded  # not stale yet: no re-read
+    assert store.fetches == 1
+    clock.now += 1
+    assert store.version == loaded + 1
+    assert store.fetches == 2
+    assert store.version == loaded + 1  # and only once
+    assert store.fetches == 2
+
+
+def test_a_failed_scheduled_reread_keeps_the_keys_and_is_retried_after_the_cooldown() -> None:
+    clock = Clock()
+    key_set = KeySet.generate()
+    documents = [key_set.public_jwks_string()]
+    store = store_over(documents, clock)
+    store.load()
+    documents.append("not json")
+    clock.now += 300
+    assert store.get(key_set.current.kid) is not None
+    assert store.fetches == 2
+    clock.now += 10
+    assert store.get(key_set.current.kid) is not None
+    assert store.fetches == 2  # no hammering a failing source
+    clock.now += 20
+    documents.append(key_set.rotated().rotated().rotated().public_jwks_string())
+    assert store.get(key_set.current.kid) is None
+    assert store.fetches == 3
 
 
 def test_store_without_any_keys_at_cold_start_fails_loudly() -> None:

@@ -2,7 +2,7 @@
 
 Each login reserves one of the failures left with a conditional write before argon2
 runs, so of any number of simultaneous logins for one email at most as many passwords
-are checked as failures remain (CONTRACT §5).
+are checked as failures remain (docs/security.md, "Lock-out under concurrency").
 """
 
 from __future__ import annotations
@@ -13,14 +13,13 @@ from typing import Any
 
 import pytest
 
-from stateless_auth.config import load_settings
 from stateless_auth.domain import passwords
 from stateless_auth.domain.accounts import User
 from stateless_auth.domain.errors import LoginFailed, TooManyAttempts
 from stateless_auth.domain.lockout import FailedLogins
-from stateless_auth.tokens.keys import KeySet
-from tests.fakes import FakeSessions, FakeUsers, Flows
-from tests.keyfixtures import AUDIENCE, ISSUER
+from tests.support.fakes import FakeUsers, Flows
+from tests.support.flows import flows_over
+from tests.support.settings import ISSUER
 
 PASSWORD = "correct horse battery staple"
 WRONG = "wrong password, really"
@@ -56,17 +55,7 @@ def checked(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 def make_service(users: FakeUsers) -> Flows:
-    settings = load_settings(
-        {"JWT_AUDIENCE": AUDIENCE, "MAX_FAILED_LOGINS": str(MAX), "LOCKOUT_SECONDS": "60"}
-    )
-    key_set = KeySet.generate()
-    service = Flows(
-        settings,
-        users=users,
-        sessions=FakeSessions(users),
-        signing_key=lambda: key_set.current,
-        clock=time.time,
-    )
+    service = flows_over(users, clock=time.time, MAX_FAILED_LOGINS=str(MAX), LOCKOUT_SECONDS="60")
     service.signup("ann@example.com", PASSWORD)
     return service
 

@@ -1,4 +1,5 @@
-"""Access-token verification: every attack of CONTRACT §4 is denied."""
+"""Access-token verification (docs/tokens.md, "Access token"): every forgery, confusion and
+malformed token below is denied."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from stateless_auth.domain.errors import TokenVerificationError
-from stateless_auth.tokens.access import MAX_TOKEN_BYTES, issue_access_token
+from stateless_auth.tokens.access import MAX_TOKEN_BYTES
 from stateless_auth.tokens.keys import KeySet, SigningKey
 from stateless_auth.tokens.refresh_tokens import hash_refresh_token, new_refresh_token
-from tests.keyfixtures import AUDIENCE, ISSUER, verifier_for
+from tests.support.settings import AUDIENCE, ISSUER
+from tests.support.tokens import mint, verifier_for
 
 
 @pytest.fixture(scope="module")
@@ -22,18 +24,8 @@ def key_set() -> KeySet:
     return KeySet.generate()
 
 
-def issue(key: SigningKey, **overrides: object) -> str:
-    args: dict[str, object] = {
-        "subject": "user-1",
-        "email": "ann@example.com",
-        "roles": ["user"],
-        "issuer": ISSUER,
-        "audience": AUDIENCE,
-        "ttl": 900,
-        "session_id": "s1",
-    }
-    args.update(overrides)
-    return issue_access_token(key, **args).token  # type: ignore[arg-type]
+def issue(key: SigningKey, *, issuer: str = ISSUER, email_verified: bool = False) -> str:
+    return mint(key, subject="user-1", issuer=issuer, email_verified=email_verified)
 
 
 def claims(**overrides: object) -> dict[str, object]:

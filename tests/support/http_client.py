@@ -1,4 +1,5 @@
-"""A small HTTP client for the end-to-end tests (http.client: no dependency, no retries)."""
+"""A small HTTP client for the tests that call an API over HTTP: the local API, a deployed
+stack (http.client: no dependency, no retries)."""
 
 from __future__ import annotations
 

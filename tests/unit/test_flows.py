@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from stateless_auth.config import load_settings
 from stateless_auth.domain.errors import (
     EmailTaken,
     InvalidCredentials,
@@ -19,33 +18,18 @@ from stateless_auth.domain.errors import (
 from stateless_auth.domain.sessions import RotationConflict
 from stateless_auth.tokens.keys import KeySet
 from stateless_auth.tokens.refresh_tokens import hash_refresh_token
-from tests.fakes import FakeSessions, FakeUsers, Flows
-from tests.keyfixtures import AUDIENCE, ISSUER, verifier_for
+from tests.support.clock import Clock
+from tests.support.fakes import FakeSessions, FakeUsers, Flows
+from tests.support.flows import flows_over
+from tests.support.settings import ISSUER
+from tests.support.tokens import verifier_for
 
 PASSWORD = "correct horse battery staple"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = float(int(time.time()))
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture(scope="module")
 def key_set() -> KeySet:
     return KeySet.generate()
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def users() -> FakeUsers:
-    return FakeUsers()
 
 
 @pytest.fixture
@@ -55,13 +39,8 @@ def sessions(users: FakeUsers) -> FakeSessions:
 
 @pytest.fixture
 def service(key_set: KeySet, clock: Clock, users: FakeUsers, sessions: FakeSessions) -> Flows:
-    settings = load_settings({"JWT_AUDIENCE": AUDIENCE, "REFRESH_TOKEN_TTL_SECONDS": "3600"})
-    svc = Flows(
-        settings,
-        users=users,
-        sessions=sessions,
-        signing_key=lambda: key_set.current,
-        clock=clock,
+    svc = flows_over(
+        users, sessions=sessions, key_set=key_set, clock=clock, REFRESH_TOKEN_TTL_SECONDS="3600"
     )
     svc.signup("Ann@Example.com", PASSWORD)
     return svc

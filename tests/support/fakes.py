@@ -1,5 +1,10 @@
 """In-memory stand-ins for the repositories, with DynamoDB's conditional semantics, and the
-use cases bound to them."""
+use cases bound to them.
+
+Each store holds one lock around every check-and-write, as DynamoDB is atomic per item
+(and a transaction across its items). Where the repositories' conditional writes fail,
+the fakes raise the same botocore errors; `tests/contract/` runs one suite against both.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,8 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+
+from botocore.exceptions import ClientError
 
 from stateless_auth.config import Settings
 from stateless_auth.domain import passwords
@@ -21,7 +28,14 @@ from stateless_auth.usecases.refresh import refresh
 from stateless_auth.usecases.signup import sign_up
 
 
+def _refused(code: str, operation: str) -> ClientError:
+    """The error boto3 raises when DynamoDB refuses a conditional write."""
+    return ClientError({"Error": {"Code": code, "Message": "condition failed"}}, operation)
+
+
 class FakeUsers:
+    """The users repository: users by normalised email, failed logins by email."""
+
     def __init__(self) -> None:
         self.items: dict[str, User] = {}
         self.failures: dict[str, FailedLogins] = {}
@@ -35,13 +49,19 @@ class FakeUsers:
             self.items[user.email] = user
 
     def get_by_email(self, email: str) -> User | None:
-        return self.items.get(email)
+        with self._lock:
+            return self.items.get(email)
 
     def update_password_hash(self, email: str, password_hash: str) -> None:
-        self.items[email] = replace(self.items[email], password_hash=password_hash)
+        # The repository's `attribute_exists(user_id)`: never creates a user.
+        with self._lock:
+            if email not in self.items:
+                raise _refused("ConditionalCheckFailedException", "UpdateItem")
+            self.items[email] = replace(self.items[email], password_hash=password_hash)
 
     def load_for_login(self, email: str) -> tuple[User | None, FailedLogins]:
-        return self.items.get(email), self.failures.get(email, FailedLogins())
+        with self._lock:
+            return self.items.get(email), self.failures.get(email, FailedLogins())
 
     def reserve_login_attempt(
         self,
@@ -71,33 +91,47 @@ class FakeUsers:
             return True, counted
 
     def clear_failed_logins(self, email: str) -> None:
-        self.failures.pop(email, None)
+        with self._lock:
+            self.failures.pop(email, None)
 
 
 class FakeSessions:
+    """The sessions repository: sessions (current token, expiry, revocation) and tokens."""
+
     def __init__(self, users: FakeUsers | None = None) -> None:
         self.users = users
         self.tokens: dict[str, TokenRecord] = {}
-        self.current: dict[str, str] = {}
-        self.revoked: set[str] = set()
+        self.current: dict[str, str] = {}  # one entry per session: its current token's hash
         self.expires: dict[str, int] = {}
+        self.revoked: set[str] = set()
         self._lock = threading.Lock()
 
     def create(
         self, first_token: TokenRecord, *, now: int, clear_failures_of: str | None = None
     ) -> None:
+        # One transaction: both puts are conditional, and nothing is written (the
+        # failure count is not cleared either) unless every condition holds.
+        if clear_failures_of is not None and self.users is None:
+            raise ValueError("this repository has no users table to clear failures in")
         with self._lock:
+            sid = first_token.session_id
+            if sid in self.current or first_token.token_hash in self.tokens:
+                raise _refused("TransactionCanceledException", "TransactWriteItems")
             if clear_failures_of is not None:
-                assert self.users is not None, "FakeSessions(users=...) clears failures"
+                assert self.users is not None
                 self.users.clear_failed_logins(clear_failures_of)
             self.tokens[first_token.token_hash] = first_token
-            self.current[first_token.session_id] = first_token.token_hash
-            self.expires[first_token.session_id] = first_token.session_expires_at
+            self.current[sid] = first_token.token_hash
+            self.expires[sid] = first_token.session_expires_at
 
     def find_token(self, token_hash: str) -> TokenRecord | None:
-        return self.tokens.get(token_hash)
+        with self._lock:
+            return self.tokens.get(token_hash)
 
     def rotate(self, old: TokenRecord, new_token_hash: str, *, now: int) -> TokenRecord:
+        # The repository's transaction: the old token still current and unexpired, the
+        # new one new, the session still pointing at the old one, not revoked, unexpired.
+        # The new token's claims and expiry come from `old`, as the repository writes them.
         with self._lock:
             stored = self.tokens.get(old.token_hash)
             sid = old.session_id
@@ -105,20 +139,23 @@ class FakeSessions:
                 stored is None
                 or stored.state != TokenState.CURRENT
                 or stored.session_expires_at <= now
+                or new_token_hash in self.tokens
                 or self.current.get(sid) != old.token_hash
                 or sid in self.revoked
-                or new_token_hash in self.tokens
+                or self.expires[sid] <= now
             ):
                 raise RotationConflict(sid)
+            new = replace(old, token_hash=new_token_hash, state=TokenState.CURRENT)
             self.tokens[old.token_hash] = replace(stored, state=TokenState.USED)
-            new = replace(stored, token_hash=new_token_hash, state=TokenState.CURRENT)
             self.tokens[new_token_hash] = new
             self.current[sid] = new_token_hash
             return new
 
     def revoke(self, session_id: str, *, now: int) -> None:
+        # The repository's `attribute_exists(pk)`: an unknown session is left unwritten.
         with self._lock:
-            self.revoked.add(session_id)
+            if session_id in self.current:
+                self.revoked.add(session_id)
 
 
 @dataclass

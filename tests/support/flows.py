@@ -1,0 +1,32 @@
+"""The use cases over the in-memory stores (tests/support/fakes.py), bound as a handler
+module binds them, with the test settings and a key set of their own."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from stateless_auth.tokens.keys import KeySet
+from tests.support.fakes import FakeSessions, FakeUsers, Flows
+from tests.support.settings import load_test_settings
+
+
+def flows_over(
+    users: FakeUsers,
+    *,
+    sessions: FakeSessions | None = None,
+    key_set: KeySet | None = None,
+    clock: Callable[[], float] = time.time,
+    **settings: str,
+) -> Flows:
+    """Flows over ``users`` (and ``sessions``, by default new ones that clear the users'
+    failed logins), signing with ``key_set`` (by default a new one); ``settings`` are
+    environment variables, as ``MAX_FAILED_LOGINS="3"``."""
+    keys = key_set or KeySet.generate()
+    return Flows(
+        load_test_settings(**settings),
+        users=users,
+        sessions=sessions if sessions is not None else FakeSessions(users),
+        signing_key=lambda: keys.current,
+        clock=clock,
+    )
