@@ -50,6 +50,7 @@ class UserRepository:
                     "password_hash": {"S": user.password_hash},
                     "roles": {"L": [{"S": role} for role in user.roles]},
                     "created_at": {"N": str(user.created_at)},
+                    "email_verified": {"BOOL": user.email_verified},
                 },
                 ConditionExpression="attribute_not_exists(pk)",
             )
