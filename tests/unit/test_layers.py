@@ -93,6 +93,37 @@ def test_no_module_imports_from_a_layer_above() -> None:
     assert violations(PACKAGE) == []
 
 
+def dynamic_imports(package: Path) -> list[str]:
+    """Calls that import by name (importlib.import_module, __import__): the AST walk above
+    cannot see where they lead, so the package makes none."""
+    found = []
+    for path in sorted(package.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Call):
+                continue
+            target = node.func
+            name = (
+                target.attr
+                if isinstance(target, ast.Attribute)
+                else target.id
+                if isinstance(target, ast.Name)
+                else ""
+            )
+            if name in {"import_module", "__import__"}:
+                found.append(f"{path.relative_to(package)}:{node.lineno} {name}")
+    return found
+
+
+def test_no_module_imports_by_name() -> None:
+    assert dynamic_imports(PACKAGE) == []
+
+
+def test_an_import_by_name_is_caught(tmp_path: Path) -> None:
+    write(tmp_path, "domain/sneaky.py", "import importlib\nimportlib.import_module('boto3')\n")
+    write(tmp_path, "domain/sneakier.py", "__import__('stateless_auth.http.errors')\n")
+    assert len(dynamic_imports(tmp_path)) == 2
+
+
 def test_every_init_file_is_empty() -> None:
     inits = sorted(PACKAGE.rglob("__init__.py"))
     assert len(inits) == 1 + len({"domain", "tokens", "storage", "usecases", "http"})
