@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 
 from stateless_auth.domain.errors import KeySetError
+from stateless_auth.tokens.refreshing import Refreshing
+
+
+def _issuer_url(document: str) -> str:
+    value = document.strip().rstrip("/")
+    if not value.startswith(("https://", "http://")):
+        raise KeySetError("the published issuer is not a URL")
+    return value
 
 
 class PublishedIssuer:
@@ -17,7 +24,7 @@ class PublishedIssuer:
 
     Read on first use (the extension may still be starting during init) and again every
     `refresh_seconds`, so a changed JwtIssuer reaches warm functions as the keys do; a
-    failed re-read keeps the value it had.
+    failed re-read, or a value that is not a URL, keeps the value it had.
     """
 
     def __init__(
@@ -27,27 +34,7 @@ class PublishedIssuer:
         refresh_seconds: float,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._fetch = fetch
-        self._refresh_seconds = refresh_seconds
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._value = ""
-        self._loaded_at = 0.0
+        self._issuer = Refreshing(fetch, _issuer_url, refresh_seconds=refresh_seconds, clock=clock)
 
     def __call__(self) -> str:
-        now = self._clock()
-        if self._value and now - self._loaded_at < self._refresh_seconds:
-            return self._value
-        with self._lock:
-            try:
-                value = self._fetch().strip().rstrip("/")
-            except KeySetError:
-                if self._value:
-                    return self._value
-                raise
-            if not value.startswith(("https://", "http://")):
-                if self._value:
-                    return self._value
-                raise KeySetError("the published issuer is not a URL")
-            self._value, self._loaded_at = value, now
-            return value
+        return self._issuer.get()

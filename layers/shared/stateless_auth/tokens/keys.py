@@ -21,6 +21,7 @@ from jwt import PyJWK
 from jwt.algorithms import ECAlgorithm
 
 from stateless_auth.domain.errors import KeySetError
+from stateless_auth.tokens.refreshing import Refreshing
 
 ALGORITHM = "ES256"
 STATUSES = ("previous", "current", "next")
@@ -279,21 +280,9 @@ class SigningKeyProvider:
         refresh_seconds: float = 300.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._fetch = fetch
-        self._refresh_seconds = refresh_seconds
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._key_set: KeySet | None = None
-        self._loaded_at = 0.0
+        self._key_set = Refreshing(
+            fetch, KeySet.from_secret_string, refresh_seconds=refresh_seconds, clock=clock
+        )
 
     def current(self) -> SigningKey:
-        now = self._clock()
-        with self._lock:
-            if self._key_set is None or now - self._loaded_at >= self._refresh_seconds:
-                try:
-                    self._key_set = KeySet.from_secret_string(self._fetch())
-                    self._loaded_at = now
-                except KeySetError:
-                    if self._key_set is None:
-                        raise
-            return self._key_set.current
+        return self._key_set.get().current
