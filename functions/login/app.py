@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from stateless_auth import wiring
 from stateless_auth.config import load_settings
 from stateless_auth.domain import passwords
-from stateless_auth.domain.errors import LoginFailed, TooManyAttempts
+from stateless_auth.domain.errors import EmailNotVerified, LoginFailed, TooManyAttempts
 from stateless_auth.http.handler import http_handler
 from stateless_auth.http.requests import json_body, string_field
 from stateless_auth.http.token_delivery import delivery_field, token_response
@@ -21,7 +21,7 @@ metrics = Metrics()
 settings = load_settings()
 dynamodb = dynamodb_client()
 users = wiring.user_repository(settings, dynamodb)
-sessions = wiring.session_repository(settings, dynamodb, clears_failed_logins=True)
+sessions = wiring.session_repository(settings, dynamodb)
 signing_key = wiring.signing_key_provider(settings).current
 issuer = wiring.issuer(settings)
 # Unknown emails are checked against this hash, made now (the cold start) so that the
@@ -50,6 +50,10 @@ def lambda_handler(event: APIGatewayProxyEventV2, context: Any) -> dict[str, Any
         metrics.add_metric(name="LoginFailed", unit=MetricUnit.Count, value=1)
         if failed.locked:
             metrics.add_metric(name="LockoutStarted", unit=MetricUnit.Count, value=1)
+        raise
+    except EmailNotVerified:
+        logger.info("login refused: email not verified")
+        metrics.add_metric(name="LoginUnverified", unit=MetricUnit.Count, value=1)
         raise
     except TooManyAttempts as locked:
         logger.warning("login refused: locked out", extra={"retry_after": locked.retry_after})

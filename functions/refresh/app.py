@@ -17,7 +17,9 @@ from stateless_auth.usecases.refresh import refresh
 logger = Logger()
 metrics = Metrics()
 settings = load_settings()
-sessions = wiring.session_repository(settings, dynamodb_client())
+dynamodb = dynamodb_client()
+sessions = wiring.session_repository(settings, dynamodb)
+users = wiring.user_repository(settings, dynamodb)
 signing_key = wiring.signing_key_provider(settings).current
 issuer = wiring.issuer(settings)
 
@@ -29,7 +31,12 @@ def lambda_handler(event: APIGatewayProxyEventV2, context: Any) -> dict[str, Any
         raise InvalidRequest('no refresh token: send the cookie or {"refresh_token": ...}')
     try:
         grant = refresh(
-            token, sessions=sessions, signing_key=signing_key, issuer=issuer(), settings=settings
+            token,
+            sessions=sessions,
+            users=users,
+            signing_key=signing_key,
+            issuer=issuer(),
+            settings=settings,
         )
     except RefreshRejected as rejected:
         logger.warning(

@@ -29,6 +29,10 @@ LOCKOUT_SECONDS = IntSetting("LOCKOUT_SECONDS", 300, 1, 86400)
 PASSWORD_MIN_LENGTH = IntSetting("PASSWORD_MIN_LENGTH", 15, 8, 64)
 KEYS_REFRESH_SECONDS = IntSetting("KEYS_REFRESH_SECONDS", 300, 1, 3600)
 JWKS_MAX_AGE = IntSetting("JWKS_MAX_AGE_SECONDS", 3600, 0, 21600)
+VERIFY_EMAIL_TTL = IntSetting("VERIFY_EMAIL_TTL_SECONDS", 86400, 300, 604800)
+PASSWORD_RESET_TTL = IntSetting("PASSWORD_RESET_TTL_SECONDS", 1800, 300, 86400)
+MAX_EMAILS_PER_HOUR = IntSetting("MAX_EMAILS_PER_HOUR", 5, 1, 100)
+EMAIL_VERIFICATION_MODES = ("required", "optional")
 
 
 def _int(env: Mapping[str, str], setting: IntSetting) -> int:
@@ -58,6 +62,29 @@ def _origins(raw: str) -> frozenset[str]:
     return frozenset(origins)
 
 
+def _email_from(raw: str) -> str:
+    value = raw.strip()
+    if value and (value.count("@") != 1 or any(c.isspace() for c in value)):
+        raise ConfigError(f"EMAIL_FROM={value!r} is not an email address")
+    return value
+
+
+def _app_url(raw: str) -> str:
+    """Where links in emails point: an http(s) URL with no query or fragment (the links
+    append `/verify-email#token=...`)."""
+    value = raw.strip().rstrip("/")
+    if not value:
+        return ""
+    if not value.startswith(("https://", "http://")) or "?" in value or "#" in value:
+        raise ConfigError(
+            f"APP_URL={value!r} must be an http(s) URL without query or fragment, such as"
+            " https://app.example.com"
+        )
+    if any(c.isspace() for c in value):
+        raise ConfigError(f"APP_URL={value!r} must not contain whitespace")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     """Every setting of docs/configuration.md plus the names of the resources a function
@@ -80,6 +107,15 @@ class Settings:
     public_keys_secret_id: str
     # The KMS key the signing key secret must be encrypted with (the rotation function's).
     signing_keys_kms_key_id: str
+    # Email (CONTRACT §5, §7): whether unverified accounts may log in, link lifetimes,
+    # the per-address mail limit, the sender, where links point, the mail queue.
+    email_verification_required: bool = True
+    verify_email_ttl: int = VERIFY_EMAIL_TTL.default
+    password_reset_ttl: int = PASSWORD_RESET_TTL.default
+    max_emails_per_hour: int = MAX_EMAILS_PER_HOUR.default
+    email_from: str = ""
+    app_url: str = ""
+    mail_queue_url: str = ""
 
     def require(self, attribute: str) -> str:
         """The named resource setting, or a ConfigError naming its variable."""
@@ -99,6 +135,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     issuer = env.get("JWT_ISSUER", "").strip().rstrip("/")
     if issuer and not issuer.startswith(("https://", "http://")):
         raise ConfigError(f"JWT_ISSUER={issuer!r} must be a URL (or empty)")
+    mode = env.get("EMAIL_VERIFICATION", "").strip().lower() or "required"
+    if mode not in EMAIL_VERIFICATION_MODES:
+        raise ConfigError(f"EMAIL_VERIFICATION={mode!r} must be 'required' or 'optional'")
     return Settings(
         access_token_ttl=_int(env, ACCESS_TOKEN_TTL),
         refresh_token_ttl=_int(env, REFRESH_TOKEN_TTL),
@@ -116,4 +155,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         signing_keys_secret_id=env.get("SIGNING_KEYS_SECRET_ID", "").strip(),
         public_keys_secret_id=env.get("PUBLIC_KEYS_SECRET_ID", "").strip(),
         signing_keys_kms_key_id=env.get("SIGNING_KEYS_KMS_KEY_ID", "").strip(),
+        email_verification_required=mode == "required",
+        verify_email_ttl=_int(env, VERIFY_EMAIL_TTL),
+        password_reset_ttl=_int(env, PASSWORD_RESET_TTL),
+        max_emails_per_hour=_int(env, MAX_EMAILS_PER_HOUR),
+        email_from=_email_from(env.get("EMAIL_FROM", "")),
+        app_url=_app_url(env.get("APP_URL", "")),
+        mail_queue_url=env.get("MAIL_QUEUE_URL", "").strip(),
     )

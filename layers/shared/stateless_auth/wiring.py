@@ -20,6 +20,9 @@ from stateless_auth.tokens.issuer import PublishedIssuer
 from stateless_auth.tokens.keys import PublicKeyStore, SigningKeyProvider
 
 if TYPE_CHECKING:
+    from stateless_auth.storage.mail_log import MailLogRepository
+    from stateless_auth.storage.mail_queue import SqsMailQueue
+    from stateless_auth.storage.ses_mail import SesMailSender
     from stateless_auth.storage.sessions import SessionRepository
     from stateless_auth.storage.users import UserRepository
 
@@ -68,16 +71,34 @@ def user_repository(settings: Settings, dynamodb: Any) -> UserRepository:
     return UserRepository(dynamodb, settings.require("users_table"))
 
 
-def session_repository(
-    settings: Settings, dynamodb: Any, *, clears_failed_logins: bool = False
-) -> SessionRepository:
-    """The sessions table (SESSIONS_TABLE) through a DynamoDB client; one that
-    `clears_failed_logins` (login's) also knows the users table, where opening a session
-    resets the email's failure count in the same transaction."""
+def session_repository(settings: Settings, dynamodb: Any) -> SessionRepository:
+    """The sessions table (SESSIONS_TABLE) through a DynamoDB client. It also knows the
+    users table: opening a session and rotating check the account there, and login's
+    resets the email's failure count in the same write."""
     from stateless_auth.storage.sessions import SessionRepository
 
     return SessionRepository(
-        dynamodb,
-        settings.require("sessions_table"),
-        users_table=settings.require("users_table") if clears_failed_logins else "",
+        dynamodb, settings.require("sessions_table"), users_table=settings.require("users_table")
     )
+
+
+def mail_queue(settings: Settings, sqs: Any) -> SqsMailQueue:
+    """The mail queue (MAIL_QUEUE_URL) through an SQS client."""
+    from stateless_auth.storage.mail_queue import SqsMailQueue
+
+    return SqsMailQueue(sqs, settings.require("mail_queue_url"))
+
+
+def mail_log(settings: Settings, dynamodb: Any) -> MailLogRepository:
+    """The per-address mail counts, in the users table."""
+    from stateless_auth.storage.mail_log import MailLogRepository
+
+    return MailLogRepository(dynamodb, settings.require("users_table"))
+
+
+def mail_sender(settings: Settings, sesv2: Any) -> SesMailSender:
+    """SES v2 from EMAIL_FROM; the mailer also needs APP_URL for its links."""
+    from stateless_auth.storage.ses_mail import SesMailSender
+
+    settings.require("app_url")
+    return SesMailSender(sesv2, settings.require("email_from"))

@@ -14,5 +14,22 @@ class User:
     password_hash: str
     created_at: int
     roles: tuple[str, ...] = field(default=DEFAULT_ROLES)
-    # False until email verification exists: tokens must never present an unproven email.
+    # True once the owner proved the address (a verification or a reset link).
     email_verified: bool = False
+    # A new random id whenever a password is set (signup, replacement, reset): a
+    # verification link is issued for one of them only, so a link from an earlier signup
+    # never verifies the password a later one set. Empty on accounts made before it.
+    password_set_id: str = ""
+    # Sessions opened under an older epoch no longer refresh: a reset moves it on.
+    sessions_epoch: int = 0
+    # When a never-verified account disappears (0: never). EMAIL_VERIFICATION=required
+    # only: such an account never logged in.
+    unverified_expires_at: int = 0
+
+    def expired(self, now: float) -> bool:
+        """A never-verified account past its expiry (DynamoDB's TTL deletes late)."""
+        return (
+            not self.email_verified
+            and self.unverified_expires_at > 0
+            and self.unverified_expires_at <= now
+        )

@@ -51,8 +51,16 @@ class TooManyAttempts(AuthError):
         self.retry_after = retry_after
 
 
+class EmailNotVerified(AuthError):
+    """The right password for an account whose email is not verified yet (required mode)."""
+
+
 class InvalidToken(AuthError):
     """The refresh token is unknown, expired, rotated, revoked or malformed."""
+
+
+class InvalidOneTimeToken(AuthError):
+    """A verification or reset link that is unknown, used, superseded, expired or malformed."""
 
 
 class RefreshRejected(InvalidToken):
@@ -68,5 +76,17 @@ class TokenVerificationError(Exception):
     """An access token failed verification (the authorizer denies it)."""
 
 
-class KeySetError(Exception):
+class ServiceUnavailable(Exception):
+    """Something the service depends on cannot be used right now; nothing was changed."""
+
+
+class KeySetError(ServiceUnavailable):
     """The signing or public key set (or the published issuer) is missing or malformed."""
+
+
+class DependencyUnavailable(ServiceUnavailable):
+    """A data store or queue failed (throttled, down, timed out) before anything changed."""
+
+
+class MailSendFailed(Exception):
+    """The mail service refused or failed a send; the job is retried, then dead-lettered."""

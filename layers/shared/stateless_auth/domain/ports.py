@@ -1,7 +1,7 @@
-"""What the use cases need from storage: the repositories, as Protocols.
+"""What the use cases need from storage and the mail service, as Protocols.
 
-`stateless_auth.storage` implements them on DynamoDB; the tests' fakes implement them
-in memory with DynamoDB's conditional semantics.
+`stateless_auth.storage` implements them on DynamoDB, SQS and SES; the tests' fakes
+implement them in memory with DynamoDB's conditional semantics.
 """
 
 from __future__ import annotations
@@ -10,12 +10,16 @@ from typing import Protocol
 
 from stateless_auth.domain.accounts import User
 from stateless_auth.domain.lockout import FailedLogins
+from stateless_auth.domain.mail import MailJob, Message
+from stateless_auth.domain.one_time_tokens import OneTimeToken
 from stateless_auth.domain.sessions import TokenRecord
 
 
 class UserStore(Protocol):
-    def create(self, user: User) -> None:
-        """Store a new user; EmailTaken if the email already has one."""
+    def create(self, user: User, *, replace_unverified: bool = False) -> bool:
+        """Store a new user under its email, atomically. With `replace_unverified`, a
+        never-verified account there (one with an expiry) is replaced; returns whether
+        one was. EmailTaken if the email has any other account."""
         ...
 
     def get_by_email(self, email: str) -> User | None: ...
@@ -42,20 +46,65 @@ class UserStore(Protocol):
 
     def clear_failed_logins(self, email: str) -> None: ...
 
+    def issue_one_time_token(
+        self, token: OneTimeToken, *, password_set_id: str, require_unverified: bool
+    ) -> bool:
+        """Make `token` the account's one token of its purpose (ending any older one), if
+        the account is still `token.user_id` with password `password_set_id` (and, with
+        `require_unverified`, not verified); whether it was."""
+        ...
+
+    def find_one_time_token(self, token_hash: str) -> OneTimeToken | None: ...
+
+    def mark_email_verified(self, token: OneTimeToken, *, now: int) -> None:
+        """Use a verification token: InvalidOneTimeToken unless it is still the account's
+        newest, unused and unexpired (one of concurrent uses wins)."""
+        ...
+
+    def reset_password(
+        self, token: OneTimeToken, *, password_hash: str, password_set_id: str, now: int
+    ) -> None:
+        """Use a reset token, in one write: the new password, the email verified, every
+        one-time token ended, a new sessions epoch (every session ends), the failed logins
+        cleared. InvalidOneTimeToken unless the token is still good (one use wins)."""
+        ...
+
 
 class SessionStore(Protocol):
     def create(
         self, first_token: TokenRecord, *, now: int, clear_failures_of: str | None = None
     ) -> None:
         """A new session whose current token is `first_token` (clearing that email's
-        failed logins in the same write when asked)."""
+        failed logins in the same write when asked); AccountChanged if the account is no
+        longer the one, or at the epoch, the record says."""
         ...
 
     def find_token(self, token_hash: str) -> TokenRecord | None: ...
 
     def rotate(self, old: TokenRecord, new_token_hash: str, *, now: int) -> TokenRecord:
         """Retire `old` and make `new_token_hash` current, atomically; RotationConflict
-        when `old` is no longer current, its session revoked or expired."""
+        when `old` is no longer current, its session revoked or expired; AccountChanged
+        when the account is gone, at a later epoch, or its claims differ from `old`'s."""
         ...
 
     def revoke(self, session_id: str, *, now: int) -> None: ...
+
+
+class MailQueue(Protocol):
+    def enqueue(self, job: MailJob) -> None:
+        """Queue one email job; DependencyUnavailable if the queue cannot take it."""
+        ...
+
+
+class MailLog(Protocol):
+    def reserve_send(self, email: str, job_id: str, *, now: int, limit: int) -> bool:
+        """Count one mail to `email` in its rolling hour, atomically, unless `limit` were
+        already sent; whether it may go. A job counted before (a retry) is not counted
+        again."""
+        ...
+
+
+class MailSender(Protocol):
+    def send(self, to: str, message: Message) -> str:
+        """Send one email; its message id. MailSendFailed if the mail service fails."""
+        ...

@@ -22,6 +22,11 @@ class RotationConflict(Exception):
     """The token was rotated, revoked or expired between reading and writing it."""
 
 
+class AccountChanged(RotationConflict):
+    """The account moved on since the session's record was written: gone, a reset ended
+    its sessions (a new epoch), or its claims (email_verified) changed."""
+
+
 @dataclass(frozen=True)
 class TokenRecord:
     """What the sessions store knows about one refresh token."""
@@ -34,6 +39,8 @@ class TokenRecord:
     state: str
     session_expires_at: int
     email_verified: bool = False
+    # The account's sessions epoch when the session opened: a later one ends it.
+    sessions_epoch: int = 0
 
 
 @dataclass(frozen=True)

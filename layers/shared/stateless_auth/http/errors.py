@@ -13,11 +13,14 @@ from typing import Any
 
 from stateless_auth.domain.errors import (
     AuthError,
-    EmailTaken,
+    DependencyUnavailable,
+    EmailNotVerified,
     InvalidCredentials,
+    InvalidOneTimeToken,
     InvalidRequest,
     InvalidToken,
     KeySetError,
+    ServiceUnavailable,
     TooManyAttempts,
     WeakPassword,
 )
@@ -53,9 +56,11 @@ ANSWERS: dict[type[Exception], Answer] = {
     AuthError: Answer(400, "invalid_request"),
     InvalidRequest: Answer(400, "invalid_request"),
     WeakPassword: Answer(400, "weak_password"),
-    EmailTaken: Answer(409, "email_taken"),
     InvalidCredentials: Answer(401, "invalid_credentials"),
     InvalidToken: Answer(401, "invalid_token"),
+    # A link's token is part of the request body, not a credential of the caller.
+    InvalidOneTimeToken: Answer(400, "invalid_token"),
+    EmailNotVerified: Answer(403, "email_not_verified"),
     CrossSiteRequest: Answer(403, "cross_site_request"),
     PayloadTooLarge: Answer(413, "payload_too_large"),
     UnsupportedMediaType: Answer(415, "unsupported_media_type"),
@@ -69,10 +74,16 @@ ANSWERS: dict[type[Exception], Answer] = {
         retry_after=lambda _: 5,
         message="the service cannot sign tokens right now; try again shortly",
     ),
+    DependencyUnavailable: Answer(
+        503,
+        "temporarily_unavailable",
+        retry_after=lambda _: 5,
+        message="the service is temporarily unavailable; nothing was changed, try again shortly",
+    ),
 }
 
 
-def answer_for(error: AuthError | KeySetError) -> Answer:
+def answer_for(error: AuthError | ServiceUnavailable) -> Answer:
     """The answer for `error`: its class's, or its nearest listed base's."""
     for cls in type(error).__mro__:
         answer = ANSWERS.get(cls)
@@ -81,7 +92,7 @@ def answer_for(error: AuthError | KeySetError) -> Answer:
     raise TypeError(f"{type(error).__name__} is not an error the caller is told about")
 
 
-def error_headers(error: AuthError | KeySetError) -> dict[str, str]:
+def error_headers(error: AuthError | ServiceUnavailable) -> dict[str, str]:
     """The headers a refusal carries (Retry-After while locked out or without keys)."""
     answer = answer_for(error)
     if answer.retry_after is None:
@@ -90,7 +101,7 @@ def error_headers(error: AuthError | KeySetError) -> dict[str, str]:
 
 
 def error_response(
-    error: AuthError | KeySetError, *, cookies: list[str] | None = None
+    error: AuthError | ServiceUnavailable, *, cookies: list[str] | None = None
 ) -> dict[str, Any]:
     """The service's error shape: {"error": code, "message": text}, status and headers."""
     answer = answer_for(error)

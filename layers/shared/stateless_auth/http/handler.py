@@ -3,8 +3,8 @@
 A handler decorated with `endpoint` receives the parsed event and returns a payload 2.0
 response. Before it runs, every call passes the request checks (`cross_site.check_request`):
 a state-changing call from another site answers 403 and a body that is not JSON answers
-415, so no handler can forget them. An AuthError becomes its JSON error and missing keys
-answer 503 with Retry-After (`errors.error_response`); anything unexpected is logged
+415, so no handler can forget them. An AuthError becomes its JSON error; missing keys
+and a failed dependency (the mail queue) answer 503 with Retry-After (`errors.error_response`); anything unexpected is logged
 (without the event) and re-raised so API Gateway answers 500.
 """
 
@@ -19,7 +19,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
-from stateless_auth.domain.errors import AuthError, KeySetError
+from stateless_auth.domain.errors import AuthError, DependencyUnavailable, KeySetError
 from stateless_auth.http.cross_site import Origins, check_request
 from stateless_auth.http.errors import answer_for, error_response
 from stateless_auth.http.requests import parse_event
@@ -55,6 +55,11 @@ def endpoint(
                 logger.error("signing keys unavailable", extra={"reason": str(error)})
                 if metrics is not None:
                     metrics.add_metric(name="KeysUnavailable", unit=MetricUnit.Count, value=1)
+                return error_response(error)
+            except DependencyUnavailable as error:
+                logger.error("dependency unavailable", extra={"reason": str(error)})
+                if metrics is not None:
+                    metrics.add_metric(name="DependencyUnavailable", unit=MetricUnit.Count, value=1)
                 return error_response(error)
 
         return wrapper

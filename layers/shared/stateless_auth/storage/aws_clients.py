@@ -21,3 +21,17 @@ def secrets_manager_client() -> Any:
     import boto3
 
     return boto3.client("secretsmanager")
+
+
+def sqs_client() -> Any:
+    """An SQS client from boto3's default session (the functions that queue mail)."""
+    import boto3
+
+    return boto3.client("sqs")
+
+
+def sesv2_client() -> Any:
+    """An SES (API v2) client from boto3's default session (the mailer)."""
+    import boto3
+
+    return boto3.client("sesv2")

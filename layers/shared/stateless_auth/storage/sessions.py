@@ -11,6 +11,12 @@ Rotation is one TransactWriteItems whose conditions (token still current, sessio
 not revoked and still pointing at this token, not expired) make at most one of any
 number of concurrent refreshes with the same token win. Expiry is in the condition
 because DynamoDB's TTL deletes late.
+
+Opening a session and every rotation also check the account item in the users table
+(a ConditionCheck in the same transaction): still the same user id, at the sessions
+epoch the session opened under (a password reset moves it on, which ends every session
+of the account at once, however many), and, on rotation, with the claims the token
+carries (`email_verified`), so refreshed tokens follow the account.
 """
 
 from __future__ import annotations
@@ -19,8 +25,13 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from stateless_auth.domain.sessions import RotationConflict, TokenRecord, TokenState
-from stateless_auth.storage.users import failures_key
+from stateless_auth.domain.sessions import (
+    AccountChanged,
+    RotationConflict,
+    TokenRecord,
+    TokenState,
+)
+from stateless_auth.storage.users import email_key, failures_key, user_is
 
 
 def session_key(session_id: str) -> dict[str, Any]:
@@ -37,7 +48,28 @@ class SessionRepository:
     def __init__(self, client: Any, table_name: str, *, users_table: str = "") -> None:
         self._client = client
         self._table = table_name
-        self._users_table = users_table  # for login: clearing the failure count
+        # The account checks, and login's clearing of the failure count.
+        self._users_table = users_table
+
+    def _account_check(self, record: TokenRecord, *, claims: bool) -> dict[str, Any]:
+        """A ConditionCheck that the record's account is unchanged (see the module)."""
+        condition, values = user_is(record.user_id, record.sessions_epoch)
+        if claims:
+            if record.email_verified:
+                condition += " AND email_verified = :verified"
+            else:  # also an item written before the attribute existed
+                condition += (
+                    " AND (attribute_not_exists(email_verified) OR email_verified = :verified)"
+                )
+            values[":verified"] = {"BOOL": record.email_verified}
+        return {
+            "ConditionCheck": {
+                "TableName": self._users_table,
+                "Key": {"pk": {"S": email_key(record.email)}},
+                "ConditionExpression": condition,
+                "ExpressionAttributeValues": values,
+            }
+        }
 
     def _token_item(self, record: TokenRecord, now: int) -> dict[str, Any]:
         return {
@@ -47,6 +79,7 @@ class SessionRepository:
             "email": {"S": record.email},
             "roles": {"L": [{"S": role} for role in record.roles]},
             "email_verified": {"BOOL": record.email_verified},
+            "sessions_epoch": {"N": str(record.sessions_epoch)},
             "state": {"S": record.state},
             "issued_at": {"N": str(now)},
             "session_expires_at": {"N": str(record.session_expires_at)},
@@ -65,6 +98,7 @@ class SessionRepository:
         session_item = {
             **session_key(first_token.session_id),
             "user_id": {"S": first_token.user_id},
+            "sessions_epoch": {"N": str(first_token.sessions_epoch)},
             "current_token_hash": {"S": first_token.token_hash},
             "created_at": {"N": str(now)},
             "expires_at": {"N": str(first_token.session_expires_at)},
@@ -86,6 +120,8 @@ class SessionRepository:
                 }
             },
         ]
+        if self._users_table:
+            items.append(self._account_check(first_token, claims=False))
         if clear_failures_of is not None:
             if not self._users_table:
                 raise ValueError("this repository has no users table to clear failures in")
@@ -97,7 +133,12 @@ class SessionRepository:
                     }
                 }
             )
-        self._client.transact_write_items(TransactItems=items)
+        try:
+            self._client.transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            if _account_check_failed(exc, at=2):
+                raise AccountChanged(first_token.session_id) from None
+            raise
 
     def find_token(self, token_hash: str) -> TokenRecord | None:
         """The record of a refresh token by its hash (strongly consistent)."""
@@ -116,6 +157,7 @@ class SessionRepository:
             state=item["state"]["S"],
             session_expires_at=int(item["session_expires_at"]["N"]),
             email_verified=bool(item.get("email_verified", {}).get("BOOL", False)),
+            sessions_epoch=int(item.get("sessions_epoch", {}).get("N", "0")),
         )
 
     def rotate(self, old: TokenRecord, new_token_hash: str, *, now: int) -> TokenRecord:
@@ -129,7 +171,9 @@ class SessionRepository:
             state=TokenState.CURRENT,
             session_expires_at=old.session_expires_at,
             email_verified=old.email_verified,
+            sessions_epoch=old.sessions_epoch,
         )
+        account_check = [self._account_check(old, claims=True)] if self._users_table else []
         now_value = {"N": str(now)}
         try:
             self._client.transact_write_items(
@@ -171,9 +215,12 @@ class SessionRepository:
                             },
                         }
                     },
+                    *account_check,
                 ]
             )
         except ClientError as exc:
+            if _account_check_failed(exc, at=3):
+                raise AccountChanged(old.session_id) from None
             if exc.response.get("Error", {}).get("Code") == "TransactionCanceledException":
                 raise RotationConflict(old.session_id) from None
             raise
@@ -200,3 +247,16 @@ class SessionRepository:
         )
         item = reply.get("Item")
         return item is None or "revoked_at" in item
+
+
+def _account_check_failed(exc: ClientError, *, at: int) -> bool:
+    """Whether a cancelled transaction failed on its account check (item `at`) alone."""
+    if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+        return False
+    reasons: Any = exc.response.get("CancellationReasons") or []
+    codes = [str(reason.get("Code", "None")) for reason in reasons]
+    return (
+        len(codes) > at
+        and codes[at] == "ConditionalCheckFailed"
+        and all(code == "None" for i, code in enumerate(codes) if i != at)
+    )

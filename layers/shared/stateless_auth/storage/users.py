@@ -6,6 +6,10 @@ failure count there, in the transaction that opens a session).
 - `FAILED#<email>`: consecutive failed logins for an email, whether or not an account
   exists, counted with atomic updates and expiring by TTL so unknown emails leave no
   lasting rows.
+- `OTT#<sha256>`: a one-time token (verification or reset link) by its hash: its purpose,
+  account and expiry. The account item holds the hash of its newest token per purpose,
+  and every use is conditioned on that, so an older or used link does nothing. Only
+  hashes are stored: no read of the table yields a working link.
 """
 
 from __future__ import annotations
@@ -16,8 +20,9 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from stateless_auth.domain.accounts import User
-from stateless_auth.domain.errors import EmailTaken
+from stateless_auth.domain.errors import EmailTaken, InvalidOneTimeToken
 from stateless_auth.domain.lockout import FailedLogins
+from stateless_auth.domain.one_time_tokens import OneTimeToken, Purpose
 
 BATCH_GET_ATTEMPTS = 3
 RESERVE_ATTEMPTS = 3
@@ -31,6 +36,35 @@ def failures_key(email: str) -> str:
     return f"FAILED#{email}"
 
 
+def one_time_token_key(token_hash: str) -> str:
+    return f"OTT#{token_hash}"
+
+
+# The account item's attributes for its newest token of each purpose.
+TOKEN_ATTRIBUTES = {
+    Purpose.VERIFY_EMAIL: ("verify_token_hash", "verify_expires_at"),
+    Purpose.RESET_PASSWORD: ("reset_token_hash", "reset_expires_at"),
+}
+
+
+def user_is(user_id: str, epoch: int) -> tuple[str, dict[str, Any]]:
+    """A condition on an account item: still `user_id`, at sessions epoch `epoch` (an
+    item written before epochs existed is at 0). Its values use :uid and :epoch."""
+    values = {":uid": {"S": user_id}, ":epoch": {"N": str(epoch)}}
+    epoch_condition = "sessions_epoch = :epoch"
+    if epoch == 0:
+        epoch_condition = "(attribute_not_exists(sessions_epoch) OR sessions_epoch = :epoch)"
+    return f"user_id = :uid AND {epoch_condition}", values
+
+
+def _cancelled(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") == "TransactionCanceledException"
+
+
+def _condition_failed(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
 class UserRepository:
     """Users in the users table, addressed by normalised email."""
 
@@ -38,26 +72,45 @@ class UserRepository:
         self._client = client
         self._table = table_name
 
-    def create(self, user: User) -> None:
-        """Store a new user; EmailTaken if the email already has one."""
+    def create(self, user: User, *, replace_unverified: bool = False) -> bool:
+        """Store a new user, in one conditional put; whether it replaced a never-verified
+        account (`replace_unverified`: EMAIL_VERIFICATION=required). EmailTaken if the email
+        has another account. A never-verified account past its expiry (TTL deletes late)
+        is replaced in either mode."""
+        item: dict[str, Any] = {
+            "pk": {"S": email_key(user.email)},
+            "user_id": {"S": user.user_id},
+            "email": {"S": user.email},
+            "password_hash": {"S": user.password_hash},
+            "roles": {"L": [{"S": role} for role in user.roles]},
+            "created_at": {"N": str(user.created_at)},
+            "email_verified": {"BOOL": user.email_verified},
+            "sessions_epoch": {"N": str(user.sessions_epoch)},
+        }
+        if user.password_set_id:
+            item["password_set_id"] = {"S": user.password_set_id}
+        if user.unverified_expires_at:
+            item["ttl"] = {"N": str(user.unverified_expires_at)}
+        replaceable = "email_verified = :false AND attribute_exists(#ttl)"
+        if not replace_unverified:
+            replaceable = "email_verified = :false AND #ttl <= :now"
         try:
-            self._client.put_item(
+            reply = self._client.put_item(
                 TableName=self._table,
-                Item={
-                    "pk": {"S": email_key(user.email)},
-                    "user_id": {"S": user.user_id},
-                    "email": {"S": user.email},
-                    "password_hash": {"S": user.password_hash},
-                    "roles": {"L": [{"S": role} for role in user.roles]},
-                    "created_at": {"N": str(user.created_at)},
-                    "email_verified": {"BOOL": user.email_verified},
+                Item=item,
+                ConditionExpression=f"attribute_not_exists(pk) OR ({replaceable})",
+                ExpressionAttributeNames={"#ttl": "ttl"},
+                ExpressionAttributeValues={
+                    ":false": {"BOOL": False},
+                    **({} if replace_unverified else {":now": {"N": str(user.created_at)}}),
                 },
-                ConditionExpression="attribute_not_exists(pk)",
+                ReturnValues="ALL_OLD",
             )
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            if _condition_failed(exc):
                 raise EmailTaken("an account with this email already exists") from None
             raise
+        return bool(reply.get("Attributes"))
 
     def get_by_email(self, email: str) -> User | None:
         """The user with this normalised email, if any (strongly consistent)."""
@@ -182,6 +235,173 @@ class UserRepository:
             ExpressionAttributeValues={":h": {"S": password_hash}},
         )
 
+    # -- one-time tokens --------------------------------------------------------------
+
+    def issue_one_time_token(
+        self, token: OneTimeToken, *, password_set_id: str, require_unverified: bool
+    ) -> bool:
+        """Make `token` the account's newest of its purpose, in one transaction with its
+        lookup item, if the account is unchanged; whether it was."""
+        hash_attribute, expiry_attribute = TOKEN_ATTRIBUTES[token.purpose]
+        condition = "user_id = :uid AND "
+        values: dict[str, Any] = {
+            ":uid": {"S": token.user_id},
+            ":h": {"S": token.token_hash},
+            ":exp": {"N": str(token.expires_at)},
+        }
+        if password_set_id:
+            condition += "password_set_id = :ps"
+            values[":ps"] = {"S": password_set_id}
+        else:  # an account made before password ids existed
+            condition += "attribute_not_exists(password_set_id)"
+        if require_unverified:
+            condition += " AND email_verified = :false"
+            values[":false"] = {"BOOL": False}
+        try:
+            self._client.transact_write_items(
+                TransactItems=[
+                    {
+                        "Update": {
+                            "TableName": self._table,
+                            "Key": {"pk": {"S": email_key(token.email)}},
+                            "UpdateExpression": f"SET {hash_attribute} = :h, {expiry_attribute} = :exp",
+                            "ConditionExpression": condition,
+                            "ExpressionAttributeValues": values,
+                        }
+                    },
+                    {
+                        "Put": {
+                            "TableName": self._table,
+                            "Item": {
+                                "pk": {"S": one_time_token_key(token.token_hash)},
+                                "purpose": {"S": token.purpose},
+                                "email": {"S": token.email},
+                                "user_id": {"S": token.user_id},
+                                "expires_at": {"N": str(token.expires_at)},
+                                "ttl": {"N": str(token.expires_at)},
+                            },
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    },
+                ]
+            )
+        except ClientError as exc:
+            if _cancelled(exc) and _reason_codes(exc)[:1] == ["ConditionalCheckFailed"]:
+                return False
+            raise
+        return True
+
+    def find_one_time_token(self, token_hash: str) -> OneTimeToken | None:
+        """The stored token of this hash, if any (strongly consistent)."""
+        reply = self._client.get_item(
+            TableName=self._table,
+            Key={"pk": {"S": one_time_token_key(token_hash)}},
+            ConsistentRead=True,
+        )
+        item = reply.get("Item")
+        if not item or item.get("purpose", {}).get("S") not in set(Purpose):
+            return None
+        return OneTimeToken(
+            token_hash=token_hash,
+            purpose=Purpose(item["purpose"]["S"]),
+            email=item["email"]["S"],
+            user_id=item["user_id"]["S"],
+            expires_at=int(item["expires_at"]["N"]),
+        )
+
+    def _use_token(
+        self, token: OneTimeToken, *, now: int, update: str, values: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        """The transaction items that use `token`: the account's update, conditioned on
+        the token being its newest, unused and unexpired, and the lookup item's removal."""
+        hash_attribute, expiry_attribute = TOKEN_ATTRIBUTES[token.purpose]
+        return [
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": {"pk": {"S": email_key(token.email)}},
+                    "UpdateExpression": update,
+                    "ConditionExpression": (
+                        f"user_id = :uid AND {hash_attribute} = :h AND {expiry_attribute} > :now"
+                        " AND (attribute_not_exists(#ttl) OR #ttl > :now)"
+                    ),
+                    "ExpressionAttributeNames": {"#ttl": "ttl"},
+                    "ExpressionAttributeValues": {
+                        ":uid": {"S": token.user_id},
+                        ":h": {"S": token.token_hash},
+                        ":now": {"N": str(now)},
+                        **values,
+                    },
+                }
+            },
+            {
+                "Delete": {
+                    "TableName": self._table,
+                    "Key": {"pk": {"S": one_time_token_key(token.token_hash)}},
+                }
+            },
+        ]
+
+    def _commit_token_use(self, items: list[dict[str, Any]]) -> None:
+        try:
+            self._client.transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            if _cancelled(exc) and _reason_codes(exc)[:1] == ["ConditionalCheckFailed"]:
+                raise InvalidOneTimeToken(
+                    "the link is invalid, used or expired; ask for a new one"
+                ) from None
+            raise
+
+    def mark_email_verified(self, token: OneTimeToken, *, now: int) -> None:
+        """Use a verification token: the email verified, the account no longer expiring."""
+        self._commit_token_use(
+            self._use_token(
+                token,
+                now=now,
+                update=(
+                    "SET email_verified = :true REMOVE verify_token_hash, verify_expires_at, #ttl"
+                ),
+                values={":true": {"BOOL": True}},
+            )
+        )
+
+    def reset_password(
+        self, token: OneTimeToken, *, password_hash: str, password_set_id: str, now: int
+    ) -> None:
+        """Use a reset token: see UserStore.reset_password. One transaction."""
+        items = self._use_token(
+            token,
+            now=now,
+            update=(
+                "SET password_hash = :ph, password_set_id = :ps, email_verified = :true"
+                " ADD sessions_epoch :one"
+                " REMOVE reset_token_hash, reset_expires_at, verify_token_hash,"
+                " verify_expires_at, #ttl"
+            ),
+            values={
+                ":ph": {"S": password_hash},
+                ":ps": {"S": password_set_id},
+                ":true": {"BOOL": True},
+                ":one": {"N": "1"},
+            },
+        )
+        # Ends any lock-out in force: the owner proved control of the address.
+        items.append(
+            {
+                "Delete": {
+                    "TableName": self._table,
+                    "Key": {"pk": {"S": failures_key(token.email)}},
+                }
+            }
+        )
+        self._commit_token_use(items)
+
+
+def _reason_codes(exc: ClientError) -> list[str]:
+    """The per-item codes of a cancelled transaction ("None" for items that passed)."""
+    reasons: Any = exc.response.get("CancellationReasons") or []
+    return [str(reason.get("Code", "None")) for reason in reasons]
+
 
 def _failures_from_item(item: dict[str, Any]) -> FailedLogins:
     return FailedLogins(
@@ -198,4 +418,7 @@ def _user_from_item(item: dict[str, Any]) -> User:
         created_at=int(item["created_at"]["N"]),
         roles=tuple(role["S"] for role in item.get("roles", {}).get("L", [])),
         email_verified=bool(item.get("email_verified", {}).get("BOOL", False)),
+        password_set_id=item.get("password_set_id", {}).get("S", ""),
+        sessions_epoch=int(item.get("sessions_epoch", {}).get("N", "0")),
+        unverified_expires_at=int(item.get("ttl", {}).get("N", "0")),
     )

@@ -9,10 +9,15 @@ from collections.abc import Callable
 from stateless_auth.config import Settings
 from stateless_auth.domain import passwords
 from stateless_auth.domain.emails import normalise_email
-from stateless_auth.domain.errors import LoginFailed, TooManyAttempts
+from stateless_auth.domain.errors import (
+    EmailNotVerified,
+    InvalidCredentials,
+    LoginFailed,
+    TooManyAttempts,
+)
 from stateless_auth.domain.lockout import keep_failures_for, refuse_if_locked
 from stateless_auth.domain.ports import SessionStore, UserStore
-from stateless_auth.domain.sessions import TokenGrant, TokenRecord, TokenState
+from stateless_auth.domain.sessions import AccountChanged, TokenGrant, TokenRecord, TokenState
 from stateless_auth.tokens.keys import SigningKey
 from stateless_auth.tokens.refresh_tokens import hash_refresh_token, new_refresh_token
 from stateless_auth.usecases.grants import grant_tokens
@@ -35,6 +40,9 @@ def log_in(
     LoginFailed (an InvalidCredentials) for an unknown email or a wrong password: the
     same answer after the same work, an unknown email's password being checked against
     `unknown_email_hash` (`passwords.unusable_hash()`, made once at start-up).
+    EmailNotVerified for the right password of an unverified account under
+    EMAIL_VERIFICATION=required (only after the password matched, so it reveals nothing
+    to someone without it). A never-verified account past its expiry is an unknown email.
     TooManyAttempts while the email is locked out, even with the right password. Every
     attempt first reserves one of the failures left before the lock-out, with a
     conditional write, so concurrent attempts cannot check more passwords than that.
@@ -46,6 +54,8 @@ def log_in(
     user, failures = users.load_for_login(normalised_email)
     started = clock()
     now = int(started)
+    if user is not None and user.expired(now):
+        user = None  # DynamoDB's TTL deletes late
     max_failures, lockout_seconds = settings.max_failed_logins, settings.lockout_seconds
     refuse_if_locked(failures, started, max_failures=max_failures, lockout_seconds=lockout_seconds)
     reserved, failures = users.reserve_login_attempt(
@@ -68,6 +78,10 @@ def log_in(
     if user is None or not matched:
         # The reservation already counted this failure.
         raise LoginFailed(failures.count >= max_failures)
+    if settings.email_verification_required and not user.email_verified:
+        # The password was right: the reserved failure is not one.
+        users.clear_failed_logins(normalised_email)
+        raise EmailNotVerified("verify your email first: follow the link we sent you")
     if passwords.needs_rehash(user.password_hash):
         users.update_password_hash(normalised_email, passwords.hash_password(password))
     now = int(clock())
@@ -81,7 +95,13 @@ def log_in(
         state=TokenState.CURRENT,
         session_expires_at=now + settings.refresh_token_ttl,
         email_verified=user.email_verified,
+        sessions_epoch=user.sessions_epoch,
     )
-    # Opening the session also clears the email's failure count (one transaction).
-    sessions.create(record, now=now, clear_failures_of=normalised_email)
+    # Opening the session also clears the email's failure count (one transaction), on
+    # the condition that the account is still the one read, at its epoch: a login racing
+    # a reset never opens a session for the password the reset replaced.
+    try:
+        sessions.create(record, now=now, clear_failures_of=normalised_email)
+    except AccountChanged:
+        raise InvalidCredentials("the email or password is incorrect") from None
     return grant_tokens(record, refresh_token, key=key, issuer=issuer, settings=settings, now=now)

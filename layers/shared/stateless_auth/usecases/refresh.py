@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 
 from stateless_auth.config import Settings
 from stateless_auth.domain.errors import RefreshRejected
-from stateless_auth.domain.ports import SessionStore
-from stateless_auth.domain.sessions import RotationConflict, TokenGrant, TokenState
+from stateless_auth.domain.ports import SessionStore, UserStore
+from stateless_auth.domain.sessions import AccountChanged, RotationConflict, TokenGrant, TokenState
 from stateless_auth.tokens.keys import SigningKey
 from stateless_auth.tokens.refresh_tokens import hash_refresh_token, new_refresh_token
 from stateless_auth.usecases.grants import grant_tokens
@@ -18,6 +19,7 @@ def refresh(
     refresh_token: str,
     *,
     sessions: SessionStore,
+    users: UserStore,
     signing_key: Callable[[], SigningKey],
     issuer: str,
     settings: Settings,
@@ -26,7 +28,12 @@ def refresh(
     """Rotate the refresh token; a replayed (already rotated) one revokes its session.
 
     RefreshRejected (an InvalidToken) with its reason: unknown, reuse, not_current,
-    expired, or conflict (a concurrent refresh of the same token won).
+    expired, conflict (a concurrent refresh of the same token won), or account_changed
+    (the account is gone or a reset ended its sessions).
+
+    The rotation checks the account in the same transaction: its id, its sessions epoch
+    and the claims the token carries. Claims that moved on (an email verified since the
+    session opened) cost one more read and a second rotation, with the account's claims.
     """
     now = int(clock())
     record = sessions.find_token(hash_refresh_token(refresh_token))
@@ -43,8 +50,23 @@ def refresh(
     # client's next attempt into a replay and revoke its session.
     key = signing_key()
     new_token = new_refresh_token()
+    new_hash = hash_refresh_token(new_token)
     try:
-        new_record = sessions.rotate(record, hash_refresh_token(new_token), now=now)
+        try:
+            new_record = sessions.rotate(record, new_hash, now=now)
+        except AccountChanged:
+            user = users.get_by_email(record.email)
+            if (
+                user is None
+                or user.user_id != record.user_id
+                or user.sessions_epoch != record.sessions_epoch
+            ):
+                sessions.revoke(record.session_id, now=now)
+                raise RefreshRejected("account_changed", record.session_id) from None
+            record = dataclasses.replace(
+                record, email_verified=user.email_verified, roles=user.roles
+            )
+            new_record = sessions.rotate(record, new_hash, now=now)
     except RotationConflict:
         # Lost a race with a concurrent refresh of the same token, or the session was
         # revoked or expired meanwhile. The caller read it as current, so this is not a
