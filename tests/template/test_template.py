@@ -41,11 +41,16 @@ FUNCTIONS = {
     "MeFunction": "me",
     "AuthorizerFunction": "authorizer",
     "KeyRotationFunction": "rotation",
+    "VerifyEmailFunction": "verify_email",
+    "PasswordResetFunction": "password_reset",
+    "MailerFunction": "mailer",
 }
 ROTATION_FUNCTION = "KeyRotationFunction"
+MAILER_FUNCTION = "MailerFunction"
 
-# docs/configuration.md: variable -> (parameter, default, min, max); None for free text.
-CONFIGURATION_VARIABLES: dict[str, tuple[str, str, int | None, int | None]] = {
+# docs/configuration.md (CONTRACT section 6): variable -> (parameter, default, min, max);
+# min and max None for text; default None for a parameter without one (required at deploy).
+CONFIGURATION_VARIABLES: dict[str, tuple[str, str | None, int | None, int | None]] = {
     "ACCESS_TOKEN_TTL_SECONDS": ("AccessTokenTtlSeconds", "900", 1, 86400),
     "REFRESH_TOKEN_TTL_SECONDS": ("RefreshTokenTtlSeconds", "7776000", 1, 31536000),
     "MAX_FAILED_LOGINS": ("MaxFailedLogins", "5", 1, 100),
@@ -54,6 +59,23 @@ CONFIGURATION_VARIABLES: dict[str, tuple[str, str, int | None, int | None]] = {
     "ALLOWED_ORIGINS": ("AllowedOrigins", "", None, None),
     "JWT_ISSUER": ("JwtIssuer", "", None, None),
     "JWT_AUDIENCE": ("JwtAudience", "", None, None),
+    "EMAIL_VERIFICATION": ("EmailVerification", "required", None, None),
+    "VERIFY_EMAIL_TTL_SECONDS": ("VerifyEmailTtlSeconds", "86400", 300, 604800),
+    "PASSWORD_RESET_TTL_SECONDS": ("PasswordResetTtlSeconds", "1800", 300, 86400),
+    "MAX_EMAILS_PER_HOUR": ("MaxEmailsPerHour", "5", 1, 100),
+    "EMAIL_FROM": ("EmailFrom", None, None, None),
+    "APP_URL": ("AppUrl", None, None, None),
+}
+EMAIL_VERIFICATION_MODES = ["required", "optional"]
+# The parameter groups of the console's form: where each new setting is shown.
+PARAMETER_GROUPS = {
+    "EmailVerification": "Accounts",
+    "EmailFrom": "Email",
+    "AppUrl": "Email",
+    "VerifyEmailTtlSeconds": "Email",
+    "PasswordResetTtlSeconds": "Email",
+    "MaxEmailsPerHour": "Email",
+    "PasswordResetReservedConcurrency": "Functions",
 }
 
 # docs/routes.md: (method, path) -> (function, authorizer or None for a public route)
@@ -65,6 +87,10 @@ ROUTES: dict[tuple[str, str], tuple[str, str | None]] = {
     ("GET", "/.well-known/jwks.json"): ("JwksFunction", None),
     ("GET", "/.well-known/openid-configuration"): ("JwksFunction", None),
     ("GET", "/me"): ("MeFunction", "TokenAuthorizer"),
+    ("POST", "/auth/verify-email"): ("VerifyEmailFunction", None),
+    ("POST", "/auth/verify-email/resend"): ("VerifyEmailFunction", None),
+    ("POST", "/auth/password/forgot"): ("PasswordResetFunction", None),
+    ("POST", "/auth/password/reset"): ("PasswordResetFunction", None),
 }
 
 KEY_READERS = {"LoginFunction", "RefreshFunction"}  # token issuers: read the private keys
@@ -74,13 +100,16 @@ EXTENSION_USERS = {"LoginFunction", "RefreshFunction", "JwksFunction", "Authoriz
 
 # The whole IAM grant of each function, as (action, resource) pairs; resources are named
 # by the logical id they point at. Least privilege means: exactly this, nothing more.
+# SES identities are named "EmailFrom" (the address identity) and "EmailFromDomain" (its
+# domain's identity: the variable of the !Sub that names it).
 EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
-    "SignupFunction": {("dynamodb:PutItem", "UsersTable")},
+    "SignupFunction": {("dynamodb:PutItem", "UsersTable"), ("sqs:SendMessage", "MailQueue")},
     # tests/handlers/test_iam_matches_calls.py holds these to the calls each handler makes.
     "LoginFunction": {
         ("dynamodb:BatchGetItem", "UsersTable"),
         ("dynamodb:UpdateItem", "UsersTable"),
         ("dynamodb:DeleteItem", "UsersTable"),
+        ("dynamodb:ConditionCheckItem", "UsersTable"),  # in the session's transaction
         ("dynamodb:PutItem", "SessionsTable"),
         ("secretsmanager:GetSecretValue", "SigningKeysSecret"),
     },
@@ -88,7 +117,33 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
         ("dynamodb:GetItem", "SessionsTable"),
         ("dynamodb:PutItem", "SessionsTable"),
         ("dynamodb:UpdateItem", "SessionsTable"),
+        ("dynamodb:GetItem", "UsersTable"),  # claims follow the account
+        ("dynamodb:ConditionCheckItem", "UsersTable"),  # the sessions epoch, in the rotation
         ("secretsmanager:GetSecretValue", "SigningKeysSecret"),
+    },
+    "VerifyEmailFunction": {
+        ("dynamodb:GetItem", "UsersTable"),
+        ("dynamodb:UpdateItem", "UsersTable"),
+        ("dynamodb:DeleteItem", "UsersTable"),
+        ("sqs:SendMessage", "MailQueue"),
+    },
+    "PasswordResetFunction": {
+        ("dynamodb:GetItem", "UsersTable"),
+        ("dynamodb:UpdateItem", "UsersTable"),
+        ("dynamodb:DeleteItem", "UsersTable"),
+        ("sqs:SendMessage", "MailQueue"),
+    },
+    "MailerFunction": {
+        ("dynamodb:GetItem", "UsersTable"),
+        ("dynamodb:PutItem", "UsersTable"),
+        ("dynamodb:UpdateItem", "UsersTable"),
+        ("ses:SendEmail", "EmailFrom"),
+        ("ses:SendEmail", "EmailFromDomain"),
+        # what its event source mapping does with the function's role
+        ("sqs:ReceiveMessage", "MailQueue"),
+        ("sqs:DeleteMessage", "MailQueue"),
+        ("sqs:GetQueueAttributes", "MailQueue"),
+        ("sqs:ChangeMessageVisibility", "MailQueue"),
     },
     "LogoutFunction": {
         ("dynamodb:GetItem", "SessionsTable"),
@@ -145,6 +200,19 @@ NAMED_BY_PATTERN = {
 }
 BASIC_EXECUTION_ROLE = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
 
+# The functions that enqueue mail jobs; the mailer alone consumes them and sends mail.
+MAIL_SENDERS = {"SignupFunction", "VerifyEmailFunction", "PasswordResetFunction"}
+MAIL_QUEUE_CONSUMPTION = {
+    "sqs:ReceiveMessage",
+    "sqs:DeleteMessage",
+    "sqs:GetQueueAttributes",
+    "sqs:ChangeMessageVisibility",
+}
+# The SES identity of EmailFrom's domain: the second part of the address (the parameter's
+# pattern allows one "@" only).
+EMAIL_FROM_DOMAIN = {"Fn::Select": [1, {"Fn::Split": ["@", {"Ref": "EmailFrom"}]}]}
+SES_IDENTITY = "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/"
+
 OUTPUTS = [
     "ApiUrl",
     "Issuer",
@@ -153,6 +221,8 @@ OUTPUTS = [
     "UsersTableName",
     "SessionsTableName",
     "SigningKeysSecretArn",
+    "MailQueueUrl",
+    "MailDeadLetterQueueUrl",
 ]
 
 
@@ -370,11 +440,14 @@ def test_password_hashing_functions_get_more_memory(
     expected = {
         "SignupFunction": {"Ref": "PasswordHashingMemorySize"},
         "LoginFunction": {"Ref": "PasswordHashingMemorySize"},
+        "PasswordResetFunction": {"Ref": "PasswordHashingMemorySize"},  # a reset hashes
         "AuthorizerFunction": {"Ref": "AuthorizerMemorySize"},
     }
     for logical_id in FUNCTIONS:
         memory = cfn["Resources"][logical_id]["Properties"]["MemorySize"]
         assert memory == expected.get(logical_id, 256), logical_id
+    description = " ".join(parameters["PasswordHashingMemorySize"]["Description"].split())
+    assert "signup, login, password reset" in description
 
 
 # ----------------------------------------------------------- configuration
@@ -386,13 +459,63 @@ def test_contract_setting_is_a_parameter_with_its_default_and_range(
 ) -> None:
     name, default, minimum, maximum = CONFIGURATION_VARIABLES[variable]
     parameter = sam["Parameters"][name]
-    assert str(parameter["Default"]) == default
+    if default is None:  # required at deploy: no default, and a pattern that says why
+        assert "Default" not in parameter, name
+        assert parameter["AllowedPattern"], name
+        assert parameter["ConstraintDescription"], name
+    else:
+        assert str(parameter["Default"]) == default
     if minimum is None:
         assert parameter["Type"] == "String"
     else:
         assert parameter["Type"] == "Number"
         assert parameter["MinValue"] == minimum
         assert parameter["MaxValue"] == maximum
+    # the description names the variable it sets, first
+    assert " ".join(parameter["Description"].split()).startswith(f"{variable} - "), name
+
+
+def test_the_email_verification_modes_are_the_allowed_values(sam: dict[str, Any]) -> None:
+    from stateless_auth import config
+
+    parameter = sam["Parameters"]["EmailVerification"]
+    assert parameter["AllowedValues"] == EMAIL_VERIFICATION_MODES
+    assert list(config.EMAIL_VERIFICATION_MODES) == EMAIL_VERIFICATION_MODES
+    assert parameter["Default"] == EMAIL_VERIFICATION_MODES[0]  # required
+
+
+def test_the_numeric_settings_have_the_ranges_the_functions_accept(sam: dict[str, Any]) -> None:
+    """Every Number setting of CONTRACT section 6 has the default and range of the
+    start-up check in stateless_auth.config (one IntSetting per variable): a value the
+    stack accepts never stops a function at start-up, and the other way round."""
+    from stateless_auth import config
+
+    settings = {
+        setting.name: setting
+        for setting in vars(config).values()
+        if isinstance(setting, config.IntSetting)
+    }
+    for variable, (name, default, minimum, maximum) in CONFIGURATION_VARIABLES.items():
+        if minimum is None:
+            assert variable not in settings, f"{variable} is a number for the functions"
+            continue
+        assert variable in settings, f"stateless_auth.config does not check {variable}"
+        setting = settings[variable]
+        assert (str(setting.default), setting.low, setting.high) == (default, minimum, maximum)
+        parameter = sam["Parameters"][name]
+        assert (parameter["MinValue"], parameter["MaxValue"]) == (setting.low, setting.high)
+
+
+def test_every_parameter_is_in_one_group(sam: dict[str, Any]) -> None:
+    groups = sam["Metadata"]["AWS::CloudFormation::Interface"]["ParameterGroups"]
+    placed: dict[str, str] = {}
+    for group in groups:
+        for name in group["Parameters"]:
+            assert name not in placed, f"{name} is in two groups"
+            placed[name] = group["Label"]["default"]
+    assert set(placed) == set(sam["Parameters"])
+    for name, label in PARAMETER_GROUPS.items():
+        assert placed[name] == label, name
 
 
 @pytest.mark.parametrize("variable", sorted(CONFIGURATION_VARIABLES))
@@ -417,6 +540,7 @@ def test_resource_names_reach_every_function(sam: dict[str, Any], cfn: dict[str,
         assert env["USERS_TABLE"] == {"Ref": "UsersTable"}, logical_id
         assert env["SESSIONS_TABLE"] == {"Ref": "SessionsTable"}, logical_id
         assert env["PUBLIC_KEYS_SECRET_ID"] == {"Ref": "PublicKeysSecret"}, logical_id
+        assert env["MAIL_QUEUE_URL"] == {"Ref": "MailQueue"}, logical_id  # its URL
         # by name, with !Sub: a !Ref to the secret (which names the API) would be a cycle
         assert env["JWT_ISSUER_SECRET_ID"] == {"Fn::Sub": NAMED_BY_PATTERN["IssuerSecret"][0]}
         assert "JWT_ISSUER_PARAMETER" not in env, logical_id
@@ -498,6 +622,39 @@ def test_extension_layer_table_is_arm64_and_regional(sam: dict[str, Any]) -> Non
             ],
         ),
         ("JwtAudience", ["", "stateless-auth", "https://api.example.com"], ["two words"]),
+        (
+            "EmailFrom",
+            [
+                "no-reply@example.com",
+                "No.Reply+auth@mail.example.co.uk",
+                "no-reply@stateless-auth.localhost",
+            ],
+            [
+                "",
+                "example.com",
+                "no-reply@",
+                "@example.com",
+                "a@b@example.com",  # one "@": the domain identity is the part after it
+                "Auth <no-reply@example.com>",
+                "no reply@example.com",
+                "no-reply@example",
+                "no-reply@-example.com",
+            ],
+        ),
+        (
+            "AppUrl",
+            ["https://app.example.com", "https://example.com/auth", "https://localhost:8443"],
+            [
+                "",
+                "https://app.example.com/",
+                "https://example.com/auth/",
+                "http://app.example.com",
+                "app.example.com",
+                "https://app.example.com?x=1",
+                "https://app.example.com/#/",
+                "https://app.example.com/a b",
+            ],
+        ),
     ],
 )
 def test_parameter_patterns(
@@ -640,6 +797,149 @@ def test_only_the_rotation_function_may_write_the_keys_by_iam(cfn: dict[str, Any
                     action.split(":")[0] not in {"secretsmanager", "ssm", "kms"}
                 ), (role_id, action)
     assert writers == {store: {rotation_role} for store in KEY_STORE_READS}
+
+
+# ------------------------------------------------------------------- email
+
+
+def _statements(cfn: dict[str, Any], role_id: str) -> Iterator[dict[str, Any]]:
+    for document in _policy_documents(cfn, role_id):
+        yield from document["Statement"]
+
+
+def test_only_the_mailer_may_send_email_and_only_as_email_from(cfn: dict[str, Any]) -> None:
+    """ses:SendEmail for the mailer alone, on EmailFrom's two identities (the address,
+    and its domain: SES authorises a send against whichever is verified), and only with
+    EmailFrom as the From address."""
+    mailer_role = _role_of(cfn, MAILER_FUNCTION)
+    for role_id, grants in _all_grants(cfn).items():
+        ses = {grant for grant in grants if grant[0].split(":")[0] in {"ses", "sesv2"}}
+        if role_id != mailer_role:
+            assert not ses, (role_id, ses)
+    ses_statements = [
+        statement
+        for statement in _statements(cfn, mailer_role)
+        if any(str(action).startswith("ses:") for action in _as_list(statement["Action"]))
+    ]
+    assert len(ses_statements) == 1, ses_statements
+    (statement,) = ses_statements
+    assert _as_list(statement["Action"]) == ["ses:SendEmail"]
+    assert statement["Resource"] == [
+        {"Fn::Sub": SES_IDENTITY + "${EmailFrom}"},
+        {"Fn::Sub": [SES_IDENTITY + "${EmailFromDomain}", {"EmailFromDomain": EMAIL_FROM_DOMAIN}]},
+    ]
+    assert statement["Condition"] == {"StringEquals": {"ses:FromAddress": {"Ref": "EmailFrom"}}}
+    # what the two resolve to, and that the condition lets EmailFrom through, nothing else
+    email_from = "no-reply@mail.example.com"
+    pattern = cfn["Parameters"]["EmailFrom"]["AllowedPattern"]
+    assert re.fullmatch(pattern, email_from)
+    local_part, domain = email_from.split("@")
+    assert (local_part, domain) == ("no-reply", "mail.example.com")  # !Select 1 of !Split @
+    condition = {"StringEquals": {"ses:FromAddress": email_from}}
+    assert _condition_holds(condition, {"ses:FromAddress": email_from})
+    assert not _condition_holds(condition, {"ses:FromAddress": "ceo@mail.example.com"})
+    assert not _condition_holds(condition, {})
+
+
+def test_only_the_request_handlers_enqueue_mail_and_only_the_mailer_consumes_it(
+    cfn: dict[str, Any],
+) -> None:
+    senders = {_role_of(cfn, logical_id) for logical_id in MAIL_SENDERS}
+    mailer_role = _role_of(cfn, MAILER_FUNCTION)
+    for role_id, grants in _all_grants(cfn).items():
+        sqs = {grant for grant in grants if grant[0].startswith("sqs:")}
+        expected = set()
+        if role_id in senders:
+            expected = {("sqs:SendMessage", "MailQueue")}
+        if role_id == mailer_role:
+            expected = {(action, "MailQueue") for action in MAIL_QUEUE_CONSUMPTION}
+        assert sqs == expected, role_id
+        # nobody reads or writes the dead-letter queue: it is the operator's
+        assert not any(resource == "MailDeadLetterQueue" for _action, resource in grants)
+    # no SAM `Events: SQS` (it attaches AWSLambdaSQSQueueExecutionRole, sqs:* on any queue)
+    assert "Events" not in cfn["Resources"][MAILER_FUNCTION]["Properties"]
+    for role_id in _all_grants(cfn):
+        managed = cfn["Resources"][role_id]["Properties"].get("ManagedPolicyArns", [])
+        assert not any("SQS" in str(arn) for arn in managed), role_id
+
+
+def test_the_mailer_is_invoked_by_its_event_source_mapping_only(
+    sam: dict[str, Any], cfn: dict[str, Any]
+) -> None:
+    mappings = {
+        logical_id: resource
+        for logical_id, resource in cfn["Resources"].items()
+        if resource["Type"] == "AWS::Lambda::EventSourceMapping"
+    }
+    assert list(mappings) == ["MailerEventSource"]
+    assert mappings["MailerEventSource"]["Properties"] == {
+        "EventSourceArn": {"Fn::GetAtt": ["MailQueue", "Arn"]},
+        "FunctionName": {"Ref": MAILER_FUNCTION},
+        "BatchSize": 10,
+        # a failed send fails its own record only: the rest of the batch is not resent
+        "FunctionResponseTypes": ["ReportBatchItemFailures"],
+        "Enabled": True,
+    }
+    assert sam["Resources"]["MailerEventSource"] == mappings["MailerEventSource"]
+    for resource in cfn["Resources"].values():  # no Lambda permission: no push invoker
+        if resource["Type"] == "AWS::Lambda::Permission":
+            assert resource["Properties"]["FunctionName"] not in (
+                {"Ref": MAILER_FUNCTION},
+                {"Fn::GetAtt": [MAILER_FUNCTION, "Arn"]},
+            )
+    properties = cfn["Resources"][MAILER_FUNCTION]["Properties"]
+    assert properties["Timeout"] == 30
+    assert properties["Handler"] == "app.lambda_handler"
+    routed = {function_id for function_id, _authorizer in ROUTES.values()}
+    assert MAILER_FUNCTION not in routed
+
+
+def test_failed_mails_are_retried_then_kept_in_the_dead_letter_queue(
+    sam: dict[str, Any], cfn: dict[str, Any]
+) -> None:
+    queues = {
+        logical_id: resource
+        for logical_id, resource in sam["Resources"].items()
+        if resource["Type"] == "AWS::SQS::Queue"
+    }
+    assert set(queues) == {"MailQueue", "MailDeadLetterQueue"}
+    for logical_id, queue in queues.items():
+        properties = queue["Properties"]
+        assert properties["SqsManagedSseEnabled"] is True, logical_id  # encrypted at rest
+        assert "QueueName" not in properties, logical_id
+        assert "KmsMasterKeyId" not in properties, logical_id
+    mail_queue = queues["MailQueue"]["Properties"]
+    assert mail_queue["RedrivePolicy"] == {
+        "deadLetterTargetArn": {"Fn::GetAtt": ["MailDeadLetterQueue", "Arn"]},
+        "maxReceiveCount": 5,
+    }
+    # a batch still being sent is not handed out again (AWS: six times the timeout)
+    mailer_timeout = cfn["Resources"][MAILER_FUNCTION]["Properties"]["Timeout"]
+    assert mail_queue["VisibilityTimeout"] >= 6 * mailer_timeout
+    # kept longer than the jobs of the queue (4 days, SQS's default): 14 days, the most
+    dead_letters = queues["MailDeadLetterQueue"]["Properties"]
+    assert dead_letters["MessageRetentionPeriod"] == 1209600
+    assert mail_queue.get("MessageRetentionPeriod", 345600) < 1209600
+    assert "RedrivePolicy" not in dead_letters
+    # where an operator finds them
+    outputs = sam["Outputs"]
+    assert outputs["MailQueueUrl"]["Value"] == {"Ref": "MailQueue"}
+    assert outputs["MailDeadLetterQueueUrl"]["Value"] == {"Ref": "MailDeadLetterQueue"}
+    assert "dead-letter" in outputs["MailDeadLetterQueueUrl"]["Description"]
+
+
+def test_email_from_and_app_url_are_required_and_say_what_they_need(sam: dict[str, Any]) -> None:
+    email_from = sam["Parameters"]["EmailFrom"]
+    constraint = " ".join(email_from["ConstraintDescription"].split())
+    assert "an address of a verified SES identity, e.g. no-reply@example.com" in constraint
+    app_url = sam["Parameters"]["AppUrl"]
+    constraint = " ".join(app_url["ConstraintDescription"].split())
+    assert "https" in constraint
+    assert "/verify-email#token=" in constraint
+    assert "/reset-password#token=" in constraint
+    for parameter in (email_from, app_url):
+        assert "Default" not in parameter
+        assert "required" in parameter["Description"]
 
 
 # ------------------------------------------------- who may change or read the keys
@@ -1103,6 +1403,11 @@ def test_only_the_issuers_and_rotation_can_decrypt_the_signing_keys(
 ARGON2_CAPS = {
     "SignupFunction": ("SignupReservedConcurrency", "CapsSignupConcurrency", 10),
     "LoginFunction": ("LoginReservedConcurrency", "CapsLoginConcurrency", 20),
+    "PasswordResetFunction": (
+        "PasswordResetReservedConcurrency",
+        "CapsPasswordResetConcurrency",
+        5,
+    ),
 }
 UNRESERVED_MINIMUM = 100  # Lambda keeps at least this much of an account's concurrency free
 DEFAULT_ACCOUNT_CONCURRENCY = 1000
