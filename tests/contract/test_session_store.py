@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from stateless_auth.domain.accounts import User
 from stateless_auth.domain.lockout import FailedLogins
 from stateless_auth.domain.ports import SessionStore, UserStore
 from stateless_auth.domain.sessions import RotationConflict, TokenRecord, TokenState
@@ -24,6 +25,15 @@ Race = Callable[[list[Callable[[], Any]]], list[Any]]
 NOW = 1_700_000_000
 TTL = 3600
 ANN = "ann@example.com"
+BOB = "bob@example.com"
+
+
+@pytest.fixture(autouse=True)
+def account(users: UserStore) -> User:
+    """The account the sessions belong to: opening and rotating check it is unchanged."""
+    ann = User(user_id="u1", email=ANN, password_hash="$argon2id$x", created_at=1)
+    users.create(ann)
+    return ann
 
 
 def token(
@@ -136,8 +146,15 @@ def test_rotation_retires_the_old_token_and_makes_the_new_one_current(
     assert sessions.find_token("h1") == replace(token(), state=TokenState.USED)
 
 
-def test_every_new_token_keeps_the_sessions_expiry_and_claims(sessions: SessionStore) -> None:
-    first = token(roles=("user", "admin"), email_verified=True)
+def verified_account(users: UserStore, email: str = BOB) -> None:
+    users.create(User("u1", email, "$argon2id$x", 1, email_verified=True))
+
+
+def test_every_new_token_keeps_the_sessions_expiry_and_claims(
+    users: UserStore, sessions: SessionStore
+) -> None:
+    verified_account(users)
+    first = token(roles=("user", "admin"), email_verified=True, email=BOB)
     sessions.create(first, now=NOW)
     current = first
     for step, now in enumerate((NOW + 1000, NOW + 2000, NOW + TTL - 1), start=2):
@@ -148,9 +165,12 @@ def test_every_new_token_keeps_the_sessions_expiry_and_claims(sessions: SessionS
         assert sessions.find_token(f"h{step}") == current
 
 
-def test_rotation_writes_the_claims_of_the_record_it_is_given(sessions: SessionStore) -> None:
+def test_rotation_writes_the_claims_of_the_record_it_is_given(
+    users: UserStore, sessions: SessionStore
+) -> None:
     """A caller that re-read the account (roles changed, email verified) passes them on."""
-    sessions.create(token(), now=NOW)
+    verified_account(users)
+    sessions.create(token(email=BOB), now=NOW)
     found = sessions.find_token("h1")
     assert found is not None
     updated = replace(found, roles=("user", "admin"), email_verified=True)

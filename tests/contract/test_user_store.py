@@ -87,9 +87,9 @@ def test_each_email_has_its_own_user(users: UserStore) -> None:
 def test_concurrent_signups_for_one_email_have_one_winner(users: UserStore, race: Race) -> None:
     candidates = [user(user_id=f"u{i}") for i in range(8)]
     results = race([partial(users.create, u) for u in candidates])
-    winners = [u for u, result in zip(candidates, results, strict=True) if result is None]
+    winners = [u for u, result in zip(candidates, results, strict=True) if result is False]
     assert len(winners) == 1
-    assert all(isinstance(r, EmailTaken) for r in results if r is not None)
+    assert all(isinstance(r, EmailTaken) for r in results if r is not False)
     assert users.get_by_email(ANN) == winners[0]
 
 

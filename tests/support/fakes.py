@@ -1,9 +1,10 @@
-"""In-memory stand-ins for the repositories, with DynamoDB's conditional semantics, and the
-use cases bound to them.
+"""In-memory stand-ins for the repositories, the mail queue and the mail service, with
+DynamoDB's conditional semantics, and the use cases bound to them.
 
 Each store holds one lock around every check-and-write, as DynamoDB is atomic per item
 (and a transaction across its items). Where the repositories' conditional writes fail,
-the fakes raise the same botocore errors; `tests/contract/` runs one suite against both.
+the fakes raise the same botocore errors (or the same domain errors the repositories turn
+them into); `tests/contract/` runs one suite against both.
 """
 
 from __future__ import annotations
@@ -18,14 +19,35 @@ from botocore.exceptions import ClientError
 from stateless_auth.config import Settings
 from stateless_auth.domain import passwords
 from stateless_auth.domain.accounts import User
-from stateless_auth.domain.errors import EmailTaken
+from stateless_auth.domain.emails import normalise_email
+from stateless_auth.domain.errors import (
+    DependencyUnavailable,
+    EmailTaken,
+    InvalidOneTimeToken,
+    MailSendFailed,
+)
 from stateless_auth.domain.lockout import FailedLogins
-from stateless_auth.domain.sessions import RotationConflict, TokenGrant, TokenRecord, TokenState
+from stateless_auth.domain.mail import MailJob, Message
+from stateless_auth.domain.one_time_tokens import OneTimeToken, Purpose
+from stateless_auth.domain.sessions import (
+    AccountChanged,
+    RotationConflict,
+    TokenGrant,
+    TokenRecord,
+    TokenState,
+)
 from stateless_auth.tokens.keys import SigningKey
+from stateless_auth.usecases.deliver_mail import Delivery, deliver
 from stateless_auth.usecases.login import log_in
 from stateless_auth.usecases.logout import log_out
 from stateless_auth.usecases.refresh import refresh
+from stateless_auth.usecases.reset_password import forgot_password, reset_password
 from stateless_auth.usecases.signup import sign_up
+from stateless_auth.usecases.verify_email import resend_verification, verify_email
+from tests.support.mail import token_in
+
+MAIL_WINDOW_SECONDS = 3600
+INVALID_LINK = "the link is invalid, used or expired; ask for a new one"
 
 
 def _refused(code: str, operation: str) -> ClientError:
@@ -33,20 +55,41 @@ def _refused(code: str, operation: str) -> ClientError:
     return ClientError({"Error": {"Code": code, "Message": "condition failed"}}, operation)
 
 
+@dataclass(frozen=True)
+class Slot:
+    """What the account item keeps of its newest one-time token of one purpose."""
+
+    token_hash: str
+    expires_at: int
+
+
 class FakeUsers:
-    """The users repository: users by normalised email, failed logins by email."""
+    """The users repository: users by normalised email, failed logins by email, one-time
+    tokens by hash (and the account's newest per purpose, in `slots`)."""
 
     def __init__(self) -> None:
         self.items: dict[str, User] = {}
         self.failures: dict[str, FailedLogins] = {}
+        self.one_time_tokens: dict[str, OneTimeToken] = {}  # the OTT# items
+        self.slots: dict[tuple[str, Purpose], Slot] = {}  # on the EMAIL# item
         self.reservations = 0
         self._lock = threading.Lock()
 
-    def create(self, user: User) -> None:
+    def create(self, user: User, *, replace_unverified: bool = False) -> bool:
+        # The repository's conditional put: no item, or a never-verified one that may be
+        # replaced (one with an expiry in required mode; one past it in either mode). The
+        # put replaces the whole item: the old account's token slots go with it.
         with self._lock:
-            if user.email in self.items:
-                raise EmailTaken("an account with this email already exists")
+            old = self.items.get(user.email)
+            if old is not None:
+                if old.email_verified or old.unverified_expires_at <= 0:
+                    raise EmailTaken("an account with this email already exists")
+                if not replace_unverified and old.unverified_expires_at > user.created_at:
+                    raise EmailTaken("an account with this email already exists")
             self.items[user.email] = user
+            for purpose in Purpose:
+                self.slots.pop((user.email, purpose), None)
+            return old is not None
 
     def get_by_email(self, email: str) -> User | None:
         with self._lock:
@@ -94,9 +137,81 @@ class FakeUsers:
         with self._lock:
             self.failures.pop(email, None)
 
+    # -- one-time tokens --------------------------------------------------------------
+
+    def issue_one_time_token(
+        self, token: OneTimeToken, *, password_set_id: str, require_unverified: bool
+    ) -> bool:
+        # The repository's transaction: the account still `token.user_id` with that
+        # password (and unverified if asked), the lookup item new. The new hash takes
+        # the purpose's one slot: every older token of the purpose stops working.
+        with self._lock:
+            user = self.items.get(token.email)
+            if (
+                user is None
+                or user.user_id != token.user_id
+                or user.password_set_id != password_set_id
+                or (require_unverified and user.email_verified)
+            ):
+                return False
+            if token.token_hash in self.one_time_tokens:
+                raise _refused("TransactionCanceledException", "TransactWriteItems")
+            self.one_time_tokens[token.token_hash] = token
+            self.slots[(token.email, token.purpose)] = Slot(token.token_hash, token.expires_at)
+            return True
+
+    def find_one_time_token(self, token_hash: str) -> OneTimeToken | None:
+        with self._lock:
+            return self.one_time_tokens.get(token_hash)
+
+    def _check_token_use(self, token: OneTimeToken, now: int) -> User:
+        """The condition of every use: the account's newest token of its purpose,
+        unexpired, on an account that has not expired itself."""
+        user = self.items.get(token.email)
+        slot = self.slots.get((token.email, token.purpose))
+        if (
+            user is None
+            or user.user_id != token.user_id
+            or slot is None
+            or slot.token_hash != token.token_hash
+            or slot.expires_at <= now
+            or (user.unverified_expires_at and user.unverified_expires_at <= now)
+        ):
+            raise InvalidOneTimeToken(INVALID_LINK)
+        return user
+
+    def mark_email_verified(self, token: OneTimeToken, *, now: int) -> None:
+        with self._lock:
+            user = self._check_token_use(token, now)
+            self.items[token.email] = replace(user, email_verified=True, unverified_expires_at=0)
+            self.slots.pop((token.email, Purpose.VERIFY_EMAIL), None)
+            self.one_time_tokens.pop(token.token_hash, None)
+
+    def reset_password(
+        self, token: OneTimeToken, *, password_hash: str, password_set_id: str, now: int
+    ) -> None:
+        with self._lock:
+            user = self._check_token_use(token, now)
+            self.items[token.email] = replace(
+                user,
+                password_hash=password_hash,
+                password_set_id=password_set_id,
+                email_verified=True,
+                sessions_epoch=user.sessions_epoch + 1,
+                unverified_expires_at=0,
+            )
+            for purpose in Purpose:
+                self.slots.pop((token.email, purpose), None)
+            self.one_time_tokens.pop(token.token_hash, None)
+            self.failures.pop(token.email, None)
+
 
 class FakeSessions:
-    """The sessions repository: sessions (current token, expiry, revocation) and tokens."""
+    """The sessions repository: sessions (current token, expiry, revocation) and tokens.
+
+    Given the users store (as the repository is given the users table), opening a session
+    and rotating check the account in the same write: still the record's user, at its
+    sessions epoch, and (rotating) with the claims the record carries."""
 
     def __init__(self, users: FakeUsers | None = None) -> None:
         self.users = users
@@ -106,17 +221,29 @@ class FakeSessions:
         self.revoked: set[str] = set()
         self._lock = threading.Lock()
 
+    def _account_unchanged(self, record: TokenRecord, *, claims: bool) -> bool:
+        assert self.users is not None
+        user = self.users.get_by_email(record.email)
+        return (
+            user is not None
+            and user.user_id == record.user_id
+            and user.sessions_epoch == record.sessions_epoch
+            and (not claims or user.email_verified == record.email_verified)
+        )
+
     def create(
         self, first_token: TokenRecord, *, now: int, clear_failures_of: str | None = None
     ) -> None:
-        # One transaction: both puts are conditional, and nothing is written (the
-        # failure count is not cleared either) unless every condition holds.
+        # One transaction: both puts are conditional, the account check too, and nothing
+        # is written (the failure count is not cleared either) unless every one holds.
         if clear_failures_of is not None and self.users is None:
             raise ValueError("this repository has no users table to clear failures in")
         with self._lock:
             sid = first_token.session_id
             if sid in self.current or first_token.token_hash in self.tokens:
                 raise _refused("TransactionCanceledException", "TransactWriteItems")
+            if self.users is not None and not self._account_unchanged(first_token, claims=False):
+                raise AccountChanged(sid)
             if clear_failures_of is not None:
                 assert self.users is not None
                 self.users.clear_failed_logins(clear_failures_of)
@@ -130,8 +257,10 @@ class FakeSessions:
 
     def rotate(self, old: TokenRecord, new_token_hash: str, *, now: int) -> TokenRecord:
         # The repository's transaction: the old token still current and unexpired, the
-        # new one new, the session still pointing at the old one, not revoked, unexpired.
-        # The new token's claims and expiry come from `old`, as the repository writes them.
+        # new one new, the session still pointing at the old one, not revoked, unexpired;
+        # then the account check (AccountChanged only when it alone fails, as the
+        # repository reads the cancellation reasons). The new token's claims and expiry
+        # come from `old`, as the repository writes them.
         with self._lock:
             stored = self.tokens.get(old.token_hash)
             sid = old.session_id
@@ -145,6 +274,8 @@ class FakeSessions:
                 or self.expires[sid] <= now
             ):
                 raise RotationConflict(sid)
+            if self.users is not None and not self._account_unchanged(old, claims=True):
+                raise AccountChanged(sid)
             new = replace(old, token_hash=new_token_hash, state=TokenState.CURRENT)
             self.tokens[old.token_hash] = replace(stored, state=TokenState.USED)
             self.tokens[new_token_hash] = new
@@ -158,20 +289,172 @@ class FakeSessions:
                 self.revoked.add(session_id)
 
 
+class FakeMailLog:
+    """The per-address mail counts: each address's sends (time, job id) of the rolling
+    hour, counted under one lock as the repository's version-conditioned write does."""
+
+    def __init__(self) -> None:
+        self.sent: dict[str, list[tuple[int, str]]] = {}
+        self._lock = threading.Lock()
+
+    def reserve_send(self, email: str, job_id: str, *, now: int, limit: int) -> bool:
+        with self._lock:
+            recent = [
+                (at, job) for at, job in self.sent.get(email, []) if at > now - MAIL_WINDOW_SECONDS
+            ]
+            if any(job == job_id for _, job in recent):
+                return True  # a retry of a job already counted
+            if len(recent) >= limit:
+                return False
+            self.sent[email] = [*recent, (now, job_id)]
+            return True
+
+
+class FakeMailQueue:
+    """The mail queue: records the jobs in order; `failing` makes it refuse them as an
+    unavailable SQS does (DependencyUnavailable, nothing queued)."""
+
+    def __init__(self) -> None:
+        self.jobs: list[MailJob] = []
+        self.failing = False
+        self._lock = threading.Lock()
+
+    def enqueue(self, job: MailJob) -> None:
+        # Through the JSON the real queue carries, so a job that would not survive it fails.
+        with self._lock:
+            if self.failing:
+                raise DependencyUnavailable("mail queue: fake outage")
+            self.jobs.append(MailJob.from_json(job.to_json()))
+
+    def take(self) -> list[MailJob]:
+        """The jobs queued so far, removed from the queue."""
+        with self._lock:
+            jobs, self.jobs = self.jobs, []
+            return jobs
+
+
+@dataclass(frozen=True)
+class SentMail:
+    to: str
+    message: Message
+    message_id: str
+
+
+class FakeMailSender:
+    """The mail service: records every message sent; `failing` makes it refuse them as a
+    failing SES does (MailSendFailed, nothing recorded)."""
+
+    def __init__(self) -> None:
+        self.sent: list[SentMail] = []
+        self.failing = False
+        self._lock = threading.Lock()
+
+    def send(self, to: str, message: Message) -> str:
+        with self._lock:
+            if self.failing:
+                raise MailSendFailed("SES: fake failure")
+            message_id = f"fake-message-{len(self.sent) + 1}"
+            self.sent.append(SentMail(to, message, message_id))
+            return message_id
+
+    def to(self, email: str) -> list[SentMail]:
+        """The mails sent to `email`, oldest first."""
+        with self._lock:
+            return [mail for mail in self.sent if mail.to == email]
+
+
 @dataclass
 class Flows:
-    """The use cases bound to one set of dependencies, as a handler module binds them."""
+    """The use cases bound to one set of dependencies, as a handler module binds them.
+
+    Mail goes to `mail` (a queue); `deliver_queued` runs its jobs through the mailer's
+    use case to `sender`, and `token_for` reads the newest link sent to an address."""
 
     settings: Settings
     users: FakeUsers
     sessions: FakeSessions
     signing_key: Callable[[], SigningKey]
     clock: Callable[[], float] = time.time
+    mail: FakeMailQueue = field(default_factory=FakeMailQueue)
+    mail_log: FakeMailLog = field(default_factory=FakeMailLog)
+    sender: FakeMailSender = field(default_factory=FakeMailSender)
     # As the login function makes it at start-up.
     unknown_email_hash: str = field(default_factory=passwords.unusable_hash)
 
-    def signup(self, email: str, password: str) -> User:
-        return sign_up(email, password, users=self.users, settings=self.settings, clock=self.clock)
+    def signup(self, email: str, password: str) -> str:
+        """The normalised email; one mail job queued."""
+        return sign_up(
+            email,
+            password,
+            users=self.users,
+            mail=self.mail,
+            settings=self.settings,
+            clock=self.clock,
+        )
+
+    def signup_verified(self, email: str, password: str) -> User:
+        """Sign up, deliver the mail and follow its verification link: the account,
+        ready to log in under EMAIL_VERIFICATION=required."""
+        normalised = self.signup(email, password)
+        self.deliver_queued()
+        self.verify_email(self.token_for(normalised, "verify_email"))
+        user = self.users.get_by_email(normalised)
+        assert user is not None
+        assert user.email_verified
+        return user
+
+    def deliver_queued(self) -> list[Delivery]:
+        """Run every queued job through the mailer's use case, in order (a job whose send
+        fails goes back to the queue with those after it, as SQS retries it, and its error is
+        raised)."""
+        deliveries = []
+        jobs = self.mail.take()
+        for index, job in enumerate(jobs):
+            try:
+                deliveries.append(self.deliver(job))
+            except MailSendFailed:
+                with self.mail._lock:
+                    self.mail.jobs[:0] = jobs[index:]
+                raise
+        return deliveries
+
+    def deliver(self, job: MailJob) -> Delivery:
+        return deliver(
+            job,
+            users=self.users,
+            mail_log=self.mail_log,
+            sender=self.sender,
+            settings=self.settings,
+            clock=self.clock,
+        )
+
+    def token_for(self, email: str, purpose: str) -> str:
+        """The token of the newest mail to `email` with a `purpose` link
+        ("verify_email" or "reset_password")."""
+        page = "/verify-email#" if purpose == "verify_email" else "/reset-password#"
+        for mail in reversed(self.sender.to(normalise_email(email))):
+            if page in mail.message.text:
+                return token_in(mail.message.text, purpose, app_url=self.settings.app_url)
+        raise AssertionError(f"no {purpose} link was sent to {email}")
+
+    def verify_email(self, token: str) -> OneTimeToken:
+        return verify_email(token, users=self.users, clock=self.clock)
+
+    def resend_verification(self, email: str) -> None:
+        resend_verification(email, mail=self.mail)
+
+    def forgot_password(self, email: str) -> None:
+        forgot_password(email, mail=self.mail)
+
+    def reset_password(self, token: str, password: str) -> tuple[OneTimeToken, bool]:
+        return reset_password(
+            token,
+            password,
+            users=self.users,
+            mail=self.mail,
+            settings=self.settings,
+            clock=self.clock,
+        )
 
     def login(self, email: str, password: str, *, issuer: str) -> TokenGrant:
         return log_in(
@@ -190,6 +473,7 @@ class Flows:
         return refresh(
             refresh_token,
             sessions=self.sessions,
+            users=self.users,
             signing_key=self.signing_key,
             issuer=issuer,
             settings=self.settings,

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from stateless_auth.tokens.keys import KeySet
 from tests.support.fakes import FakeSessions, FakeUsers, Flows
-from tests.support.settings import load_test_settings
+from tests.support.settings import APP_URL, EMAIL_FROM, load_test_settings
 
 
 def flows_over(
@@ -21,10 +21,11 @@ def flows_over(
 ) -> Flows:
     """Flows over ``users`` (and ``sessions``, by default new ones that clear the users'
     failed logins), signing with ``key_set`` (by default a new one); ``settings`` are
-    environment variables, as ``MAX_FAILED_LOGINS="3"``."""
+    environment variables, as ``MAX_FAILED_LOGINS="3"`` (APP_URL and EMAIL_FROM default to
+    the tests' own, which the mailer's use case needs)."""
     keys = key_set or KeySet.generate()
     return Flows(
-        load_test_settings(**settings),
+        load_test_settings(**{"APP_URL": APP_URL, "EMAIL_FROM": EMAIL_FROM, **settings}),
         users=users,
         sessions=sessions if sessions is not None else FakeSessions(users),
         signing_key=lambda: keys.current,

@@ -16,6 +16,8 @@ REGION = "us-east-1"
 AUDIENCE = "stateless-auth-test"
 ISSUER = "https://auth.example.test"  # the issuer the unit tests sign and verify with
 PUBLIC_KEYS_SECRET_ID = "stateless-auth-test-public-keys"
+EMAIL_FROM = "no-reply@stateless-auth.example.test"  # the sender the tests' SES identity is
+APP_URL = "https://app.example.test"  # where the tests' mail links point
 
 # Credentials and Region for boto3 (and moto); never the caller's own AWS configuration.
 FAKE_AWS: Mapping[str, str] = {
@@ -42,6 +44,12 @@ FUNCTION_ENVIRONMENT: Mapping[str, str] = {
     "SESSIONS_TABLE": "SessionsTable",
     "SIGNING_KEYS_SECRET_ID": "SigningKeysSecret",
     "PUBLIC_KEYS_SECRET_ID": PUBLIC_KEYS_SECRET_ID,
+    "EMAIL_VERIFICATION": "required",
+    "VERIFY_EMAIL_TTL_SECONDS": "86400",
+    "PASSWORD_RESET_TTL_SECONDS": "1800",
+    "MAX_EMAILS_PER_HOUR": "5",
+    "EMAIL_FROM": EMAIL_FROM,
+    "APP_URL": APP_URL,
     "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT": "2773",
     "POWERTOOLS_SERVICE_NAME": "stateless-auth",
     "POWERTOOLS_METRICS_NAMESPACE": "StatelessAuthTest",

@@ -29,7 +29,7 @@ PASSWORD = "correct horse battery staple"
 @pytest.fixture
 def service(clock: Clock, users: FakeUsers) -> Flows:
     svc = flows_over(users, clock=clock, MAX_FAILED_LOGINS="3", LOCKOUT_SECONDS="60")
-    svc.signup("ann@example.com", PASSWORD)
+    svc.signup_verified("ann@example.com", PASSWORD)
     return svc
 
 
@@ -153,7 +153,7 @@ def test_login_rehashes_a_hash_made_with_weaker_parameters(
     service: Flows, users: FakeUsers
 ) -> None:
     weak = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1).hash(PASSWORD)
-    users.items["old@example.com"] = User("u-old", "old@example.com", weak, 1)
+    users.items["old@example.com"] = User("u-old", "old@example.com", weak, 1, email_verified=True)
     service.login("old@example.com", PASSWORD, issuer=ISSUER)
     upgraded = users.items["old@example.com"].password_hash
     assert upgraded != weak

@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 
 from stateless_auth.domain.errors import (
-    EmailTaken,
     InvalidCredentials,
     InvalidRequest,
     RefreshRejected,
@@ -42,15 +41,19 @@ def service(key_set: KeySet, clock: Clock, users: FakeUsers, sessions: FakeSessi
     svc = flows_over(
         users, sessions=sessions, key_set=key_set, clock=clock, REFRESH_TOKEN_TTL_SECONDS="3600"
     )
-    svc.signup("Ann@Example.com", PASSWORD)
+    svc.signup_verified("Ann@Example.com", PASSWORD)
     return svc
 
 
-def test_signup_normalises_email_and_refuses_duplicates(service: Flows) -> None:
-    with pytest.raises(EmailTaken):
-        service.signup("  ann@example.COM ", PASSWORD)
-    with pytest.raises(EmailTaken):
-        service.signup("ａｎｎ@example.com", PASSWORD)  # fullwidth: NFKC folds it
+def test_signup_normalises_email_and_a_taken_one_changes_nothing(
+    service: Flows, users: FakeUsers
+) -> None:
+    ann = users.get_by_email("ann@example.com")
+    assert service.signup("  ann@example.COM ", PASSWORD) == "ann@example.com"
+    # fullwidth: NFKC folds it
+    assert service.signup("ａｎｎ@example.com", "another long passphrase") == "ann@example.com"
+    assert users.get_by_email("ann@example.com") == ann
+    assert [job.kind for job in service.mail.take()] == ["signup_attempt", "signup_attempt"]
 
 
 def test_signup_password_policy(service: Flows) -> None:
@@ -183,7 +186,7 @@ def test_look_alike_emails_never_reach_another_account(service: Flows) -> None:
     cyrillic = "\u0430nn@example.com"  # Cyrillic a, looks like ann@example.com
     with pytest.raises(InvalidCredentials):
         service.login(cyrillic, PASSWORD, issuer=ISSUER)
-    other = service.signup(cyrillic, "another long passphrase here")
+    other = service.signup_verified(cyrillic, "another long passphrase here")
     ann = service.login("ann@example.com", PASSWORD, issuer=ISSUER)
     assert other.user_id != ann.user_id
 

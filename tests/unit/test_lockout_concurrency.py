@@ -56,7 +56,7 @@ def checked(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 def make_service(users: FakeUsers) -> Flows:
     service = flows_over(users, clock=time.time, MAX_FAILED_LOGINS=str(MAX), LOCKOUT_SECONDS="60")
-    service.signup("ann@example.com", PASSWORD)
+    service.signup_verified("ann@example.com", PASSWORD)
     return service
 
 
