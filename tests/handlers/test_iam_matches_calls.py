@@ -1,132 +1,344 @@
-"""Every DynamoDB call a handler makes is granted to its function in template.yaml, and
-every Secrets Manager call the rotation function makes to its role.
+"""Every AWS call a handler makes is granted to its function in template.yaml: DynamoDB,
+SQS and SES for the functions behind the routes and the mailer, Secrets Manager for the
+rotation function.
 
 moto does not enforce IAM, so a grant that is missing would only show in AWS. These tests
 record each handler's calls (transaction items included) across its paths and hold them
-to the function's policy statements, action by action and table (or secret) by table.
+to the function's policy statements, action by action and resource by resource (table,
+queue, SES identity, secret).
 """
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import json
+import re
 from collections import defaultdict
 from collections.abc import Iterator
+from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from localapi.template import Resolver
 from stateless_auth.tokens.rotation import EARLY_ROTATION_TAG, RotationTooSoon
-from tests.support.aws import project_template
+from tests.support.aws import MotoStack, moto_stack, project_template
 from tests.support.events import body, cookie_token, load_event, with_refresh_cookie
-from tests.support.handlers import Stack
+from tests.support.handlers import import_handler, invoke
 from tests.support.rotation import rotation_aws
+from tests.support.settings import AUDIENCE
 
 pytestmark = pytest.mark.xdist_group("handlers")
+# functions/<folder> -> logical id
 FUNCTIONS = {
     "signup": "SignupFunction",
     "login": "LoginFunction",
     "refresh": "RefreshFunction",
     "logout": "LogoutFunction",
+    "verify_email": "VerifyEmailFunction",
+    "password_reset": "PasswordResetFunction",
+    "mailer": "MailerFunction",
 }
 TRANSACT_ACTIONS = {
     "Put": "PutItem",
     "Update": "UpdateItem",
     "Delete": "DeleteItem",
     "ConditionCheck": "ConditionCheckItem",
+    "Get": "GetItem",
 }
+# What the mailer's event source mapping (MailerEventSource) does with the mailer's role:
+# granted for Lambda's poller, never called by the handler itself.
+EVENT_SOURCE_MAPPING_ACTIONS = {
+    "sqs:ReceiveMessage",
+    "sqs:DeleteMessage",
+    "sqs:GetQueueAttributes",
+    "sqs:ChangeMessageVisibility",
+}
+SERVICES = ("dynamodb", "sqs", "sesv2")  # the clients recorded (SES v2's IAM prefix: ses)
+EMAIL_FROM = "no-reply@iam.example.com"
+APP_URL = "https://app.example.com"
+PASSWORD = "an iam test passphrase"
+NEW_PASSWORD = "a new iam test passphrase"
+LINK_TOKEN = re.compile(r"/(verify-email|reset-password)#token=([A-Za-z0-9_~.-]+)")
+
+
+def _resolver() -> Resolver:
+    return Resolver(project_template(), parameter_values={"EmailFrom": EMAIL_FROM})
+
+
+def _target(resource: Any) -> str:
+    """A table or queue by its logical id (what !GetAtt X.Arn names); anything else (the
+    SES identities) as the ARN it resolves to."""
+    if isinstance(resource, dict) and "Fn::GetAtt" in resource:
+        target = resource["Fn::GetAtt"]
+        return str(target[0] if isinstance(target, list) else target.split(".")[0])
+    return _resolver().resolve_string(resource)
+
+
+def _statements(function: str) -> Iterator[dict[str, Any]]:
+    for policy in project_template()["Resources"][function]["Properties"].get("Policies", []):
+        yield from policy.get("Statement", []) if isinstance(policy, dict) else []
 
 
 def granted(function: str) -> set[tuple[str, str]]:
-    """(dynamodb action, table logical id) pairs the function's policy allows."""
-    template = project_template()
+    """(action, table or queue logical id, or SES identity ARN) pairs the function's policy
+    allows, for DynamoDB, SQS and SES."""
     grants: set[tuple[str, str]] = set()
-    for policy in template["Resources"][function]["Properties"].get("Policies", []):
-        for statement in policy.get("Statement", []) if isinstance(policy, dict) else []:
-            resource = statement["Resource"]
-            table = resource.get("Fn::GetAtt", [None])[0] if isinstance(resource, dict) else None
-            for action in statement["Action"]:
-                if action.startswith("dynamodb:") and table:
-                    grants.add((action.split(":", 1)[1], table))
+    for statement in _statements(function):
+        assert statement["Effect"] == "Allow", statement
+        resources = statement["Resource"]
+        for action in statement["Action"]:
+            if action.split(":", 1)[0] in {"dynamodb", "sqs", "ses"}:
+                for resource in resources if isinstance(resources, list) else [resources]:
+                    grants.add((action, _target(resource)))
     return grants
 
 
-@pytest.fixture
-def calls(stack: Stack) -> Iterator[dict[str, set[tuple[str, str]]]]:
-    by_table = {name: logical for logical, name in stack.tables.items()}
-    recorded: dict[str, set[tuple[str, str]]] = defaultdict(set)
-    current: list[str] = []
+def ses_identities(address: str) -> set[str]:
+    """The SES identities a send from ``address`` is authorised against: the address's,
+    or its domain's (whichever the account has verified)."""
+    arn = f"arn:aws:ses:{_resolver().region}:{_resolver().account_id}:identity/"
+    return {arn + address, arn + address.split("@", 1)[1]}
 
-    def record(params: dict[str, Any], model: Any, **_: Any) -> None:
+
+def ses_condition_allows(function: str, from_address: str) -> bool:
+    """The condition of the function's ses:SendEmail statement, for that From address."""
+    (statement,) = [s for s in _statements(function) if "ses:SendEmail" in s["Action"]]
+    condition = _resolver().resolve(statement.get("Condition", {}))
+    assert set(condition) == {"StringEquals"}, condition
+    return all(
+        key == "ses:FromAddress" and from_address == value
+        for key, value in condition["StringEquals"].items()
+    )
+
+
+@dataclass
+class Recorder:
+    """The calls of the handler being invoked: (action, target) per function, and the
+    mails the mailer sent (for their links)."""
+
+    aws: MotoStack
+    handlers: dict[str, ModuleType]
+    calls: dict[str, set[tuple[str, str]]] = field(default_factory=lambda: defaultdict(set))
+    from_addresses: set[str] = field(default_factory=set)
+    mails: list[dict[str, Any]] = field(default_factory=list)
+    current: list[str] = field(default_factory=list)
+
+    def record(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        if not self.current:
+            return  # the test's own calls
+        service = model.service_model.service_name
         operation = model.name
-        if operation == "TransactWriteItems":
-            for item in params["TransactItems"]:
-                ((kind, spec),) = item.items()
-                recorded[current[0]].add((TRANSACT_ACTIONS[kind], by_table[spec["TableName"]]))
-        elif operation == "BatchGetItem":
-            for table in params["RequestItems"]:
-                recorded[current[0]].add(("BatchGetItem", by_table[table]))
+        calls = self.calls[self.current[0]]
+        if service == "dynamodb":
+            by_table = {name: logical for logical, name in self.aws.tables.items()}
+            if operation in ("TransactWriteItems", "TransactGetItems"):
+                for item in params["TransactItems"]:
+                    ((kind, spec),) = item.items()
+                    calls.add((f"dynamodb:{TRANSACT_ACTIONS[kind]}", by_table[spec["TableName"]]))
+            elif operation in ("BatchGetItem", "BatchWriteItem"):
+                for table in params["RequestItems"]:
+                    calls.add((f"dynamodb:{operation}", by_table[table]))
+            else:
+                calls.add((f"dynamodb:{operation}", by_table[params["TableName"]]))
+        elif service == "sqs":
+            by_url = {url: logical for logical, url in self.aws.queues.items()}
+            calls.add((f"sqs:{operation}", by_url[params["QueueUrl"]]))
+        elif service == "sesv2":
+            assert operation == "SendEmail", operation
+            source = params["FromEmailAddress"]
+            self.from_addresses.add(source)
+            calls.add(("ses:SendEmail", f"identity of {source}"))
+            self.mails.append(params)
         else:
-            recorded[current[0]].add((operation, by_table[params["TableName"]]))
+            raise AssertionError(f"unexpected {service} call {operation}")
 
-    clients = {id(stack.dynamodb): stack.dynamodb}
-    for name in FUNCTIONS:
-        module = stack.handlers[name]
-        for repository in (getattr(module, "users", None), getattr(module, "sessions", None)):
-            if repository is not None:
-                clients[id(repository._client)] = repository._client
-    for client in clients.values():
-        client.meta.events.register("provide-client-params.dynamodb", record, unique_id="iam")
+    def invoke(self, name: str, event: dict[str, Any]) -> Any:
+        self.current[:] = [name]
+        try:
+            return invoke(self.handlers[name], event)
+        finally:
+            self.current.clear()
 
-    original = stack.invoke
+    def deliver_mail(self) -> None:
+        """The mail jobs on MailQueue, handed to the mailer as its event source mapping
+        would (a batch of up to 10), and deleted when done: every one must succeed."""
+        url = self.aws.queues["MailQueue"]
+        arn = self.aws.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        while True:
+            messages = self.aws.sqs.receive_message(
+                QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"]
+            ).get("Messages", [])
+            if not messages:
+                return
+            template = load_event("mailer_sqs.json")["Records"][0]
+            records = [
+                {
+                    **template,
+                    "messageId": message["MessageId"],
+                    "receiptHandle": message["ReceiptHandle"],
+                    "body": message["Body"],
+                    "md5OfBody": message["MD5OfBody"],
+                    "attributes": {**template["attributes"], **message.get("Attributes", {})},
+                    "eventSourceARN": arn,
+                }
+                for message in messages
+            ]
+            reply = self.invoke("mailer", {"Records": records})
+            assert reply == {"batchItemFailures": []}, reply
+            for message in messages:
+                self.aws.sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
 
-    def invoke(name: str, event: dict[str, Any]) -> dict[str, Any]:
-        current[:] = [name]
-        return original(name, event)
+    def link_token(self, kind: str, to: str) -> str:
+        """The token of the newest link of that kind (verify-email, reset-password)
+        mailed to ``to``."""
+        for mail in reversed(self.mails):
+            if mail["Destination"]["ToAddresses"] != [to]:
+                continue
+            text = mail["Content"]["Simple"]["Body"]["Text"]["Data"]
+            for found, token in LINK_TOKEN.findall(text):
+                if found == kind:
+                    return str(token)
+        raise AssertionError(f"no {kind} link was mailed to {to}")
 
-    stack.invoke = invoke  # type: ignore[method-assign]
-    try:
-        yield recorded
-    finally:
-        stack.invoke = original  # type: ignore[method-assign]
-        for client in clients.values():
-            client.meta.events.unregister("provide-client-params.dynamodb", unique_id="iam")
+
+@pytest.fixture(scope="module")
+def recorder() -> Iterator[Recorder]:
+    """The handlers imported against moto resources from the template, their clients
+    (made from boto3's default session at import) recording every call."""
+    with moto_stack() as aws, pytest.MonkeyPatch.context() as environment:
+        variables = {
+            "JWT_AUDIENCE": AUDIENCE,
+            **aws.environment(),
+            "MAIL_QUEUE_URL": aws.queues["MailQueue"],
+            "EMAIL_FROM": EMAIL_FROM,
+            "APP_URL": APP_URL,
+            "EMAIL_VERIFICATION": "required",
+        }
+        for name, value in variables.items():
+            environment.setenv(name, value)
+        with contextlib.suppress(ClientError):  # verified already by the stack
+            aws.sesv2.create_email_identity(EmailIdentity=EMAIL_FROM)
+        import boto3
+
+        session_events = boto3.DEFAULT_SESSION.events  # type: ignore[union-attr]
+        recorder = Recorder(aws=aws, handlers={})
+        for service in SERVICES:
+            session_events.register(
+                f"provide-client-params.{service}", recorder.record, unique_id=f"iam-{service}"
+            )
+        try:
+            recorder.handlers.update({name: import_handler(name) for name in FUNCTIONS})
+            yield recorder
+        finally:
+            for service in SERVICES:
+                session_events.unregister(
+                    f"provide-client-params.{service}", unique_id=f"iam-{service}"
+                )
 
 
-def login_event(email: str, password: str) -> dict[str, Any]:
-    event = load_event("login_ok.json")
-    event["body"] = json.dumps({"email": email, "password": password})
+def http_event(name: str, **fields: str) -> dict[str, Any]:
+    event = load_event(name)
+    event["body"] = json.dumps(fields)
     return event
 
 
-def test_every_dynamodb_call_is_granted(
-    stack: Stack, calls: dict[str, set[tuple[str, str]]]
-) -> None:
-    signup = load_event("signup_ok.json")
-    signup["body"] = json.dumps({"email": "iam@example.com", "password": "an iam test passphrase"})
-    stack.invoke("signup", signup)
-    stack.invoke("login", login_event("iam@example.com", "wrong passphrase here"))  # counts
-    first = cookie_token(
-        stack.invoke("login", login_event("iam@example.com", "an iam test passphrase"))
-    )
-    second = cookie_token(
-        stack.invoke("refresh", with_refresh_cookie("refresh_cookie.json", first))
-    )
-    stack.invoke("refresh", with_refresh_cookie("refresh_cookie.json", first))  # reuse: revoke
-    stack.invoke("logout", with_refresh_cookie("logout_cookie.json", second))
-    for _ in range(6):  # into the lock-out
-        stack.invoke("login", login_event("iam@example.com", "wrong passphrase here"))
-    assert body(stack.invoke("login", login_event("iam@example.com", "x" * 20)))["error"] == (
-        "too_many_attempts"
-    )
+def test_every_aws_call_of_the_handlers_is_granted(recorder: Recorder) -> None:
+    """Through sign-up, verification, login, refresh (reuse, and a session outlived by a
+    password reset), logout, a reset, the lock-out and the mail limit: each function
+    calls exactly what its role is granted (the mailer's event source mapping aside)."""
+    run = recorder.invoke
+    ann, bob = "iam@example.com", "iam-unverified@example.com"
 
-    assert set(calls) == set(FUNCTIONS)
+    assert (
+        run("signup", http_event("signup_ok.json", email=ann, password=PASSWORD))["statusCode"]
+        == 202
+    )
+    run("signup", http_event("signup_ok.json", email=bob, password=PASSWORD))
+    recorder.deliver_mail()  # two verification mails
+    run("signup", http_event("signup_ok.json", email=ann, password=PASSWORD))  # taken
+    recorder.deliver_mail()  # someone tried to sign up with your address
+    assert (
+        run("verify_email", http_event("verify_email.json", token="not-a-token"))["statusCode"]
+        == 400
+    )
+    link = recorder.link_token("verify-email", ann)
+    verified = run("verify_email", http_event("verify_email.json", token=link))
+    assert verified["statusCode"] == 200, verified
+    run("verify_email", http_event("verify_email_resend.json", email=ann))  # verified
+    run("verify_email", http_event("verify_email_resend.json", email=bob))
+    run("verify_email", http_event("verify_email_resend.json", email="nobody@example.com"))
+    recorder.deliver_mail()
+
+    assert (
+        body(run("login", http_event("login_ok.json", email=bob, password=PASSWORD)))["error"]
+        == "email_not_verified"
+    )
+    run("login", http_event("login_ok.json", email=ann, password="wrong passphrase here"))
+    first = cookie_token(run("login", http_event("login_ok.json", email=ann, password=PASSWORD)))
+    second = cookie_token(run("refresh", with_refresh_cookie("refresh_cookie.json", first)))
+    run("refresh", with_refresh_cookie("refresh_cookie.json", first))  # reuse: revoke
+    third = cookie_token(run("login", http_event("login_ok.json", email=ann, password=PASSWORD)))
+
+    assert run("password_reset", http_event("password_forgot.json", email=ann))["statusCode"] == 202
+    run("password_reset", http_event("password_forgot.json", email="nobody@example.com"))
+    recorder.deliver_mail()
+    token = recorder.link_token("reset-password", ann)
+    weak = run("password_reset", http_event("password_reset_weak.json", token=token, password="x"))
+    assert weak["statusCode"] == 400, weak
+    reset = http_event("password_reset.json", token=token, password=NEW_PASSWORD)
+    assert run("password_reset", reset)["statusCode"] == 204
+    assert run("password_reset", reset)["statusCode"] == 400  # used up
+    recorder.deliver_mail()  # your password was changed
+    # a session opened under the old password stops refreshing
+    outlived = run("refresh", with_refresh_cookie("refresh_cookie.json", third))
+    assert outlived["statusCode"] == 401, outlived
+    run("logout", with_refresh_cookie("logout_cookie.json", second))
+
+    for _ in range(6):  # into the lock-out
+        run("login", http_event("login_ok.json", email=ann, password="wrong passphrase here"))
+    assert (
+        body(run("login", http_event("login_ok.json", email=ann, password="x" * 20)))["error"]
+        == "too_many_attempts"
+    )
+    for _ in range(6):  # past MAX_EMAILS_PER_HOUR: suppressed, still 202
+        run("password_reset", http_event("password_forgot.json", email=ann))
+    recorder.deliver_mail()
+
+    assert set(recorder.calls) == set(FUNCTIONS)
+    assert recorder.from_addresses == {EMAIL_FROM}
     for name, function in FUNCTIONS.items():
-        missing = calls[name] - granted(function)
-        assert not missing, f"{function} calls DynamoDB without a grant: {sorted(missing)}"
-        unused = granted(function) - calls[name]
+        grants = granted(function)
+        calls = recorder.calls[name]
+        sends = {call for call in calls if call[0] == "ses:SendEmail"}
+        # a send is granted on the identity of its From address, under the condition
+        identities: set[str] = set()
+        for _action, sent_as in sends:
+            source = sent_as.removeprefix("identity of ")
+            identities |= ses_identities(source)
+            assert {("ses:SendEmail", arn) for arn in ses_identities(source)} & grants, (
+                f"{function} sends from {source} without a grant"
+            )
+            assert ses_condition_allows(function, source), (function, source)
+        missing = calls - sends - grants
+        assert not missing, f"{function} calls AWS without a grant: {sorted(missing)}"
+        used = (calls - sends) | {("ses:SendEmail", arn) for arn in identities}
+        if function == "MailerFunction":
+            used |= {(action, "MailQueue") for action in EVENT_SOURCE_MAPPING_ACTIONS}
+        unused = grants - used
         assert not unused, f"{function} is granted more than it uses: {sorted(unused)}"
+    # only the mailer sends mail; only the mailer's poller (not its code) reads the queue
+    assert all(
+        not {call for call in calls if call[0].startswith("ses:")}
+        for name, calls in recorder.calls.items()
+        if name != "mailer"
+    )
+    assert not {call for call in recorder.calls["mailer"] if call[0].startswith("sqs:")}
 
 
 # ------------------------------------------------------------- the rotation function
