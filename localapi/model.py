@@ -1,9 +1,10 @@
 """What the local API serves, read from the template, and what it refuses to guess.
 
 Every resource type of the template is either emulated (the functions, the HTTP API,
-DynamoDB tables, secrets, SSM parameters) or knowingly left out: what only AWS enforces
-(IAM, KMS, resource policies, log groups, the rotation schedule) and the layer, which is
-installed in the virtualenv. Every property of an emulated resource is either used or
+DynamoDB tables, secrets, SSM parameters, SQS queues and the event source mappings that
+feed them to functions) or knowingly left out: what only AWS enforces (IAM, KMS, resource
+and queue policies, log groups, the rotation schedule) and the layer, which is installed in
+the virtualenv. Every property of an emulated resource is either used or
 knowingly without local effect (throttling, tracing, access logs ...). Anything else: a
 new resource type or property, an event other than HttpApi, an authorizer that answers
 IAM policies, payload format 1.0, stops the start-up with an error naming the resource
@@ -18,13 +19,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from localapi.template import NO_VALUE, Resolver, TemplateError, cfn_string, check_intrinsics
+from localapi.template import (
+    NO_VALUE,
+    QUEUE,
+    Resolver,
+    TemplateError,
+    cfn_string,
+    check_intrinsics,
+)
 
 FUNCTION = "AWS::Serverless::Function"
 HTTP_API = "AWS::Serverless::HttpApi"
 TABLE = "AWS::DynamoDB::Table"
 SECRET = "AWS::SecretsManager::Secret"  # noqa: S105 - a resource type
 PARAMETER = "AWS::SSM::Parameter"
+EVENT_SOURCE_MAPPING = "AWS::Lambda::EventSourceMapping"
+REPORT_BATCH_ITEM_FAILURES = "ReportBatchItemFailures"
 
 
 def _known(*names: str, **shapes: Any) -> dict[str, Any]:
@@ -76,6 +86,17 @@ PROPERTIES: dict[str, dict[str, Any]] = {
     ),
     SECRET: _known("Name", "Description", "SecretString", "KmsKeyId"),
     PARAMETER: _known("Name", "Description", "Type", "Value"),
+    QUEUE: _known(
+        *("QueueName", "VisibilityTimeout", "RedrivePolicy", "DelaySeconds"),
+        "MessageRetentionPeriod",
+        # no local effect: moto encrypts nothing
+        *("SqsManagedSseEnabled", "KmsMasterKeyId", "KmsDataKeyReusePeriodSeconds"),
+    ),
+    EVENT_SOURCE_MAPPING: _known(
+        *("EventSourceArn", "FunctionName", "BatchSize", "FunctionResponseTypes", "Enabled"),
+        # no local effect: the poller hands a job over as soon as it is due
+        "MaximumBatchingWindowInSeconds",
+    ),
 }
 RESOURCE = _known(
     "Type", "Properties", "Metadata", "DependsOn", "DeletionPolicy", "UpdateReplacePolicy"
@@ -92,6 +113,7 @@ LEFT_OUT = frozenset(
         "AWS::Lambda::Permission",
         "AWS::SecretsManager::ResourcePolicy",
         "AWS::SecretsManager::RotationSchedule",
+        "AWS::SQS::QueuePolicy",
     }
 )
 DEFAULT_TIMEOUT_SECONDS = 3
@@ -153,15 +175,28 @@ class FunctionSpec:
         return self.handler.rpartition(".")[2]
 
 
+@dataclass(frozen=True)
+class QueueMappingSpec:
+    """An AWS::Lambda::EventSourceMapping from an SQS queue of the template to a function."""
+
+    logical_id: str
+    queue_id: str
+    function_id: str
+    batch_size: int
+    report_batch_item_failures: bool
+    enabled: bool
+
+
 @dataclass
 class AppSpec:
-    """Everything the gateway needs from the template."""
+    """Everything the gateway and the queue pollers need from the template."""
 
     functions: dict[str, FunctionSpec]
     routes: list[RouteSpec]
     cors: CorsSpec | None
     # Every variable the template gives any function: what no other function may see.
     declared_variables: frozenset[str] = frozenset()
+    mappings: list[QueueMappingSpec] = field(default_factory=list)
 
 
 # -- the check -------------------------------------------------------------------------
@@ -340,6 +375,55 @@ def _function_spec(
     return spec
 
 
+def _integer(resolver: Resolver, value: Any, where: str, low: int, high: int) -> int:
+    text = resolver.resolve_string(value)
+    if not text.isdigit() or not low <= int(text) <= high:
+        raise TemplateError(f"{where} {text!r} is not an integer from {low} to {high}")
+    return int(text)
+
+
+def _queue_mapping(
+    resources: Mapping[str, Any], logical_id: str, resolver: Resolver
+) -> QueueMappingSpec:
+    """An event source mapping: an SQS queue of the template to a function of it."""
+    properties = resources[logical_id].get("Properties") or {}
+    source = properties.get("EventSourceArn")
+    arg = source.get("Fn::GetAtt") if isinstance(source, dict) and len(source) == 1 else None
+    if isinstance(arg, str):
+        arg = arg.split(".", 1)
+    queue_id = str(arg[0]) if isinstance(arg, list) and len(arg) == 2 else ""
+    if arg is None or arg[1] != "Arn" or (resources.get(queue_id) or {}).get("Type") != QUEUE:
+        raise TemplateError(
+            f"{logical_id}.EventSourceArn must be !GetAtt <queue>.Arn of an {QUEUE} of the "
+            f"template (the local API polls only those), got {source!r}"
+        )
+    function_id = _referenced_id(properties.get("FunctionName"), f"{logical_id}.FunctionName")
+    if (resources.get(function_id) or {}).get("Type") != FUNCTION:
+        raise TemplateError(f"{logical_id}.FunctionName {function_id} is not an {FUNCTION}")
+    batch_size = _integer(
+        resolver, properties.get("BatchSize", 10), f"{logical_id}.BatchSize", 1, 10000
+    )
+    window = properties.get("MaximumBatchingWindowInSeconds", 0)
+    if batch_size > 10 and int(resolver.resolve_string(window)) < 1:
+        raise TemplateError(
+            f"{logical_id}: a BatchSize over 10 needs MaximumBatchingWindowInSeconds of 1 or more"
+        )
+    types = [cfn_string(t) for t in resolver.resolve(properties.get("FunctionResponseTypes", []))]
+    if set(types) - {REPORT_BATCH_ITEM_FAILURES}:
+        raise TemplateError(
+            f"{logical_id}.FunctionResponseTypes {types} is not implemented by the local API "
+            f"(only {REPORT_BATCH_ITEM_FAILURES})"
+        )
+    return QueueMappingSpec(
+        logical_id=logical_id,
+        queue_id=queue_id,
+        function_id=function_id,
+        batch_size=batch_size,
+        report_batch_item_failures=REPORT_BATCH_ITEM_FAILURES in types,
+        enabled=resolver.resolve_string(properties.get("Enabled", True)) == "true",
+    )
+
+
 def build_app_spec(template: Mapping[str, Any], base_dir: Path, resolver: Resolver) -> AppSpec:
     """Check the template, then collect its routes and the functions they need."""
     check_template(template)
@@ -390,12 +474,47 @@ def build_app_spec(template: Mapping[str, Any], base_dir: Path, resolver: Resolv
             routes[route.route_key] = route
             needed.add(logical_id)
 
+    mappings = [
+        _queue_mapping(resources, logical_id, resolver)
+        for logical_id, resource in resources.items()
+        if resource.get("Type") == EVENT_SOURCE_MAPPING
+    ]
+    needed.update(mapping.function_id for mapping in mappings if mapping.enabled)
     functions: dict[str, FunctionSpec] = {}
     for function_id in sorted(needed):
         if (resources.get(function_id) or {}).get("Type") != FUNCTION:
             raise TemplateError(f"{function_id} is not an {FUNCTION}")
         functions[function_id] = _function_spec(template, function_id, base_dir, resolver)
-    return AppSpec(functions, list(routes.values()), _cors(api, resolver), frozenset(declared))
+    return AppSpec(
+        functions,
+        list(routes.values()),
+        _cors(api, resolver),
+        frozenset(declared),
+        mappings,
+    )
+
+
+def _function_variable_sources(template: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    sources = [(template.get("Globals") or {}).get("Function") or {}]
+    sources += [
+        resource.get("Properties") or {}
+        for resource in template["Resources"].values()
+        if resource.get("Type") == FUNCTION
+    ]
+    return [(properties.get("Environment") or {}).get("Variables") or {} for properties in sources]
+
+
+def parameter_variables(template: Mapping[str, Any]) -> dict[str, list[str]]:
+    """``{parameter: [VARIABLE, ...]}``: the function variables that are a plain ``!Ref``
+    of each parameter (the environment variables that set it locally)."""
+    parameters: Mapping[str, Any] = template.get("Parameters") or {}
+    found: dict[str, list[str]] = {}
+    for variables in _function_variable_sources(template):
+        for name, value in variables.items():
+            if isinstance(value, dict) and list(value) == ["Ref"] and value["Ref"] in parameters:
+                names = found.setdefault(str(value["Ref"]), [])
+                names += [] if name in names else [str(name)]
+    return found
 
 
 def parameters_from_environment(
@@ -411,15 +530,9 @@ def parameters_from_environment(
     CorsConfiguration, which reads the AllowedOrigins parameter.
     """
     parameters: Mapping[str, Any] = template.get("Parameters") or {}
-    sources = [(template.get("Globals") or {}).get("Function") or {}]
-    sources += [
-        resource.get("Properties") or {}
-        for resource in template["Resources"].values()
-        if resource.get("Type") == FUNCTION
-    ]
     values: dict[str, str] = {}
-    for properties in sources:
-        for name, value in ((properties.get("Environment") or {}).get("Variables") or {}).items():
+    for variables in _function_variable_sources(template):
+        for name, value in variables.items():
             if name in ignore or name not in environ:
                 continue
             if isinstance(value, dict) and list(value) == ["Ref"] and value["Ref"] in parameters:

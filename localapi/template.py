@@ -24,10 +24,14 @@ DEFAULT_ACCOUNT_ID: Final = "123456789012"
 LOCAL_API_ID: Final = "localapi"
 
 INTRINSICS: Final = frozenset(
-    {"Ref", "Fn::GetAtt", "Fn::Sub", "Fn::Join", "Fn::Split", "Fn::If", "Fn::FindInMap"}
+    {
+        *("Ref", "Fn::GetAtt", "Fn::Sub", "Fn::Join", "Fn::Split", "Fn::Select", "Fn::If"),
+        "Fn::FindInMap",
+    }
 )
 CONDITION_FUNCTIONS: Final = frozenset({"Ref", "Fn::Equals", "Fn::Not"})
 PARAMETER_TYPES: Final = frozenset({"String", "Number"})
+QUEUE: Final = "AWS::SQS::Queue"
 
 
 class TemplateError(Exception):
@@ -182,6 +186,7 @@ class Resolver:
             "Fn::Sub": self._fn_sub,
             "Fn::Join": self._fn_join,
             "Fn::Split": self._fn_split,
+            "Fn::Select": self._fn_select,
             "Fn::If": self._fn_if,
             "Fn::Equals": self._fn_equals,
             "Fn::Not": self._fn_not,
@@ -242,12 +247,21 @@ class Resolver:
             return LOCAL_API_ID  # as in https://<id>.execute-api.<region>.amazonaws.com
         if rtype == "AWS::KMS::Key":  # a key id is a UUID
             return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{self.stack_name}/{name}"))
+        if rtype == QUEUE:  # a queue's Ref is its URL
+            return self._queue_attributes(name)["QueueUrl"]
         return name
 
     def get_att(self, name: str, attribute: str) -> Any:
         """The value of ``{"Fn::GetAtt": [name, attribute]}``: only ``Arn`` is known."""
         if attribute in self.physical.get(name, {}):
             return self.physical[name][attribute]
+        if (self._resources.get(name) or {}).get("Type") == QUEUE:
+            attributes = self._queue_attributes(name)
+            if attribute not in attributes:
+                raise TemplateError(
+                    f"!GetAtt {name}.{attribute}: a queue has {', '.join(sorted(attributes))}"
+                )
+            return attributes[attribute]
         if attribute != "Arn":
             raise TemplateError(f"!GetAtt {name}.{attribute}: only .Arn is implemented")
         if name not in self._resources:
@@ -260,6 +274,24 @@ class Resolver:
             raise TemplateError(f"!GetAtt {name}.Arn: not implemented for {rtype}")
         service, resource = _ARN_SERVICES[rtype]
         return f"arn:aws:{service}:{self.region}:{self.account_id}:{resource.format(ref)}"
+
+    def _queue_attributes(self, name: str) -> dict[str, str]:
+        """A queue not created (yet): named by its QueueName or its logical id."""
+        own = ((self._resources[name] or {}).get("Properties") or {}).get("QueueName")
+        queue_name = self.resolve_string(own) if own is not None else name
+        return {
+            "QueueName": queue_name,
+            "QueueUrl": f"https://sqs.{self.region}.amazonaws.com/{self.account_id}/{queue_name}",
+            "Arn": f"arn:aws:sqs:{self.region}:{self.account_id}:{queue_name}",
+        }
+
+    def missing_parameters(self) -> list[str]:
+        """The parameters with neither a Default nor a given value (a deploy needs them)."""
+        return [
+            name
+            for name, declaration in self._parameters.items()
+            if name not in self._parameter_values and "Default" not in (declaration or {})
+        ]
 
     def _parameter(self, name: str) -> str:
         declaration = self._parameters[name] or {}
@@ -319,6 +351,15 @@ class Resolver:
     def _fn_split(self, arg: Any) -> Any:
         delimiter, text = self._pair(arg, "!Split")
         return self.resolve_string(text).split(self.resolve_string(delimiter))
+
+    def _fn_select(self, arg: Any) -> Any:
+        index, items = self._pair(arg, "!Select")
+        position, items = self.resolve_string(index), self.resolve(items)
+        if not isinstance(items, list):
+            raise TemplateError(f"!Select needs a list, got {items!r}")
+        if not position.isdigit() or int(position) >= len(items):
+            raise TemplateError(f"!Select index {position!r} is not in a list of {len(items)}")
+        return items[int(position)]
 
     def _fn_if(self, arg: Any) -> Any:
         if not (isinstance(arg, list) and len(arg) == 3 and isinstance(arg[0], str)):
