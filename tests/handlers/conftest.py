@@ -12,7 +12,18 @@ from tests.support.aws import moto_stack
 from tests.support.handlers import Stack, import_handler
 from tests.support.settings import AUDIENCE
 
-FUNCTIONS = ("signup", "login", "refresh", "logout", "jwks", "me", "authorizer")
+FUNCTIONS = (
+    "signup",
+    "login",
+    "refresh",
+    "logout",
+    "jwks",
+    "me",
+    "authorizer",
+    "verify_email",
+    "password_reset",
+    "mailer",
+)
 
 
 @pytest.fixture(scope="module")
@@ -21,4 +32,10 @@ def stack() -> Iterator[Stack]:
         for name, value in {"JWT_AUDIENCE": AUDIENCE, **aws.environment()}.items():
             environment.setenv(name, value)
         handlers = {name: import_handler(name) for name in FUNCTIONS}
-        yield Stack(handlers=handlers, dynamodb=aws.dynamodb, tables=aws.tables, issuer=aws.issuer)
+        yield Stack(
+            handlers=handlers,
+            dynamodb=aws.dynamodb,
+            tables=aws.tables,
+            issuer=aws.issuer,
+            aws=aws,
+        )

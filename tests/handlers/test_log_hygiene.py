@@ -9,12 +9,24 @@ from typing import Any
 
 import pytest
 
-from tests.support.events import body, cookie_token, load_event, with_bearer, with_refresh_cookie
+from stateless_auth.domain.one_time_tokens import hash_one_time_token
+from tests.support.events import (
+    body,
+    cookie_token,
+    load_event,
+    with_bearer,
+    with_json_body,
+    with_link_token,
+    with_refresh_cookie,
+)
 from tests.support.handlers import Stack
 
 pytestmark = pytest.mark.xdist_group("handlers")
 PASSWORD = "a hygiene test passphrase 42"
 WRONG = "definitely the wrong passphrase"
+NEW_PASSWORD = "the hygiene test's new passphrase"
+WEAK = "short"
+EMAIL = "hygiene@example.com"
 
 
 class Collect(logging.Handler):
@@ -38,6 +50,19 @@ def logs() -> Iterator[Collect]:
     logger.removeHandler(collect)
 
 
+def user_secrets(stack: Stack) -> list[str]:
+    """What the account item holds that must never be logged: its password hash and
+    its link hashes."""
+    item = stack.dynamodb.get_item(
+        TableName=stack.tables["UsersTable"], Key={"pk": {"S": f"EMAIL#{EMAIL}"}}
+    )["Item"]
+    return [
+        item[name]["S"]
+        for name in ("password_hash", "verify_token_hash", "reset_token_hash")
+        if name in item
+    ]
+
+
 def login_event(email: str, password: str, delivery: str = "cookie") -> dict[str, Any]:
     event = load_event("login_ok.json")
     event["body"] = json.dumps(
@@ -49,16 +74,30 @@ def login_event(email: str, password: str, delivery: str = "cookie") -> dict[str
 def test_whole_flow_logs_no_secrets_and_one_line_per_security_event(
     stack: Stack, logs: Collect, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    secrets: list[str] = [PASSWORD, WRONG]
+    secrets: list[str] = [PASSWORD, WRONG, NEW_PASSWORD]
     signup = load_event("signup_ok.json")
-    signup["body"] = json.dumps({"email": "hygiene@example.com", "password": PASSWORD})
-    assert stack.invoke("signup", signup)["statusCode"] == 201
-    item = stack.dynamodb.get_item(
-        TableName=stack.tables["UsersTable"], Key={"pk": {"S": "EMAIL#hygiene@example.com"}}
-    )["Item"]
-    secrets.append(item["password_hash"]["S"])
+    signup["body"] = json.dumps({"email": EMAIL, "password": PASSWORD})
+    assert stack.invoke("signup", signup)["statusCode"] == 202
+    secrets += user_secrets(stack)
+    # the mailer: a verification link, then a resend (a second link)
+    assert stack.run_mailer() == [{"batchItemFailures": []}]
+    first_link = stack.link_token(EMAIL, "verify_email")
+    resend = with_json_body("verify_email_resend.json", {"email": EMAIL})
+    assert stack.invoke("verify_email", resend)["statusCode"] == 202
+    stack.run_mailer()
+    link = stack.link_token(EMAIL, "verify_email")
+    secrets += [first_link, hash_one_time_token(first_link), link, hash_one_time_token(link)]
+    secrets += user_secrets(stack)
+    assert (
+        stack.invoke("verify_email", with_link_token("verify_email.json", link))["statusCode"]
+        == 200
+    )
+    stale = stack.invoke("verify_email", with_link_token("verify_email.json", first_link))
+    assert stale["statusCode"] == 400
+    kept = body(stack.invoke("login", login_event(EMAIL, PASSWORD, "body")))  # ended by the reset
+    secrets += [kept["refresh_token"], kept["access_token"]]
 
-    cookie_login = stack.invoke("login", login_event("hygiene@example.com", PASSWORD))
+    cookie_login = stack.invoke("login", login_event(EMAIL, PASSWORD))
     access = body(cookie_login)["access_token"]
     refresh = cookie_token(cookie_login)
     secrets += [access, refresh]
@@ -77,36 +116,88 @@ def test_whole_flow_logs_no_secrets_and_one_line_per_security_event(
     request_id = load_event("refresh_cookie.json")["requestContext"]["requestId"]
     assert json.loads(reuse_lines[0])["correlation_id"] == request_id
 
-    body_login = body(stack.invoke("login", login_event("hygiene@example.com", PASSWORD, "body")))
+    body_login = body(stack.invoke("login", login_event(EMAIL, PASSWORD, "body")))
     secrets += [body_login["refresh_token"], body_login["access_token"]]
     stack.invoke("logout", with_refresh_cookie("logout_cookie.json", body_login["refresh_token"]))
 
     logs.lines.clear()
     for _ in range(5):
-        assert stack.invoke("login", login_event("hygiene@example.com", WRONG))["statusCode"] == 401
+        assert stack.invoke("login", login_event(EMAIL, WRONG))["statusCode"] == 401
     failed = [line for line in logs.lines if '"login failed"' in line]
     assert len(failed) == 5
     assert json.loads(failed[-1])["lockout_started"] is True
     logs.lines.clear()
-    locked = stack.invoke("login", login_event("hygiene@example.com", PASSWORD))
+    locked = stack.invoke("login", login_event(EMAIL, PASSWORD))
     assert locked["statusCode"] == 429
     assert 1 <= int(locked["headers"]["Retry-After"]) <= 300
     assert len([line for line in logs.lines if "locked out" in line]) == 1
 
+    # a reset ends the lock-out and the sessions; a weak password first leaves the link
+    forgot = with_json_body("password_forgot.json", {"email": EMAIL})
+    assert stack.invoke("password_reset", forgot)["statusCode"] == 202
+    stack.run_mailer()
+    reset_link = stack.link_token(EMAIL, "reset_password")
+    secrets += [reset_link, hash_one_time_token(reset_link)]
+    weak = stack.invoke("password_reset", with_link_token("password_reset_weak.json", reset_link))
+    assert weak["statusCode"] == 400
+    logs.lines.clear()
+    reset = with_json_body("password_reset.json", {"token": reset_link, "password": NEW_PASSWORD})
+    assert stack.invoke("password_reset", reset)["statusCode"] == 204
+    assert len([line for line in logs.lines if '"password reset"' in line]) == 1
+    secrets += user_secrets(stack)
+    stack.run_mailer()  # the "password changed" notice
+    logs.lines.clear()
+    ended = stack.invoke(
+        "refresh", with_json_body("refresh_body.json", {"refresh_token": kept["refresh_token"]})
+    )
+    assert ended["statusCode"] == 401
+    refused = [json.loads(line) for line in logs.lines if "refresh refused" in line]
+    assert [line["reason"] for line in refused] == ["account_changed"]
+    after = stack.invoke("login", login_event(EMAIL, NEW_PASSWORD, "body"))
+    assert after["statusCode"] == 200
+    secrets += [body(after)["refresh_token"], body(after)["access_token"]]
+
+    mails = stack.mails_to(EMAIL)
+    assert [mail.subject.split(": ", 1)[1] for mail in mails] == [
+        "verify your email",
+        "verify your email",
+        "reset your password",
+        "your password was changed",
+    ]
     output = capsys.readouterr().out  # the EMF metrics Powertools prints
     everything = "\n".join(logs.lines) + "\n" + output
     for secret in secrets:
         assert secret not in everything
-    for needle in ("Bearer ", "__Host-refresh_token=", "password_hash", '"password"'):
+    for needle in (
+        "Bearer ",
+        "__Host-refresh_token=",
+        "password_hash",
+        '"password"',
+        "#token=",
+        "token_hash",
+        "$argon2",
+    ):
         assert needle not in everything
     metrics = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
     names = [
         m
         for doc in metrics
         for m in doc
-        if m in {"LoginFailed", "LoginLockedOut", "RefreshTokenReuse", "LockoutStarted"}
+        if m
+        in {
+            "LoginFailed",
+            "LoginLockedOut",
+            "RefreshTokenReuse",
+            "LockoutStarted",
+            "EmailSent",
+            "EmailVerified",
+            "PasswordReset",
+        }
     ]
     assert names.count("LoginFailed") == 5
     assert names.count("LockoutStarted") == 1
     assert names.count("LoginLockedOut") == 1
     assert names.count("RefreshTokenReuse") == 1
+    assert names.count("EmailSent") == 4
+    assert names.count("EmailVerified") == 1
+    assert names.count("PasswordReset") == 1

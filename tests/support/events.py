@@ -10,6 +10,7 @@ from typing import Any
 from tests.support.paths import EVENTS
 
 PLACEHOLDER = "REPLACE_WITH_REFRESH_TOKEN"  # where the events/ files want a refresh token
+LINK_PLACEHOLDER = "REPLACE_WITH_LINK_TOKEN"  # where they want a verification or reset token
 ROTATION_STEPS = {
     "createSecret": "create_secret",
     "setSecret": "set_secret",
@@ -45,6 +46,22 @@ def with_refresh_token_in_body(name: str, token: str) -> dict[str, Any]:
     """events/<name> with the refresh token in its JSON body."""
     event = load_event(name)
     event["body"] = event["body"].replace(PLACEHOLDER, token)
+    return event
+
+
+def with_link_token(name: str, token: str) -> dict[str, Any]:
+    """events/<name> (verify_email.json, password_reset*.json) carrying a link's token."""
+    event = load_event(name)
+    assert LINK_PLACEHOLDER in event["body"]
+    event["body"] = event["body"].replace(LINK_PLACEHOLDER, token)
+    return event
+
+
+def with_json_body(name: str, payload: Mapping[str, Any]) -> dict[str, Any]:
+    """events/<name> with ``payload`` as its JSON body."""
+    event = load_event(name)
+    event["body"] = json.dumps(payload)
+    event["isBase64Encoded"] = False
     return event
 
 

@@ -12,10 +12,17 @@ import importlib.util
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from localapi.queues import sqs_record
 from localapi.runtime import LambdaContext
+from tests.support.events import body, with_json_body, with_link_token
+from tests.support.mail import token_in
 from tests.support.paths import FUNCTIONS
+from tests.support.settings import REGION
+
+if TYPE_CHECKING:
+    from tests.support.aws import MotoStack, SentEmail
 
 __all__ = ["LambdaContext", "Stack", "import_handler", "invoke"]
 
@@ -47,7 +54,92 @@ class Stack:
     dynamodb: Any
     tables: dict[str, str]
     issuer: str
+    aws: MotoStack
 
     def invoke(self, name: str, event: dict[str, Any]) -> dict[str, Any]:
         result: dict[str, Any] = invoke(self.handlers[name], event)
         return result
+
+    # -- mail --------------------------------------------------------------------------
+
+    def mail_event(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
+        """The SQS event Lambda's event source mapping builds from received messages."""
+        url = self.aws.queues["MailQueue"]
+        arn = self.aws.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        return {"Records": [sqs_record(message, str(arn), REGION) for message in messages]}
+
+    def run_mailer(self) -> list[dict[str, Any]]:
+        """The mailer over MailQueue, as its event source mapping runs it: batches of up
+        to 10 received messages until none is left, each batch's handled messages
+        deleted. Those in a batch's ``batchItemFailures`` stay; once the queue is empty
+        they are made visible again (as if their visibility timeout had passed), so the
+        next run retries them, and after MailQueue's maxReceiveCount receives SQS moves
+        them to MailDeadLetterQueue. The mailer's replies, one per batch."""
+        sqs, url = self.aws.sqs, self.aws.queues["MailQueue"]
+        replies: list[dict[str, Any]] = []
+        failed: list[dict[str, Any]] = []
+        while True:
+            messages = sqs.receive_message(
+                QueueUrl=url,
+                MaxNumberOfMessages=10,
+                AttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            ).get("Messages", [])
+            if not messages:
+                break
+            reply = self.invoke("mailer", self.mail_event(messages))
+            replies.append(reply)
+            failures = {item["itemIdentifier"] for item in reply.get("batchItemFailures", [])}
+            for message in messages:
+                if message["MessageId"] in failures:
+                    failed.append(message)
+                else:
+                    sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        for message in failed:
+            sqs.change_message_visibility(
+                QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+            )
+        return replies
+
+    def waiting(self, queue: str = "MailQueue") -> int:
+        """How many messages a queue holds, visible or not (without receiving any)."""
+        attributes = self.aws.sqs.get_queue_attributes(
+            QueueUrl=self.aws.queues[queue],
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return sum(int(value) for value in attributes.values())
+
+    def mails_to(self, address: str) -> list[SentEmail]:
+        """The mails SES accepted for ``address``, oldest first."""
+        return self.aws.mail.to(address)
+
+    def link_token(self, address: str, purpose: str) -> str:
+        """The token of the newest link of ``purpose`` ("verify_email" or
+        "reset_password") mailed to ``address``."""
+        page = "/verify-email#" if purpose == "verify_email" else "/reset-password#"
+        for mail in reversed(self.mails_to(address)):
+            if page in mail.text:
+                return token_in(mail.text, purpose)
+        raise AssertionError(f"no {purpose} link was mailed to {address}")
+
+    # -- accounts ----------------------------------------------------------------------
+
+    def sign_up(self, email: str, password: str) -> dict[str, Any]:
+        """POST /auth/signup (events/signup_ok.json with this body): its 202 reply."""
+        reply = self.invoke(
+            "signup", with_json_body("signup_ok.json", {"email": email, "password": password})
+        )
+        assert reply["statusCode"] == 202, reply
+        return reply
+
+    def sign_up_verified(self, email: str, password: str) -> dict[str, Any]:
+        """Sign up, run the mailer and follow the verification link it mailed: the
+        verification's body, {"user_id", "email", "email_verified": true}."""
+        normalised = body(self.sign_up(email, password))["email"]
+        self.run_mailer()
+        token = self.link_token(normalised, "verify_email")
+        reply = self.invoke("verify_email", with_link_token("verify_email.json", token))
+        assert reply["statusCode"] == 200, reply
+        return body(reply)
