@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from stateless_auth.domain.ports import SessionStore, UserStore
+from stateless_auth.domain.ports import MailLog, SessionStore, UserStore
 from tests.contract.implementations import IMPLEMENTATIONS, Stores
 
 
@@ -26,6 +26,11 @@ def users(stores: Stores) -> UserStore:
 @pytest.fixture
 def sessions(stores: Stores) -> SessionStore:
     return stores.sessions
+
+
+@pytest.fixture
+def mail_log(stores: Stores) -> MailLog:
+    return stores.mail_log
 
 
 Race = Callable[[list[Callable[[], Any]]], list[Any]]

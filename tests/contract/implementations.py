@@ -17,11 +17,12 @@ from moto import mock_aws
 
 from localapi.aws import create_tables_from_template, install_moto_lock
 from localapi.template import load_template
-from stateless_auth.domain.ports import SessionStore, UserStore
+from stateless_auth.domain.ports import MailLog, SessionStore, UserStore
+from stateless_auth.storage.mail_log import MailLogRepository
 from stateless_auth.storage.sessions import SessionRepository
 from stateless_auth.storage.users import UserRepository
 from tests.conftest import ROOT
-from tests.support.fakes import FakeSessions, FakeUsers
+from tests.support.fakes import FakeMailLog, FakeSessions, FakeUsers
 
 
 @dataclass
@@ -30,11 +31,12 @@ class Stores:
     sessions: SessionStore  # clears failed logins in `users`
     # A sessions store given no users store: it cannot clear failed logins.
     sessions_alone: Callable[[], SessionStore]
+    mail_log: MailLog
 
 
 def fakes() -> Iterator[Stores]:
     users = FakeUsers()
-    yield Stores(users, FakeSessions(users), sessions_alone=FakeSessions)
+    yield Stores(users, FakeSessions(users), sessions_alone=FakeSessions, mail_log=FakeMailLog())
 
 
 def dynamodb() -> Iterator[Stores]:
@@ -47,6 +49,7 @@ def dynamodb() -> Iterator[Stores]:
             UserRepository(client, users_table),
             SessionRepository(client, sessions_table, users_table=users_table),
             sessions_alone=lambda: SessionRepository(client, sessions_table),
+            mail_log=MailLogRepository(client, users_table),
         )
 
 
