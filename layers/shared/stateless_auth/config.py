@@ -64,7 +64,10 @@ def _origins(raw: str) -> frozenset[str]:
 
 def _email_from(raw: str) -> str:
     value = raw.strip()
-    if value and (value.count("@") != 1 or any(c.isspace() for c in value)):
+    local, _, domain = value.partition("@")
+    if value and (
+        value.count("@") != 1 or not local or not domain or any(c.isspace() for c in value)
+    ):
         raise ConfigError(f"EMAIL_FROM={value!r} is not an email address")
     return value
 
