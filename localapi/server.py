@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import secrets
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, TextIO
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from botocore.exceptions import BotoCoreError, ClientError
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
@@ -20,20 +22,26 @@ from werkzeug.wrappers import Response
 from localapi import KeysBootstrapError, rotate_keys
 from localapi.aws import (
     FAKE_CREDENTIALS,
+    create_email_identity,
     create_parameters_from_template,
+    create_queues_from_template,
     create_secrets_from_template,
     create_tables_from_template,
     install_moto_lock,
 )
 from localapi.extension import ExtensionServer
 from localapi.gateway import Gateway
+from localapi.mailbox import Mailbox
 from localapi.model import (
     AppSpec,
     FunctionSpec,
     build_app_spec,
     check_template,
+    parameter_variables,
     parameters_from_environment,
 )
+from localapi.pages import PAGES
+from localapi.queues import MIN_MESSAGE_AGE_SECONDS, QueuePoller
 from localapi.runtime import ENVIRON_LOCK, FunctionLoadError, LoadedFunction
 from localapi.template import (
     DEFAULT_REGION,
@@ -49,6 +57,18 @@ PUBLIC_KEYS_SECRET = "PublicKeysSecret"  # noqa: S105 - a logical id
 # The local API's own routes (development tools; not in the template, never deployed).
 ADMIN_PREFIX = "/_localapi/"
 ROTATE_KEYS_PATH = ADMIN_PREFIX + "rotate-keys"
+MAIL_PATH = ADMIN_PREFIX + "mail"
+MAIL_JOBS_PATH = ADMIN_PREFIX + "mail-jobs"
+MAX_WAIT_SECONDS = 60.0
+PAGE_PATHS = {ADMIN_PREFIX + name: page for name, page in PAGES.items()}
+
+# What the functions get as EMAIL_FROM and APP_URL (and the EmailFrom and AppUrl
+# parameters) when the environment leaves them empty: an address email-validator accepts
+# (it refuses the special-use names: .localhost, .test, .local), and the local API's pages.
+DEFAULT_EMAIL_FROM = "no-reply@localhost.localdomain"
+LOCAL_PAGES_PATH = ADMIN_PREFIX.rstrip("/")
+# The product's email normalisation (imported by name, as the rotation module is).
+EMAILS_MODULE = "stateless_auth.domain.emails"
 
 # Set by the local API whatever the template or the caller's environment say.
 MANAGED_VARIABLES = frozenset(
@@ -147,6 +167,37 @@ def cross_site_refusal(environ: Mapping[str, Any], served_host: str = "127.0.0.1
     return None
 
 
+def local_settings(environ: Mapping[str, str], url: str) -> dict[str, str]:
+    """EMAIL_FROM and APP_URL as the local API gives them to the functions: the
+    environment's, else ``DEFAULT_EMAIL_FROM`` and its own pages at ``<url>/_localapi``."""
+    return {
+        "EMAIL_FROM": environ.get("EMAIL_FROM", "").strip() or DEFAULT_EMAIL_FROM,
+        "APP_URL": environ.get("APP_URL", "").strip().rstrip("/") or url + LOCAL_PAGES_PATH,
+    }
+
+
+def local_parameter_values(
+    template: Mapping[str, Any], environ: Mapping[str, str], url: str
+) -> dict[str, str]:
+    """The template parameter values the local API serving at ``url`` resolves with: those
+    the environment implies (``parameters_from_environment``) and the EmailFrom and AppUrl
+    parameters (whatever the variables EMAIL_FROM and APP_URL refer to) from
+    ``local_settings``, which have no Default in the template."""
+    settings = {**environ, **local_settings(environ, url)}
+    return parameters_from_environment(template, settings, ignore=MANAGED_VARIABLES)
+
+
+def email_normaliser() -> Callable[[str], str]:
+    """The product's ``normalise_email`` (as the service compares addresses), or, without
+    the product, trimming and lower-casing."""
+    try:
+        module = importlib.import_module(EMAILS_MODULE)
+    except ModuleNotFoundError:
+        return lambda address: address.strip().lower()
+    normalise: Callable[[str], str] = module.normalise_email
+    return normalise
+
+
 def _not_ready(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
     """What the socket answers between binding and the functions being loaded."""
     return _json_reply(503, {"message": "Service Unavailable"}, {"Retry-After": "1"})(
@@ -161,6 +212,14 @@ class LocalAdmin:
     four Secrets Manager rotation steps as the key-rotation function in AWS) and answers
     ``200 {"rotated": true, "kids": {"previous", "current", "next"}}``. The functions pick
     the new set up as they do in AWS: within ``KEYS_REFRESH_SECONDS``.
+
+    ``GET /_localapi/mail[?to=<email>]`` answers ``{"messages": [...]}`` from the mailbox,
+    oldest first, ``to`` compared after ``normalise`` (one that does not parse: 400);
+    ``DELETE /_localapi/mail`` empties it (204). ``GET /_localapi/verify-email`` and
+    ``GET /_localapi/reset-password`` serve the pages the mails' links open.
+    ``GET /_localapi/mail-jobs[?wait=<seconds>]`` answers ``{"drained": true}`` once every
+    polled queue is drained (``LocalApi.wait_for_mail_jobs``), or ``false`` after ``wait``
+    seconds (0 by default, 60 at most): what a test over HTTP waits on.
     """
 
     def __init__(
@@ -170,11 +229,17 @@ class LocalAdmin:
         log: Callable[[str], None],
         *,
         served_host: str = "127.0.0.1",
+        mailbox: Mailbox | None = None,
+        normalise: Callable[[str], str] | None = None,
+        wait_for_mail_jobs: Callable[[float], bool] | None = None,
     ) -> None:
+        self.wait_for_mail_jobs = wait_for_mail_jobs
         self.app = app
         self.rotate = rotate
         self.log = log
         self.served_host = served_host
+        self.mailbox = mailbox
+        self.normalise = normalise or email_normaliser()
         self._lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
@@ -194,9 +259,19 @@ class LocalAdmin:
                     "message": f"the local API's own routes refuse cross-site calls ({refusal})",
                 },
             )
+        method = environ.get("REQUEST_METHOD")
+        if path == MAIL_PATH:
+            return self._mail(environ, method)
+        if path == MAIL_JOBS_PATH:
+            return self._mail_jobs(environ, method)
+        if path in PAGE_PATHS:
+            if method not in ("GET", "HEAD"):
+                return _json_reply(405, {"message": "Method Not Allowed"}, {"Allow": "GET, HEAD"})
+            page = PAGE_PATHS[path]
+            return Response(page.body, status=200, headers=page.headers)
         if path != ROTATE_KEYS_PATH:
             return _json_reply(404, {"message": "Not Found"})
-        if environ.get("REQUEST_METHOD") != "POST":
+        if method != "POST":
             return _json_reply(405, {"message": "Method Not Allowed"}, {"Allow": "POST"})
         if self.rotate is None:
             return _json_reply(
@@ -212,6 +287,46 @@ class LocalAdmin:
         self.log(f"rotated the signing keys: current kid {kids.get('current')}")
         return _json_reply(200, {"rotated": True, "kids": kids})
 
+    def _mail_jobs(self, environ: Mapping[str, Any], method: Any) -> Response:
+        if method not in ("GET", "HEAD"):
+            return _json_reply(405, {"message": "Method Not Allowed"}, {"Allow": "GET, HEAD"})
+        query = parse_qs(str(environ.get("QUERY_STRING") or ""), keep_blank_values=True)
+        try:
+            wait = float(query.get("wait", ["0"])[-1])
+        except ValueError:
+            wait = -1.0
+        if not 0 <= wait <= MAX_WAIT_SECONDS:
+            return _json_reply(
+                400,
+                {
+                    "error": "invalid_request",
+                    "message": f"'wait' must be seconds from 0 to {MAX_WAIT_SECONDS:g}",
+                },
+            )
+        drained = True if self.wait_for_mail_jobs is None else self.wait_for_mail_jobs(wait)
+        return _json_reply(200, {"drained": drained}, {"Cache-Control": "no-store"})
+
+    def _mail(self, environ: Mapping[str, Any], method: Any) -> Response:
+        if self.mailbox is None:
+            return _json_reply(404, {"message": "the local API has no mailbox here"})
+        if method == "DELETE":
+            self.mailbox.clear()
+            return Response(status=204, headers={"Cache-Control": "no-store"})
+        if method not in ("GET", "HEAD"):
+            return _json_reply(405, {"message": "Method Not Allowed"}, {"Allow": "GET, DELETE"})
+        query = parse_qs(str(environ.get("QUERY_STRING") or ""), keep_blank_values=True)
+        to = query.get("to", [None])[-1]
+        if to is not None:
+            try:
+                to = self.normalise(to)
+            except Exception as exc:
+                return _json_reply(
+                    400,
+                    {"error": "invalid_request", "message": f"'to' is not an email address: {exc}"},
+                )
+        messages = self.mailbox.messages(to, normalise=self.normalise)
+        return _json_reply(200, {"messages": messages}, {"Cache-Control": "no-store"})
+
 
 class LocalApi:
     """The whole local API in this process. ``start()`` then ``url``; ``close()`` to stop."""
@@ -225,7 +340,11 @@ class LocalApi:
         process_environ: Mapping[str, str] | None = None,
         stack_name: str = DEFAULT_STACK_NAME,
         log: TextIO | None = None,
+        min_message_age: float = MIN_MESSAGE_AGE_SECONDS,
     ) -> None:
+        self.min_message_age = min_message_age
+        self._say_lock = threading.Lock()
+        self._saved_default_session: tuple[Any] | None = None
         self.template_path = Path(template_path)
         self.host = host
         self.requested_port = port
@@ -243,11 +362,17 @@ class LocalApi:
         self._thread: threading.Thread | None = None
         self._rotate: Callable[[], dict[str, str]] | None = None
         self.signing_kids: dict[str, str] = {}
+        self.queues: dict[str, str] = {}
+        self.pollers: list[QueuePoller] = []
+        self.mailbox = Mailbox(on_mail=self._print_mail)
+        self.email_from = ""
+        self.app_url = ""
 
     def say(self, message: str) -> None:
         stream = self._log or sys.stderr
-        stream.write(f"[localapi] {message}\n")
-        stream.flush()
+        with self._say_lock:  # the HTTP threads and the queue pollers say things
+            stream.write(f"[localapi] {message}\n")
+            stream.flush()
 
     @property
     def port(self) -> int:
@@ -287,6 +412,22 @@ class LocalApi:
         template = load_template(self.template_path)
         check_template(template)  # before anything is created
         base_dir = self.template_path.resolve().parent
+        # Bind first: the issuer and the links' APP_URL are fixed at start-up from the
+        # address actually served (CONTRACT §2), before anything resolves the template.
+        self._server = make_server(
+            self.host,
+            self.requested_port,
+            _not_ready,
+            threaded=True,
+            request_handler=_RequestHandler,
+        )
+        settings = local_settings(self.process_environ, self.url)
+        self.email_from, self.app_url = settings["EMAIL_FROM"], settings["APP_URL"]
+        replaced = {
+            "JWT_ISSUER": self.process_environ.get("JWT_ISSUER", "").strip() or self.url,
+            "EMAIL_FROM": self.email_from,
+            "APP_URL": self.app_url,
+        }
         session_token = secrets.token_urlsafe(32)
         managed = {
             **FAKE_CREDENTIALS,
@@ -309,25 +450,43 @@ class LocalApi:
         self._mock.start()
         self._set_aws_environment(managed)  # mock_aws sets its own fake keys; ours win
 
+        # The functions' clients come from boto3's default session (made anew inside the
+        # mock); the mailbox listens on it before any function is imported.
+        self._saved_default_session = (boto3.DEFAULT_SESSION,)
+        boto3.setup_default_session(region_name=self.region)
+        self.mailbox.listen(boto3.DEFAULT_SESSION)
         session = boto3.session.Session(region_name=self.region)
         secretsmanager = session.client("secretsmanager")
         ssm = session.client("ssm")
+        sqs = session.client("sqs")
         resolver = Resolver(
             template,
             stack_name=self.stack_name,
             region=self.region,
-            parameter_values=parameters_from_environment(
-                template, self.process_environ, ignore=MANAGED_VARIABLES
-            ),
+            parameter_values=local_parameter_values(template, self.process_environ, self.url),
         )
+        missing = resolver.missing_parameters()
+        if missing:
+            hints = parameter_variables(template)
+            raise TemplateError(
+                "; ".join(
+                    f"parameter {name} has no Default and no value was given"
+                    + (f" (set {' or '.join(hints[name])})" if hints.get(name) else "")
+                    for name in missing
+                )
+            )
         tables = create_tables_from_template(
             template, session.client("dynamodb"), resolver=resolver
         )
         created_secrets = create_secrets_from_template(template, secretsmanager, resolver=resolver)
         parameters = create_parameters_from_template(template, ssm, resolver=resolver)
-        self.physical_names = {**tables, **created_secrets, **parameters}
+        self.queues = create_queues_from_template(template, sqs, resolver=resolver)
+        self.physical_names = {**tables, **created_secrets, **parameters, **self.queues}
+        create_email_identity(session.client("sesv2"), self.email_from)
         self.extension = ExtensionServer(ssm, secretsmanager, token=session_token).start()
-        port = self.extension.environment()["PARAMETERS_SECRETS_EXTENSION_HTTP_PORT"]
+        replaced["PARAMETERS_SECRETS_EXTENSION_HTTP_PORT"] = self.extension.environment()[
+            "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT"
+        ]
 
         self.app = app = build_app_spec(template, base_dir, resolver)
         for route in app.routes:
@@ -336,19 +495,6 @@ class LocalApi:
                     f"route {route.route_key} ({route.function_id}) is under {ADMIN_PREFIX},"
                     " which the local API keeps for its own routes"
                 )
-        # Bind first: the issuer is fixed at start-up from the address actually served
-        # (CONTRACT §2), before any function reads its settings.
-        self._server = make_server(
-            self.host,
-            self.requested_port,
-            _not_ready,
-            threaded=True,
-            request_handler=_RequestHandler,
-        )
-        replaced = {
-            "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT": port,
-            "JWT_ISSUER": self.process_environ.get("JWT_ISSUER", "").strip() or self.url,
-        }
 
         if SIGNING_KEYS_SECRET in created_secrets:
             public_secret = created_secrets.get(PUBLIC_KEYS_SECRET)
@@ -378,7 +524,14 @@ class LocalApi:
         gateway = Gateway(
             app.routes, self.functions, cors=app.cors, region=self.region, log=self._log
         )
-        self._server.app = LocalAdmin(gateway, self._rotate, self.say, served_host=self.host)
+        self._server.app = LocalAdmin(
+            gateway,
+            self._rotate,
+            self.say,
+            served_host=self.host,
+            mailbox=self.mailbox,
+            wait_for_mail_jobs=self.wait_for_mail_jobs,
+        )
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.2},
@@ -386,6 +539,20 @@ class LocalApi:
             daemon=True,
         )
         self._thread.start()
+        for mapping in app.mappings:
+            if mapping.enabled:
+                queue = resolver.physical[mapping.queue_id]
+                poller = QueuePoller(
+                    mapping,
+                    self.functions[mapping.function_id],
+                    sqs,
+                    queue_url=str(queue["QueueUrl"]),
+                    queue_arn=str(queue["Arn"]),
+                    region=self.region,
+                    log=self.say,
+                    min_age=self.min_message_age,
+                )
+                self.pollers.append(poller.start())
         self._describe()
 
     def _describe(self) -> None:
@@ -400,6 +567,36 @@ class LocalApi:
         for route in sorted(self.app.routes, key=lambda r: (r.path, r.method)):
             auth = f"authorizer {route.authorizer.name}" if route.authorizer else "no auth"
             self.say(f"route {route.route_key} -> {route.function_id} ({auth})")
+        for mapping in self.app.mappings:
+            options = [f"batch size {mapping.batch_size}"]
+            options += ["ReportBatchItemFailures"] if mapping.report_batch_item_failures else []
+            options += [] if mapping.enabled else ["disabled: not polled"]
+            self.say(
+                f"queue {mapping.queue_id} -> {mapping.function_id} "
+                f"({mapping.logical_id}; {', '.join(options)})"
+            )
+        if self.queues or "EMAIL_FROM" in self.app.declared_variables:
+            self.say(
+                f"mail from {self.email_from}; links to {self.app_url}; "
+                f"GET {MAIL_PATH} lists the mails sent"
+            )
+
+    def _print_mail(self, message: Mapping[str, Any]) -> None:
+        """Each mail on the console, in full (a development convenience, CONTRACT §2)."""
+        text = "\n".join(f"    {line}" for line in str(message["text"]).splitlines())
+        self.say(f"mail {message['id']} to {message['to']}: {message['subject']!r}\n{text}")
+
+    def wait_for_mail_jobs(self, timeout: float = 10.0) -> bool:
+        """Wait until every polled queue is drained: no message visible and none being
+        handled. Messages due later (delayed, or back after their visibility timeout once
+        a handler failed) are not waited for. False if ``timeout`` seconds passed first."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if all(poller.drained() for poller in self.pollers):
+                return True
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.02)
 
     # -- running and stopping ---------------------------------------------------------
 
@@ -409,6 +606,15 @@ class LocalApi:
 
     def close(self) -> None:
         """Stop serving, stop the embedded AWS, and give the process its environment back."""
+        for poller in self.pollers:
+            poller.stop()
+        self.pollers = []
+        self.mailbox.stop_listening()
+        if self._saved_default_session is not None:
+            import boto3
+
+            (boto3.DEFAULT_SESSION,) = self._saved_default_session
+            self._saved_default_session = None
         server, self._server = self._server, None
         if server is not None:
             if self._thread is not None:  # shutdown() waits forever on a server never served

@@ -12,7 +12,7 @@ from werkzeug.test import Client
 from werkzeug.wrappers import Response
 
 from localapi.model import build_app_spec, parameters_from_environment
-from localapi.server import MANAGED_VARIABLES, LocalAdmin
+from localapi.server import MANAGED_VARIABLES, LocalAdmin, local_parameter_values
 from localapi.template import Resolver, load_template, parse_template
 from tests.support.paths import LOCALAPI_FIXTURES, ROOT, TEMPLATE
 
@@ -85,9 +85,10 @@ def test_variables_that_pass_a_parameter_through_set_the_parameter() -> None:
 
 def test_cors_follows_the_allowed_origins_parameter_of_the_template() -> None:
     template = load_template(TEMPLATE)
-    assert build_app_spec(template, ROOT, Resolver(template)).cors is None  # no CORS at all
+    local = local_parameter_values(template, {}, "http://127.0.0.1:3000")
+    assert build_app_spec(template, ROOT, Resolver(template, parameter_values=local)).cors is None
     origins = "https://app.example.com, http://localhost:5173"
-    resolver = Resolver(template, parameter_values={"AllowedOrigins": origins})
+    resolver = Resolver(template, parameter_values={**local, "AllowedOrigins": origins})
     cors = build_app_spec(template, ROOT, resolver).cors
     assert cors is not None
     assert cors.allow_origins == ("https://app.example.com", "http://localhost:5173")

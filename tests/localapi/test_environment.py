@@ -13,7 +13,7 @@ import pytest
 
 from localapi.model import FunctionSpec, build_app_spec
 from localapi.runtime import LoadedFunction, exact_environment
-from localapi.server import function_environment
+from localapi.server import function_environment, local_parameter_values
 from localapi.template import Resolver, load_template
 from localapi.testing import running_local_api
 from tests.support.http_client import Client
@@ -100,7 +100,8 @@ def test_over_the_real_template_each_function_sees_its_own_variables(tmp_path: P
             folder = tmp_path / resource["Properties"]["CodeUri"]
             folder.mkdir(parents=True)
             (folder / "app.py").write_text(PROBE, encoding="utf-8")
-    app = build_app_spec(template, tmp_path, Resolver(template))
+    local = local_parameter_values(template, {}, "http://127.0.0.1:3000")
+    app = build_app_spec(template, tmp_path, Resolver(template, parameter_values=local))
     env = {
         "JWKS_MAX_AGE_SECONDS": "120",  # a variable of the jwks function only
         "SIGNING_KEYS_SECRET_ID": "from-the-shell",  # of login, refresh and rotation

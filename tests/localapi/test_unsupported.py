@@ -103,8 +103,8 @@ def test_the_small_template_is_served() -> None:
         # intrinsics and condition functions
         (
             "TABLE: !Ref Table",
-            "TABLE: !Select [0, [a, b]]",
-            "EchoFunction.Environment.Variables.TABLE uses Fn::Select",
+            "TABLE: !Cidr [10.0.0.0/16, 2, 8]",
+            "EchoFunction.Environment.Variables.TABLE uses Fn::Cidr",
         ),
         (
             "TABLE: !Ref Table",
@@ -171,8 +171,8 @@ def test_the_small_template_is_served() -> None:
         # resources and their properties
         (
             "  Secret:\n",
-            "  Queue:\n    Type: AWS::SQS::Queue\n  Secret:\n",
-            "Queue: resource type AWS::SQS::Queue is neither emulated nor knowingly left out",
+            "  Topic:\n    Type: AWS::SNS::Topic\n  Secret:\n",
+            "Topic: resource type AWS::SNS::Topic is neither emulated nor knowingly left out",
         ),
         (
             "BillingMode: PAY_PER_REQUEST",
@@ -232,9 +232,9 @@ def test_a_table_that_is_not_pay_per_request_is_refused(
 
 def test_the_refusal_stops_python_m_localapi_with_the_reason(tmp_path: Path) -> None:
     template = tmp_path / "template.yaml"
-    template.write_text(changed("TABLE: !Ref Table", "TABLE: !Select [0, [a, b]]"))
+    template.write_text(changed("TABLE: !Ref Table", "TABLE: !Base64 x"))
     with (
-        pytest.raises(LocalApiFailed, match=r"cannot start: EchoFunction\..* uses Fn::Select"),
+        pytest.raises(LocalApiFailed, match=r"cannot start: EchoFunction\..* uses Fn::Base64"),
         running_local_api(template=template, timeout=60),
     ):
         pass
@@ -243,7 +243,7 @@ def test_the_refusal_stops_python_m_localapi_with_the_reason(tmp_path: Path) -> 
 def test_the_real_template_starts_cleanly() -> None:
     """Everything template.yaml uses is implemented: the local API starts on it in this
     process (every handler imported, the first keys created) and stops cleanly."""
-    from localapi.server import LocalApi
+    from localapi.server import LocalApi, local_parameter_values
 
     before = dict(os.environ)
     log = io.StringIO()
@@ -253,9 +253,18 @@ def test_the_real_template_starts_cleanly() -> None:
         assert {route.route_key for route in api.app.routes} >= {"POST /auth/login", "GET /me"}
         assert set(api.functions) >= {"AuthorizerFunction", "LoginFunction"}
         assert "route GET /me -> MeFunction (authorizer TokenAuthorizer)" in log.getvalue()
+        assert (
+            "queue MailQueue -> MailerFunction (MailerEventSource; batch size 10, "
+            "ReportBatchItemFailures)" in log.getvalue()
+        )
+        assert [poller.mapping.logical_id for poller in api.pollers] == ["MailerEventSource"]
+        assert api.wait_for_mail_jobs(5)
     finally:
         api.close()
     assert dict(os.environ) == before
     template = load_template(TEMPLATE)  # and with CORS on
-    resolver = Resolver(template, parameter_values={"AllowedOrigins": "https://app.example.com"})
+    local = local_parameter_values(template, {}, "http://127.0.0.1:3000")
+    resolver = Resolver(
+        template, parameter_values={**local, "AllowedOrigins": "https://app.example.com"}
+    )
     assert build_app_spec(template, ROOT, resolver).cors is not None
