@@ -18,7 +18,8 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
         prog="python -m localapi",
         description=(
             "Serve the SAM template's HTTP API locally: API Gateway HTTP API behaviour, the "
-            "functions in this process, DynamoDB/Secrets Manager/SSM in an embedded moto."
+            "functions in this process (SQS event source mappings polled in it too), DynamoDB/"
+            "Secrets Manager/SSM/SQS/SES in an embedded moto, sent mails at /_localapi/mail."
         ),
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
