@@ -145,6 +145,14 @@ def _json_reply(status: int, body: Any, headers: Mapping[str, str] | None = None
 LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
+def foreign_host(environ: Mapping[str, Any], served_host: str = "127.0.0.1") -> str | None:
+    """Why the request's Host is not this machine (a DNS-rebinding page), or None."""
+    host = urlsplit(f"//{environ.get('HTTP_HOST') or ''}").hostname or ""
+    if host not in LOOPBACK_NAMES | {served_host.lower()}:
+        return f"Host {host[:100]!r} is not this machine"
+    return None
+
+
 def cross_site_refusal(environ: Mapping[str, Any], served_host: str = "127.0.0.1") -> str | None:
     """Why a call to ``/_localapi/*`` comes from another site, or None (CONTRACT §2, §3).
 
@@ -153,9 +161,9 @@ def cross_site_refusal(environ: Mapping[str, Any], served_host: str = "127.0.0.1
     127.0.0.1 sends its own name as Host (and Origin), so the Host must name this machine
     too. Calls with neither Origin nor Sec-Fetch-Site (curl, tests) pass.
     """
-    host = urlsplit(f"//{environ.get('HTTP_HOST') or ''}").hostname or ""
-    if host not in LOOPBACK_NAMES | {served_host.lower()}:
-        return f"Host {host[:100]!r} is not this machine"
+    refusal = foreign_host(environ, served_host)
+    if refusal is not None:
+        return refusal
     if str(environ.get("HTTP_SEC_FETCH_SITE") or "").strip().lower() == "cross-site":
         return "Sec-Fetch-Site: cross-site"
     origin = environ.get("HTTP_ORIGIN")
@@ -249,7 +257,14 @@ class LocalAdmin:
         return self._admin(environ, path)(environ, start_response)
 
     def _admin(self, environ: dict[str, Any], path: str) -> Response:
-        refusal = cross_site_refusal(environ, self.served_host)
+        method = environ.get("REQUEST_METHOD")
+        if path in PAGE_PATHS and method in ("GET", "HEAD"):
+            # A link in a mail opens from the mail client's site: a cross-site navigation.
+            # The pages are static and change nothing (their own POST is same-origin and
+            # meets the API's cross-site rule), so only the Host is checked.
+            refusal = foreign_host(environ, self.served_host)
+        else:
+            refusal = cross_site_refusal(environ, self.served_host)
         if refusal is not None:
             self.log(f"refused a cross-site call to {path}: {refusal}")
             return _json_reply(
@@ -259,7 +274,6 @@ class LocalAdmin:
                     "message": f"the local API's own routes refuse cross-site calls ({refusal})",
                 },
             )
-        method = environ.get("REQUEST_METHOD")
         if path == MAIL_PATH:
             return self._mail(environ, method)
         if path == MAIL_JOBS_PATH:

@@ -57,9 +57,16 @@ def test_the_reset_page_asks_for_the_new_password_in_a_form() -> None:
     assert "event.preventDefault()" in html  # never submitted as a form (form-action 'none')
 
 
-def test_pages_answer_get_only_and_refuse_cross_site_calls() -> None:
+def test_pages_open_from_another_site_but_refuse_a_rebound_host_and_cross_site_posts() -> None:
+    # A link in a mail is a cross-site navigation from the mail client: the static page
+    # opens (its own POST is same-origin); a cross-site POST still gets the refusal.
+    opened = client().get(
+        "/_localapi/verify-email",
+        headers={"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "navigate"},
+    )
+    assert opened.status_code == 200
     assert client().post("/_localapi/verify-email").status_code == 405
-    refused = client().get("/_localapi/verify-email", headers={"Sec-Fetch-Site": "cross-site"})
-    assert refused.status_code == 403
+    posted = client().post("/_localapi/verify-email", headers={"Origin": "https://evil.example"})
+    assert posted.status_code == 403
     rebound = client().get("/_localapi/reset-password", headers={"Host": "evil.example"})
     assert rebound.status_code == 403
