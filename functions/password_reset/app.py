@@ -19,13 +19,13 @@ metrics = Metrics()
 settings = load_settings()
 users = wiring.user_repository(settings, dynamodb_client())
 mail = wiring.mail_queue(settings, sqs_client())
-FORGOT_PATH = "/auth/password/forgot"
+FORGOT_ROUTE = "POST /auth/password/forgot"
 
 
 @http_handler(logger, metrics, allowed_origins=settings.allowed_origins)
 def lambda_handler(event: APIGatewayProxyEventV2, context: Any) -> dict[str, Any]:
     body = json_body(event)
-    if event.raw_path == FORGOT_PATH:
+    if event.route_key == FORGOT_ROUTE:  # the route, not the path: stages add a prefix
         forgot_password(string_field(body, "email"), mail=mail)
         logger.info("password reset requested")
         metrics.add_metric(name="PasswordResetRequested", unit=MetricUnit.Count, value=1)

@@ -19,13 +19,13 @@ metrics = Metrics()
 settings = load_settings()
 users = wiring.user_repository(settings, dynamodb_client())
 mail = wiring.mail_queue(settings, sqs_client())
-RESEND_PATH = "/auth/verify-email/resend"
+RESEND_ROUTE = "POST /auth/verify-email/resend"
 
 
 @http_handler(logger, metrics, allowed_origins=settings.allowed_origins)
 def lambda_handler(event: APIGatewayProxyEventV2, context: Any) -> dict[str, Any]:
     body = json_body(event)
-    if event.raw_path == RESEND_PATH:
+    if event.route_key == RESEND_ROUTE:  # the route, not the path: stages add a prefix
         resend_verification(string_field(body, "email"), mail=mail)
         logger.info("verification resend accepted")
         metrics.add_metric(name="VerificationResendAccepted", unit=MetricUnit.Count, value=1)

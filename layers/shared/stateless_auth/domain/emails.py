@@ -29,3 +29,13 @@ def normalise_email(raw: str) -> str:
     # email-validator's normalised form has the domain IDNA-normalised (in Unicode), so
     # ann@exämple.com and ann@xn--exmple-cua.com are one address.
     return str(checked.normalized)
+
+
+def ascii_address(email: str) -> str | None:
+    """The address as mail servers take it, its domain in Punycode (SES accepts 7-bit
+    ASCII only); None when the local part itself is not ASCII (it would need SMTPUTF8)."""
+    try:
+        checked = validate_email(email, check_deliverability=False, allow_quoted_local=False)
+    except EmailNotValidError:
+        return None
+    return None if checked.ascii_email is None else str(checked.ascii_email)

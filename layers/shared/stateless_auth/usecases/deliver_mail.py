@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from stateless_auth.config import Settings
+from stateless_auth.domain.emails import ascii_address
 from stateless_auth.domain.mail import RATE_LIMITED, MailJob, MailKind, Message, render
 from stateless_auth.domain.one_time_tokens import (
     OneTimeToken,
@@ -48,6 +49,9 @@ def deliver(
     retry is not counted twice against the limit, and issues a new link (the newest one
     is the only one that works, so the unsent one is dead)."""
     app_url = settings.require("app_url")
+    recipient = ascii_address(job.email)
+    if recipient is None:
+        return Delivery(Outcome.SKIPPED, "the address cannot be sent to in ASCII (SMTPUTF8)")
     now = int(clock())
     user = users.get_by_email(job.email)
     if user is not None and user.expired(now):
@@ -92,4 +96,4 @@ def deliver(
     message: Message = render(
         job.kind, app_url=app_url, token=token, ttl_seconds=ttl, email=job.email
     )
-    return Delivery(Outcome.SENT, message_id=sender.send(job.email, message))
+    return Delivery(Outcome.SENT, message_id=sender.send(recipient, message))
