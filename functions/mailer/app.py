@@ -31,7 +31,9 @@ dynamodb = dynamodb_client()
 users = wiring.user_repository(settings, dynamodb)
 mail_log = wiring.mail_log(settings, dynamodb)
 sender = wiring.mail_sender(settings, sesv2_client())
-processor = BatchProcessor(event_type=EventType.SQS)
+# Every failed record is reported in batchItemFailures, a batch whose records all failed
+# too (Powertools would raise instead, failing the invocation rather than the records).
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 def handle_record(record: SQSRecord) -> None:
