@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError
 from stateless_auth.config import Settings
 from stateless_auth.domain import passwords
 from stateless_auth.domain.accounts import User
-from stateless_auth.domain.emails import normalise_email
+from stateless_auth.domain.emails import ascii_address, normalise_email
 from stateless_auth.domain.errors import (
     DependencyUnavailable,
     EmailTaken,
@@ -432,7 +432,8 @@ class Flows:
         """The token of the newest mail to `email` with a `purpose` link
         ("verify_email" or "reset_password")."""
         page = "/verify-email#" if purpose == "verify_email" else "/reset-password#"
-        for mail in reversed(self.sender.to(normalise_email(email))):
+        address = ascii_address(normalise_email(email)) or email  # as the mailer sends
+        for mail in reversed(self.sender.to(address)):
             if page in mail.message.text:
                 return token_in(mail.message.text, purpose, app_url=self.settings.app_url)
         raise AssertionError(f"no {purpose} link was sent to {email}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -186,7 +187,10 @@ def test_look_alike_emails_never_reach_another_account(service: Flows) -> None:
     cyrillic = "\u0430nn@example.com"  # Cyrillic a, looks like ann@example.com
     with pytest.raises(InvalidCredentials):
         service.login(cyrillic, PASSWORD, issuer=ISSUER)
-    other = service.signup_verified(cyrillic, "another long passphrase here")
+    service.signup(cyrillic, "another long passphrase here")
+    # A local part outside ASCII cannot be mailed (SES), so no link verifies it: mark it.
+    other = replace(service.users.items[cyrillic], email_verified=True)
+    service.users.items[cyrillic] = other
     ann = service.login("ann@example.com", PASSWORD, issuer=ISSUER)
     assert other.user_id != ann.user_id
 
