@@ -11,6 +11,7 @@ import pytest
 
 from localapi.testing import running_local_api
 from tests.support.http_client import Client, Reply
+from tests.support.local_mail import sign_up_and_verify
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
 PASSWORD = "correct horse battery staple"
@@ -24,9 +25,9 @@ def api() -> Iterator[Client]:
 
 @pytest.fixture(scope="module")
 def ann(api: Client) -> dict[str, Any]:
-    reply = api.call("POST", "/auth/signup", {"email": "Ann@Example.com", "password": PASSWORD})
-    assert reply.status == 201, reply.raw
-    return dict(reply.json())
+    """Signed up (202) and verified through the local mailbox: login needs a verified email
+    under EMAIL_VERIFICATION=required, the default."""
+    return sign_up_and_verify(api, "Ann@Example.com", PASSWORD)
 
 
 def login(api: Client, delivery: str | None = None) -> Reply:
@@ -54,7 +55,7 @@ def test_signup_login_me_refresh_logout(api: Client, ann: dict[str, Any]) -> Non
     assert me.json() == {
         "user_id": ann["user_id"],
         "email": "ann@example.com",
-        "email_verified": False,
+        "email_verified": True,
         "roles": ["user"],
     }
 
@@ -181,7 +182,19 @@ def test_a_token_verifies_with_a_standard_library(api: Client, ann: dict[str, An
         b'{"email": "' + b"a" * 17000 + b'@x.io", "password": "p"}',
     ],
 )
-@pytest.mark.parametrize("path", ["/auth/signup", "/auth/login", "/auth/refresh", "/auth/logout"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/auth/signup",
+        "/auth/login",
+        "/auth/refresh",
+        "/auth/logout",
+        "/auth/verify-email",
+        "/auth/verify-email/resend",
+        "/auth/password/forgot",
+        "/auth/password/reset",
+    ],
+)
 def test_malformed_input_never_gets_a_5xx(api: Client, path: str, raw: bytes) -> None:
     reply = api.call("POST", path, raw=raw)
     assert reply.status < 500, (path, raw[:40], reply.status, reply.raw)
@@ -192,7 +205,7 @@ def test_malformed_input_never_gets_a_5xx(api: Client, path: str, raw: bytes) ->
 def test_environment_passes_through_to_the_handlers() -> None:
     with running_local_api(env={"ACCESS_TOKEN_TTL_SECONDS": "5"}) as base_url:
         client = Client(base_url)
-        client.call("POST", "/auth/signup", {"email": "bob@example.com", "password": PASSWORD})
+        sign_up_and_verify(client, "bob@example.com", PASSWORD)
         reply = client.call(
             "POST", "/auth/login", {"email": "bob@example.com", "password": PASSWORD}
         )
@@ -203,7 +216,7 @@ def test_lockout_over_http_and_enumeration_safe_failures() -> None:
     env = {"MAX_FAILED_LOGINS": "2", "LOCKOUT_SECONDS": "2"}
     with running_local_api(env=env) as base_url:
         client = Client(base_url)
-        client.call("POST", "/auth/signup", {"email": "cat@example.com", "password": PASSWORD})
+        sign_up_and_verify(client, "cat@example.com", PASSWORD)
         wrong = client.call(
             "POST", "/auth/login", {"email": "cat@example.com", "password": "nope nope nope"}
         )
