@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 
 from localapi.testing import running_local_api
+from tests.support.http_client import Client
+from tests.support.local_mail import sign_up_and_verify
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.xdist_group("rotation-e2e")]
 PASSWORD = "correct horse battery staple"
@@ -82,10 +84,7 @@ def test_rotation_in_the_local_api_keeps_tokens_in_flight_until_their_key_leaves
         status, headers, body = api.call("GET", "/_localapi/rotate-keys")
         assert (status, headers["Allow"], body) == (405, "POST", {"message": "Method Not Allowed"})
         assert api.call("POST", "/_localapi/nothing-here")[0] == 404
-        status, _, _ = api.call(
-            "POST", "/auth/signup", {"email": "ann@example.com", "password": PASSWORD}
-        )
-        assert status == 201
+        sign_up_and_verify(Client(base_url), "ann@example.com", PASSWORD)
 
         first = api.login()
         initial = api.jwks_kids()
