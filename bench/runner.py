@@ -12,12 +12,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import authorizer, coldstart, dynamo, hashing, report
+from bench import authorizer, coldstart, dynamo, hashing, mail, report
 from bench.common import ROOT, Row, apply_environment
 
 PARTS: dict[str, Callable[[], list[Row]]] = {
     "authorizer": authorizer.run,
     "dynamodb": dynamo.run,
+    "email": mail.run,
     "coldstart": coldstart.run,
     "passwords": hashing.run,
 }
@@ -34,6 +35,13 @@ METHODS = {
         "HTTP requests to DynamoDB counted by a botocore before-send.dynamodb hook on "
         "boto3's default session (inherited by the handlers' clients), under moto with "
         "the tables of template.yaml."
+    ),
+    "email": (
+        "the same hooks, plus before-send.sqs for the mail jobs; signup, verify_email, "
+        "password_reset and the mailer under moto with the template's tables and queues; "
+        "the mailer run on one queued job at a time; budgets are DynamoDB round trips at "
+        "most + SQS SendMessage exactly. Signup's answer time: whole handler calls for a "
+        "new and a taken email, interleaved, median(new) / median(taken)."
     ),
     "login": (
         "per warm login: whole handler call - time inside passwords.verify_password/"
