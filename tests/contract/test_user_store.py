@@ -94,17 +94,24 @@ def test_concurrent_signups_for_one_email_have_one_winner(users: UserStore, race
 
 
 def test_a_password_hash_update_is_read_back(users: UserStore) -> None:
-    users.create(user())
-    users.update_password_hash(ANN, "$argon2id$new")
+    created = user()
+    users.create(created)
+    assert users.update_password_hash(ANN, "$argon2id$new", replaces=created.password_hash)
     assert users.get_by_email(ANN) == User("u1", ANN, "$argon2id$new", 1)
     assert users.load_for_login(ANN)[0] == User("u1", ANN, "$argon2id$new", 1)
 
 
 def test_a_password_hash_update_never_creates_a_user(users: UserStore) -> None:
-    with pytest.raises(ClientError) as refused:
-        users.update_password_hash(ANN, "$argon2id$new")
-    assert refused.value.response["Error"]["Code"] == "ConditionalCheckFailedException"
+    assert not users.update_password_hash(ANN, "$argon2id$new", replaces="$argon2id$old")
     assert users.get_by_email(ANN) is None
+
+
+def test_a_rehash_never_writes_over_a_password_changed_meanwhile(users: UserStore) -> None:
+    # Login read the old hash, then a reset set another: the rehash of the old password
+    # must not put it back (the reset's notice would then be a lie).
+    users.create(user())
+    assert not users.update_password_hash(ANN, "$argon2id$rehashed-old", replaces="$argon2id$stale")
+    assert users.get_by_email(ANN) == user()
 
 
 # --- failed logins: reservations ---------------------------------------------------------

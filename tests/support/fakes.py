@@ -95,12 +95,14 @@ class FakeUsers:
         with self._lock:
             return self.items.get(email)
 
-    def update_password_hash(self, email: str, password_hash: str) -> None:
-        # The repository's `attribute_exists(user_id)`: never creates a user.
+    def update_password_hash(self, email: str, password_hash: str, *, replaces: str) -> bool:
+        # The repository's `attribute_exists(user_id) AND password_hash = :old`: never
+        # creates a user, never writes over a password changed meanwhile.
         with self._lock:
-            if email not in self.items:
-                raise _refused("ConditionalCheckFailedException", "UpdateItem")
+            if email not in self.items or self.items[email].password_hash != replaces:
+                return False
             self.items[email] = replace(self.items[email], password_hash=password_hash)
+            return True
 
     def load_for_login(self, email: str) -> tuple[User | None, FailedLogins]:
         with self._lock:

@@ -73,7 +73,9 @@ class MailJob:
             raise MalformedJob("mail job is not an object")
         kind, email, job_id = body.get("kind"), body.get("email"), body.get("job_id")
         password_set_id = body.get("password_set_id", "")
-        if kind not in set(MailKind) or not isinstance(email, str) or "@" not in email:
+        if not isinstance(kind, str) or kind not in set(MailKind):
+            raise MalformedJob("mail job has no known kind")
+        if not isinstance(email, str) or "@" not in email:
             raise MalformedJob("mail job has no known kind or no address")
         if not isinstance(job_id, str) or not job_id or not isinstance(password_set_id, str):
             raise MalformedJob("mail job has no id")

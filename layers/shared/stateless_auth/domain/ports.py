@@ -24,7 +24,10 @@ class UserStore(Protocol):
 
     def get_by_email(self, email: str) -> User | None: ...
 
-    def update_password_hash(self, email: str, password_hash: str) -> None: ...
+    def update_password_hash(self, email: str, password_hash: str, *, replaces: str) -> bool:
+        """Swap the hash `replaces` for `password_hash` (the same password, rehashed);
+        False if the stored hash is no longer `replaces`."""
+        ...
 
     def load_for_login(self, email: str) -> tuple[User | None, FailedLogins]:
         """The user (if any) and the email's failed-login record, read together."""

@@ -78,7 +78,7 @@ ANSWERS: dict[type[Exception], Answer] = {
         503,
         "temporarily_unavailable",
         retry_after=lambda _: 5,
-        message="the service is temporarily unavailable; nothing was changed, try again shortly",
+        message="the service is temporarily unavailable; try again shortly",
     ),
 }
 

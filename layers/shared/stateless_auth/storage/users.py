@@ -225,15 +225,23 @@ class UserRepository:
         """A successful login resets the count."""
         self._client.delete_item(TableName=self._table, Key={"pk": {"S": failures_key(email)}})
 
-    def update_password_hash(self, email: str, password_hash: str) -> None:
-        """Replace the stored hash (rehash on login with stronger parameters)."""
-        self._client.update_item(
-            TableName=self._table,
-            Key={"pk": {"S": email_key(email)}},
-            UpdateExpression="SET password_hash = :h",
-            ConditionExpression="attribute_exists(user_id)",
-            ExpressionAttributeValues={":h": {"S": password_hash}},
-        )
+    def update_password_hash(self, email: str, password_hash: str, *, replaces: str) -> bool:
+        """Replace the stored hash `replaces` by a new hash of the same password (rehash on
+        login with stronger parameters); False if the password changed meanwhile, so a
+        login racing a reset never writes the old password back."""
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": email_key(email)}},
+                UpdateExpression="SET password_hash = :h",
+                ConditionExpression="attribute_exists(user_id) AND password_hash = :old",
+                ExpressionAttributeValues={":h": {"S": password_hash}, ":old": {"S": replaces}},
+            )
+        except ClientError as exc:
+            if _condition_failed(exc):
+                return False
+            raise
+        return True
 
     # -- one-time tokens --------------------------------------------------------------
 

@@ -82,8 +82,11 @@ def log_in(
         # The password was right: the reserved failure is not one.
         users.clear_failed_logins(normalised_email)
         raise EmailNotVerified("verify your email first: follow the link we sent you")
-    if passwords.needs_rehash(user.password_hash):
-        users.update_password_hash(normalised_email, passwords.hash_password(password))
+    if passwords.needs_rehash(user.password_hash) and not users.update_password_hash(
+        normalised_email, passwords.hash_password(password), replaces=user.password_hash
+    ):
+        # A reset landed since the read: this password is no longer the account's.
+        raise InvalidCredentials("the email or password is incorrect")
     now = int(clock())
     refresh_token = new_refresh_token()
     record = TokenRecord(
