@@ -1,6 +1,7 @@
 """The two pages the emails' links open when APP_URL is empty: ``<url>/_localapi/...``.
 
-``GET /_localapi/verify-email#token=...`` posts the token to ``POST /auth/verify-email``;
+``GET /_localapi/verify-email#token=...`` posts the token to ``POST /auth/verify-email``
+when the button is pressed (never on load: link scanners open mail links);
 ``GET /_localapi/reset-password#token=...`` asks for a new password and posts both to
 ``POST /auth/password/reset``. Each shows the JSON answer. The token is read from the
 fragment (never sent to a server by the browser) and removed from the address bar at
@@ -42,10 +43,18 @@ function send(path, body) {
 if (!token) { show("This link has no token (#token=...)."); }
 """
 
+# A click, not the page load, posts the token: mail scanners that open links (some run
+# scripts) must not verify an address for whoever signed it up.
 _VERIFY_SCRIPT = (
     _COMMON
     + """
-if (token) { send("/auth/verify-email", {token: token}); }
+var form = document.getElementById("verify");
+if (token) { form.hidden = false; }
+form.addEventListener("submit", function (event) {
+  event.preventDefault();
+  form.hidden = true;
+  send("/auth/verify-email", {token: token});
+});
 """
 )
 
@@ -81,6 +90,11 @@ _TEMPLATE = """<!doctype html>
 </html>
 """
 
+_VERIFY_FORM = """<form id="verify" hidden>
+<p>Verify this address only if you just signed up with it yourself.</p>
+<button type="submit">Verify my email</button>
+</form>"""
+
 _RESET_FORM = """<form id="reset" hidden>
 <label for="password">New password</label>
 <input id="password" name="password" type="password" autocomplete="new-password" required>
@@ -114,6 +128,6 @@ def _page(title: str, form: str, script: str) -> Page:
 
 
 PAGES: dict[str, Page] = {
-    VERIFY_EMAIL_PAGE: _page("Verify your email", "", _VERIFY_SCRIPT),
+    VERIFY_EMAIL_PAGE: _page("Verify your email", _VERIFY_FORM, _VERIFY_SCRIPT),
     RESET_PASSWORD_PAGE: _page("Reset your password", _RESET_FORM, _RESET_SCRIPT),
 }

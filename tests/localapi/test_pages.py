@@ -51,6 +51,17 @@ def test_a_page_runs_only_its_own_script_and_leaks_nothing(path: str) -> None:
     assert '"Content-Type": "application/json"' in script
 
 
+def test_the_verify_page_posts_only_on_a_click_never_on_load() -> None:
+    # A mail scanner that opens the link (and runs its script) must not verify the
+    # address for whoever signed it up.
+    html = client().get("/_localapi/verify-email").get_data(as_text=True)
+    [script] = re.findall(r"<script>(.*?)</script>", html, re.DOTALL)
+    assert '<button type="submit">Verify my email</button>' in html
+    before_listener, _, in_listener = script.partition('addEventListener("submit"')
+    assert "send(" not in before_listener.split("function send", 1)[1].split("\n}\n", 1)[1]
+    assert 'send("/auth/verify-email", {token: token})' in in_listener
+
+
 def test_the_reset_page_asks_for_the_new_password_in_a_form() -> None:
     html = client().get("/_localapi/reset-password").get_data(as_text=True)
     assert '<input id="password" name="password" type="password"' in html
