@@ -126,6 +126,13 @@ class Recorder:
     from_addresses: set[str] = field(default_factory=set)
     mails: list[dict[str, Any]] = field(default_factory=list)
     current: list[str] = field(default_factory=list)
+    # (dynamodb action, partition key) per function, for the dynamodb:LeadingKeys rules.
+    keys: dict[str, set[tuple[str, str]]] = field(default_factory=lambda: defaultdict(set))
+
+    def _record_key(self, action: str, spec: dict[str, Any]) -> None:
+        item = spec.get("Key") or spec.get("Item") or {}
+        if "pk" in item:
+            self.keys[self.current[0]].add((action, item["pk"]["S"]))
 
     def record(self, params: dict[str, Any], model: Any, **_: Any) -> None:
         if not self.current:
@@ -139,11 +146,13 @@ class Recorder:
                 for item in params["TransactItems"]:
                     ((kind, spec),) = item.items()
                     calls.add((f"dynamodb:{TRANSACT_ACTIONS[kind]}", by_table[spec["TableName"]]))
+                    self._record_key(f"dynamodb:{TRANSACT_ACTIONS[kind]}", spec)
             elif operation in ("BatchGetItem", "BatchWriteItem"):
                 for table in params["RequestItems"]:
                     calls.add((f"dynamodb:{operation}", by_table[table]))
             else:
                 calls.add((f"dynamodb:{operation}", by_table[params["TableName"]]))
+                self._record_key(f"dynamodb:{operation}", params)
         elif service == "sqs":
             by_url = {url: logical for logical, url in self.aws.queues.items()}
             calls.add((f"sqs:{operation}", by_url[params["QueueUrl"]]))
@@ -339,6 +348,29 @@ def test_every_aws_call_of_the_handlers_is_granted(recorder: Recorder) -> None:
         if name != "mailer"
     )
     assert not {call for call in recorder.calls["mailer"] if call[0].startswith("sqs:")}
+    # where a statement limits the items (dynamodb:LeadingKeys), every call stays within
+    for name, function in FUNCTIONS.items():
+        for action, key in recorder.keys[name]:
+            assert any(
+                action in statement["Action"] and leading_keys_allow(statement, key)
+                for statement in _statements(function)
+            ), f"{function} calls {action} on {key.split('#', 1)[0]}# items, not granted"
+
+
+def leading_keys_allow(statement: dict[str, Any], key: str) -> bool:
+    """Whether the statement's dynamodb:LeadingKeys condition (if any) allows `key`."""
+    condition = statement.get("Condition", {}).get("ForAllValues:StringLike", {})
+    patterns = condition.get("dynamodb:LeadingKeys")
+    return patterns is None or any(fnmatch.fnmatchcase(key, p) for p in patterns)
+
+
+def test_the_mailer_may_not_put_an_account_item() -> None:
+    """The mailer writes tokens' slots on accounts (UpdateItem), never whole account items:
+    a PutItem on EMAIL# would let it overwrite a password hash."""
+    puts = [s for s in _statements("MailerFunction") if "dynamodb:PutItem" in s["Action"]]
+    assert puts
+    assert not any(leading_keys_allow(s, "EMAIL#ann@example.com") for s in puts)
+    assert all(leading_keys_allow(s, "OTT#ab") or leading_keys_allow(s, "MAILS#a") for s in puts)
 
 
 # ------------------------------------------------------------- the rotation function
