@@ -11,7 +11,6 @@ from functools import partial
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
 
 from stateless_auth.domain.accounts import User
 from stateless_auth.domain.errors import EmailTaken
