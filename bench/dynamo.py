@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.common import Row, apply_environment, median, ms
-from tests.support.aws import moto_stack
+from tests.support.aws import MotoStack, moto_stack
 from tests.support.events import (
     load_event,
     with_bearer,
@@ -139,32 +139,36 @@ class HashClock:
         return uninstall
 
 
-def run(*, login_runs: int = 15) -> list[Row]:
+@contextmanager
+def handlers_in_moto(
+    names: tuple[str, ...], *, module_prefix: str, meter: DynamoMeter, **environment: str
+) -> Iterator[tuple[MotoStack, dict[str, Any]]]:
+    """The stack in moto and functions/<name>/app.py for each name, imported as Lambda
+    imports them (under ``environment`` besides the stack's), every client they make
+    counted by ``meter``."""
     import boto3
 
-    apply_environment()
-    meter = DynamoMeter()
-    hashes = HashClock()
-    rows: list[Row] = []
+    apply_environment(environment)
     with moto_stack() as aws:
         # The handlers' clients come from boto3's default session, which moto_stack has
         # just set up: hooked now, before they import, every client they make is counted.
         assert boto3.DEFAULT_SESSION is not None
         meter.install(boto3.DEFAULT_SESSION.events)
-        apply_environment(aws.environment())
+        apply_environment({**aws.environment(), **environment})
         with redirect_stdout(_DEVNULL):
             handlers = {
-                name: import_handler(name, module_name=f"bench_handler_{name}")
-                for name in (
-                    "signup",
-                    "verify_email",
-                    "mailer",
-                    "login",
-                    "refresh",
-                    "logout",
-                    "authorizer",
-                )
+                name: import_handler(name, module_name=f"{module_prefix}_{name}") for name in names
             }
+        yield aws, handlers
+
+
+def run(*, login_runs: int = 15) -> list[Row]:
+    meter = DynamoMeter()
+    hashes = HashClock()
+    rows: list[Row] = []
+    names = ("signup", "verify_email", "mailer", "login", "refresh", "logout", "authorizer")
+    with handlers_in_moto(names, module_prefix="bench_handler", meter=meter) as (aws, handlers):
+        with redirect_stdout(_DEVNULL):
             # The events' account, verified (EMAIL_VERIFICATION=required): not counted.
             stack = Stack(handlers, aws.dynamodb, aws.tables, aws.issuer, aws)
             stack.sign_up_verified("Ann@Example.com", "correct horse battery staple")

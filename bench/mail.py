@@ -25,16 +25,15 @@ import time
 from contextlib import redirect_stdout
 from typing import Any
 
-from bench.common import Row, apply_environment, median, ms
-from bench.dynamo import _DEVNULL, Call, DynamoMeter
-from tests.support.aws import moto_stack
+from bench.common import Row, median, ms
+from bench.dynamo import _DEVNULL, Call, DynamoMeter, handlers_in_moto
 from tests.support.events import (
     load_event,
     with_json_body,
     with_link_token,
     with_refresh_token_in_body,
 )
-from tests.support.handlers import LambdaContext, Stack, import_handler
+from tests.support.handlers import LambdaContext, Stack
 
 SECTION = "email"
 MAILER = "mailer"
@@ -54,20 +53,11 @@ def run_optional() -> list[Row]:
     """Under EMAIL_VERIFICATION=optional: what a refresh costs when the account's claims
     moved on since login (the email verified meanwhile). The rotation checks the account
     in its transaction; claims that differ cost one read and a second rotation."""
-    import boto3
-
-    apply_environment({"EMAIL_VERIFICATION": "optional"})
     meter = DynamoMeter()
     names = ("signup", "login", "refresh", "verify_email", MAILER)
-    with moto_stack() as aws:
-        assert boto3.DEFAULT_SESSION is not None
-        meter.install(boto3.DEFAULT_SESSION.events)
-        apply_environment({**aws.environment(), "EMAIL_VERIFICATION": "optional"})
-        with redirect_stdout(_DEVNULL):
-            handlers = {
-                name: import_handler(name, module_name=f"bench_optional_handler_{name}")
-                for name in names
-            }
+    with handlers_in_moto(
+        names, module_prefix="bench_optional_handler", meter=meter, EMAIL_VERIFICATION="optional"
+    ) as (aws, handlers):
         stack = Stack(handlers, aws.dynamodb, aws.tables, aws.issuer, aws)
         bench = MailBench(stack, meter)
         bench.invoke("signup", load_event("signup_ok.json"), 202)
@@ -99,19 +89,11 @@ def _claims(access_token: str) -> dict[str, Any]:
 
 
 def run(*, timing_rounds: int = 15) -> list[Row]:
-    import boto3
-
-    apply_environment()
     meter = DynamoMeter()
-    with moto_stack() as aws:
-        assert boto3.DEFAULT_SESSION is not None
-        meter.install(boto3.DEFAULT_SESSION.events)
-        apply_environment(aws.environment())
-        with redirect_stdout(_DEVNULL):
-            handlers = {
-                name: import_handler(name, module_name=f"bench_mail_handler_{name}")
-                for name in HANDLERS
-            }
+    with handlers_in_moto(HANDLERS, module_prefix="bench_mail_handler", meter=meter) as (
+        aws,
+        handlers,
+    ):
         stack = Stack(handlers, aws.dynamodb, aws.tables, aws.issuer, aws)
         bench = MailBench(stack, meter)
         rows = bench.round_trips()

@@ -11,6 +11,7 @@ import pytest
 from stateless_auth.domain.mail import MailJob, MailKind
 from tests.support.events import body, error_of, load_event, with_json_body, with_link_token
 from tests.support.handlers import Stack
+from tests.support.mail import EXPECTED_SUBJECTS
 from tests.support.settings import APP_URL, EMAIL_FROM
 
 pytestmark = pytest.mark.xdist_group("handlers")
@@ -178,15 +179,6 @@ def test_forgot_then_reset_with_the_events(stack: Stack) -> None:
 
 # --- the mailer ------------------------------------------------------------------------------
 
-EXPECTED = {
-    MailKind.VERIFY_EMAIL: "verify your email",
-    MailKind.VERIFY_EMAIL_RESEND: "verify your email",
-    MailKind.SIGNUP_ATTEMPT: "someone tried to sign up with your address",
-    MailKind.RESET_PASSWORD: "reset your password",
-    MailKind.PASSWORD_CHANGED: "your password was changed",
-    MailKind.ACCOUNT_DELETED: "your account was deleted",
-}
-
 
 def test_the_mailer_sends_the_right_mail_for_each_kind(stack: Stack) -> None:
     email = "kinds@example.com"
@@ -198,7 +190,7 @@ def test_the_mailer_sends_the_right_mail_for_each_kind(stack: Stack) -> None:
     replies = stack.run_mailer()
     assert all(reply == {"batchItemFailures": []} for reply in replies)
     got = subjects(stack, email)[1:]
-    assert sorted(got) == sorted(EXPECTED.values())
+    assert sorted(got) == sorted(EXPECTED_SUBJECTS.values())
     for mail in stack.mails_to(email):
         assert mail.sender == EMAIL_FROM
         assert mail.to == [email]

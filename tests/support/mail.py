@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from stateless_auth.domain.mail import MailKind
 from tests.support.settings import APP_URL
 
 # A link's token travels in its fragment, never in a query string (CONTRACT §7).
@@ -30,3 +31,14 @@ def token_in(text: str, purpose: str | None = None, *, app_url: str = APP_URL) -
 
 def has_token(text: str) -> bool:
     return bool(links_in(text))
+
+
+# What each kind of mail says it is about (its subject after "Stateless Auth: ").
+EXPECTED_SUBJECTS = {
+    MailKind.VERIFY_EMAIL: "verify your email",
+    MailKind.VERIFY_EMAIL_RESEND: "verify your email",
+    MailKind.SIGNUP_ATTEMPT: "someone tried to sign up with your address",
+    MailKind.RESET_PASSWORD: "reset your password",
+    MailKind.PASSWORD_CHANGED: "your password was changed",
+    MailKind.ACCOUNT_DELETED: "your account was deleted",
+}

@@ -30,6 +30,7 @@ from stateless_auth.usecases.deliver_mail import Outcome
 from tests.support.clock import Clock
 from tests.support.fakes import FakeUsers, Flows
 from tests.support.flows import flows_over
+from tests.support.mail import EXPECTED_SUBJECTS
 from tests.support.settings import APP_URL, EMAIL_FROM, ISSUER, load_test_settings
 from tests.support.tokens import verifier_for
 
@@ -469,15 +470,6 @@ def test_a_lost_notice_does_not_undo_the_reset(locked_out: tuple[Flows, Any, str
 
 
 # --- the mailer ---------------------------------------------------------------------------
-
-EXPECTED_SUBJECTS = {
-    MailKind.VERIFY_EMAIL: "verify your email",
-    MailKind.VERIFY_EMAIL_RESEND: "verify your email",
-    MailKind.SIGNUP_ATTEMPT: "someone tried to sign up with your address",
-    MailKind.RESET_PASSWORD: "reset your password",
-    MailKind.PASSWORD_CHANGED: "your password was changed",
-    MailKind.ACCOUNT_DELETED: "your account was deleted",
-}
 
 
 @pytest.mark.parametrize("kind", list(MailKind))
