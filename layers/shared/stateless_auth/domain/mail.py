@@ -110,7 +110,9 @@ def render(
         return Message(
             f"{SERVICE_NAME}: verify your email",
             f"Someone signed up for {SERVICE_NAME} with {email}.\n\n"
-            f"To verify that this address is yours, open this link within {hours}:\n\n"
+            f"If it was you, open this link within {hours} to verify that the address is"
+            " yours (only for a signup you made yourself: it verifies the password chosen"
+            " at the latest signup):\n\n"
             f"{verification_link(app_url, token)}\n\n"
             f"{_NOT_YOU}: without verification the account cannot be used and goes away.\n",
         )
