@@ -11,6 +11,7 @@ from stateless_auth.config import load_settings
 from stateless_auth.domain import passwords
 from stateless_auth.domain.errors import EmailNotVerified, LoginFailed, TooManyAttempts
 from stateless_auth.http.handler import http_handler
+from stateless_auth.http.identity import client_of
 from stateless_auth.http.requests import json_body, string_field
 from stateless_auth.http.token_delivery import delivery_field, token_response
 from stateless_auth.storage.aws_clients import dynamodb_client
@@ -34,10 +35,13 @@ def lambda_handler(event: APIGatewayProxyEventV2, context: Any) -> dict[str, Any
     body = json_body(event)
     email, password = string_field(body, "email"), string_field(body, "password")
     delivery = delivery_field(body)
+    user_agent, ip = client_of(event)
     try:
         grant = log_in(
             email,
             password,
+            user_agent=user_agent,
+            ip=ip,
             users=users,
             sessions=sessions,
             signing_key=signing_key,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from stateless_auth.domain.sessions import SessionInfo
+
 DEFAULT_ROLES = ("user",)
 
 
@@ -25,6 +27,12 @@ class User:
     # When a never-verified account disappears (0: never). EMAIL_VERIFICATION=required
     # only: such an account never logged in.
     unverified_expires_at: int = 0
+    # The sessions it lists (the only ones that can refresh), and whether it has the list
+    # at all (accounts made before session lists have none until their next login).
+    sessions: tuple[SessionInfo, ...] = ()
+    lists_sessions: bool = True
+    # The hashes of its pending one-time tokens (ended with the account).
+    pending_token_hashes: tuple[str, ...] = ()
 
     def expired(self, now: float) -> bool:
         """A never-verified account past its expiry (DynamoDB's TTL deletes late)."""
@@ -33,3 +41,12 @@ class User:
             and self.unverified_expires_at > 0
             and self.unverified_expires_at <= now
         )
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who an access token says is calling (the authorizer's context)."""
+
+    user_id: str
+    email: str
+    session_id: str

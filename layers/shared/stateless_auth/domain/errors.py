@@ -55,6 +55,10 @@ class EmailNotVerified(AuthError):
     """The right password for an account whose email is not verified yet (required mode)."""
 
 
+class NotFound(AuthError):
+    """No such thing for this caller (another user's answers exactly the same)."""
+
+
 class InvalidToken(AuthError):
     """The refresh token is unknown, expired, rotated, revoked or malformed."""
 

@@ -12,7 +12,7 @@ from stateless_auth.domain.accounts import User
 from stateless_auth.domain.lockout import FailedLogins
 from stateless_auth.domain.mail import MailJob, Message
 from stateless_auth.domain.one_time_tokens import OneTimeToken
-from stateless_auth.domain.sessions import TokenRecord
+from stateless_auth.domain.sessions import SessionInfo, TokenRecord
 
 
 class UserStore(Protocol):
@@ -72,14 +72,38 @@ class UserStore(Protocol):
         cleared. InvalidOneTimeToken unless the token is still good (one use wins)."""
         ...
 
+    def change_password(
+        self,
+        user: User,
+        *,
+        password_hash: str,
+        password_set_id: str,
+        keep_session: SessionInfo | None,
+    ) -> None:
+        """A new password over the one `user` was read with, in one write: pending links
+        ended, every session but `keep_session` ended, failed logins cleared.
+        AccountChanged if the account or its password changed meanwhile."""
+        ...
+
+    def delete_account(self, user: User) -> None:
+        """Delete the account as read (its failed logins and pending links with it);
+        AccountChanged if it changed meanwhile."""
+        ...
+
 
 class SessionStore(Protocol):
     def create(
-        self, first_token: TokenRecord, *, now: int, clear_failures_of: str | None = None
+        self,
+        first_token: TokenRecord,
+        *,
+        now: int,
+        account: User,
+        session: SessionInfo,
+        clear_failures_of: str | None = None,
     ) -> None:
-        """A new session whose current token is `first_token` (clearing that email's
-        failed logins in the same write when asked); AccountChanged if the account is no
-        longer the one, or at the epoch, the record says."""
+        """A new session whose current token is `first_token`, listed on `account` as
+        `session` (clearing that email's failed logins in the same write when asked);
+        AccountChanged if the account is no longer as read (user, epoch, password)."""
         ...
 
     def find_token(self, token_hash: str) -> TokenRecord | None: ...
@@ -90,7 +114,18 @@ class SessionStore(Protocol):
         when the account is gone, at a later epoch, or its claims differ from `old`'s."""
         ...
 
-    def revoke(self, session_id: str, *, now: int) -> None: ...
+    def revoke(self, record: TokenRecord, *, now: int) -> None:
+        """End the session of `record`: revoked, and no longer listed on its account."""
+        ...
+
+    def end_session(self, email: str, user_id: str, session_id: str, *, now: int) -> bool:
+        """End one session the account lists; whether it listed it."""
+        ...
+
+    def end_all_sessions(self, email: str, user_id: str) -> bool:
+        """End every session of the account in one write; whether the account is
+        still `user_id`."""
+        ...
 
 
 class MailQueue(Protocol):

@@ -20,6 +20,7 @@ from stateless_auth.domain.errors import (
     InvalidRequest,
     InvalidToken,
     KeySetError,
+    NotFound,
     ServiceUnavailable,
     TooManyAttempts,
     WeakPassword,
@@ -61,6 +62,7 @@ ANSWERS: dict[type[Exception], Answer] = {
     # A link's token is part of the request body, not a credential of the caller.
     InvalidOneTimeToken: Answer(400, "invalid_token"),
     EmailNotVerified: Answer(403, "email_not_verified"),
+    NotFound: Answer(404, "not_found"),
     CrossSiteRequest: Answer(403, "cross_site_request"),
     PayloadTooLarge: Answer(413, "payload_too_large"),
     UnsupportedMediaType: Answer(415, "unsupported_media_type"),

@@ -7,16 +7,20 @@ Items in the sessions table:
   state `current` or `used`, and the session's expiry. Used tokens are kept until
   the session expires, so that a replayed one is recognised and revokes the session.
 
-Rotation is one TransactWriteItems whose conditions (token still current, session
-not revoked and still pointing at this token, not expired) make at most one of any
-number of concurrent refreshes with the same token win. Expiry is in the condition
-because DynamoDB's TTL deletes late.
+And in the users table, the account item lists its live sessions (storage/users.py): a
+session can refresh only while its account lists it. Opening a session adds its entry
+(and drops expired ones, and the least recently used beyond MAX_SESSIONS_PER_ACCOUNT);
+every rotation updates the entry's `last_used_at` on the condition that it is still
+there, that the account is still the same user at the same sessions epoch, and that its
+`email_verified` is the one the token carries. So ending one session, or all of them,
+is one write to the account item, strongly consistent, however many there are: a
+refresh racing it either commits first (and its new token is then unlisted with the
+rest) or fails.
 
-Opening a session and every rotation also check the account item in the users table
-(a ConditionCheck in the same transaction): still the same user id, at the sessions
-epoch the session opened under (a password reset moves it on, which ends every session
-of the account at once, however many), and, on rotation, with the claims the token
-carries (`email_verified`), so refreshed tokens follow the account.
+Rotation is one TransactWriteItems whose conditions (token still current, session
+not revoked and still pointing at this token, not expired, still listed) make at most
+one of any number of concurrent refreshes with the same token win. Expiry is in the
+condition because DynamoDB's TTL deletes late.
 """
 
 from __future__ import annotations
@@ -25,13 +29,23 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from stateless_auth.domain.accounts import User
 from stateless_auth.domain.sessions import (
     AccountChanged,
     RotationConflict,
+    SessionInfo,
     TokenRecord,
     TokenState,
+    sessions_to_end,
 )
-from stateless_auth.storage.users import email_key, failures_key, user_is
+from stateless_auth.storage.users import (
+    END_EVERY_SESSION,
+    NO_SESSIONS,
+    email_key,
+    failures_key,
+    session_entry,
+    user_is,
+)
 
 
 def session_key(session_id: str) -> dict[str, Any]:
@@ -43,33 +57,16 @@ def token_key(token_hash: str) -> dict[str, Any]:
 
 
 class SessionRepository:
-    """Sessions and their refresh tokens in the sessions table."""
+    """Sessions and their refresh tokens in the sessions table, listed on their accounts
+    in the users table."""
 
-    def __init__(self, client: Any, table_name: str, *, users_table: str = "") -> None:
+    def __init__(self, client: Any, table_name: str, *, users_table: str) -> None:
         self._client = client
         self._table = table_name
-        # The account checks, and login's clearing of the failure count.
         self._users_table = users_table
 
-    def _account_check(self, record: TokenRecord, *, claims: bool) -> dict[str, Any]:
-        """A ConditionCheck that the record's account is unchanged (see the module)."""
-        condition, values = user_is(record.user_id, record.sessions_epoch)
-        if claims:
-            if record.email_verified:
-                condition += " AND email_verified = :verified"
-            else:  # also an item written before the attribute existed
-                condition += (
-                    " AND (attribute_not_exists(email_verified) OR email_verified = :verified)"
-                )
-            values[":verified"] = {"BOOL": record.email_verified}
-        return {
-            "ConditionCheck": {
-                "TableName": self._users_table,
-                "Key": {"pk": {"S": email_key(record.email)}},
-                "ConditionExpression": condition,
-                "ExpressionAttributeValues": values,
-            }
-        }
+    def _account_key(self, email: str) -> dict[str, Any]:
+        return {"pk": {"S": email_key(email)}}
 
     def _token_item(self, record: TokenRecord, now: int) -> dict[str, Any]:
         return {
@@ -87,14 +84,19 @@ class SessionRepository:
         }
 
     def create(
-        self, first_token: TokenRecord, *, now: int, clear_failures_of: str | None = None
+        self,
+        first_token: TokenRecord,
+        *,
+        now: int,
+        account: User,
+        session: SessionInfo,
+        clear_failures_of: str | None = None,
     ) -> None:
-        """A new session whose current refresh token is `first_token`.
-
-        `clear_failures_of` (a normalised email) also resets that email's failed-login
-        count in the same transaction: a login always holds a reserved attempt, which a
-        success clears, and doing both in one write keeps the happy path's round trips.
-        """
+        """A new session whose current refresh token is `first_token`, listed on
+        `account` (as login read it), in one transaction with, when asked, the reset of
+        that email's failed-login count. AccountChanged if the account is no longer the
+        one read, with the password read (a login racing a reset or a password change
+        never opens a session for the old password)."""
         session_item = {
             **session_key(first_token.session_id),
             "user_id": {"S": first_token.user_id},
@@ -104,6 +106,32 @@ class SessionRepository:
             "expires_at": {"N": str(first_token.session_expires_at)},
             "ttl": {"N": str(first_token.session_expires_at)},
         }
+        condition, values = user_is(account.user_id, first_token.sessions_epoch)
+        condition += " AND password_hash = :read_hash"
+        values[":read_hash"] = {"S": account.password_hash}
+        names = {"#new": first_token.session_id}
+        if account.lists_sessions:
+            update = "SET sessions.#new = :entry"
+            values[":entry"] = session_entry(session)
+            condition += " AND attribute_exists(sessions)"
+            ended = sessions_to_end(account.sessions, now=now)
+            if ended:
+                names.update({f"#end{i}": sid for i, sid in enumerate(ended)})
+                update += " REMOVE " + ", ".join(f"sessions.#end{i}" for i in range(len(ended)))
+        else:  # an account made before session lists: its first list
+            update = "SET sessions = :list"
+            values[":list"] = {"M": {first_token.session_id: session_entry(session)}}
+            condition += " AND attribute_not_exists(sessions)"
+            del names["#new"]
+        account_update: dict[str, Any] = {
+            "TableName": self._users_table,
+            "Key": self._account_key(account.email),
+            "UpdateExpression": update,
+            "ConditionExpression": condition,
+            "ExpressionAttributeValues": values,
+        }
+        if names:
+            account_update["ExpressionAttributeNames"] = names
         items: list[dict[str, Any]] = [
             {
                 "Put": {
@@ -119,12 +147,9 @@ class SessionRepository:
                     "ConditionExpression": "attribute_not_exists(pk)",
                 }
             },
+            {"Update": account_update},
         ]
-        if self._users_table:
-            items.append(self._account_check(first_token, claims=False))
         if clear_failures_of is not None:
-            if not self._users_table:
-                raise ValueError("this repository has no users table to clear failures in")
             items.append(
                 {
                     "Delete": {
@@ -136,7 +161,7 @@ class SessionRepository:
         try:
             self._client.transact_write_items(TransactItems=items)
         except ClientError as exc:
-            if _account_check_failed(exc, at=2):
+            if _failed_on(exc, at=2):
                 raise AccountChanged(first_token.session_id) from None
             raise
 
@@ -161,7 +186,8 @@ class SessionRepository:
         )
 
     def rotate(self, old: TokenRecord, new_token_hash: str, *, now: int) -> TokenRecord:
-        """Retire `old` and make `new_token_hash` the session's current token, atomically."""
+        """Retire `old` and make `new_token_hash` the session's current token, atomically;
+        the account's entry for the session records the use."""
         new = TokenRecord(
             token_hash=new_token_hash,
             session_id=old.session_id,
@@ -173,8 +199,17 @@ class SessionRepository:
             email_verified=old.email_verified,
             sessions_epoch=old.sessions_epoch,
         )
-        account_check = [self._account_check(old, claims=True)] if self._users_table else []
         now_value = {"N": str(now)}
+        account_condition, account_values = user_is(old.user_id, old.sessions_epoch)
+        account_condition += " AND attribute_exists(sessions.#sid)"
+        if old.email_verified:
+            account_condition += " AND email_verified = :verified"
+        else:  # also an item written before the attribute existed
+            account_condition += (
+                " AND (attribute_not_exists(email_verified) OR email_verified = :verified)"
+            )
+        account_values[":verified"] = {"BOOL": old.email_verified}
+        account_values[":now"] = now_value
         try:
             self._client.transact_write_items(
                 TransactItems=[
@@ -215,30 +250,119 @@ class SessionRepository:
                             },
                         }
                     },
-                    *account_check,
+                    {
+                        "Update": {
+                            "TableName": self._users_table,
+                            "Key": self._account_key(old.email),
+                            "UpdateExpression": "SET sessions.#sid.last_used_at = :now",
+                            "ConditionExpression": account_condition,
+                            "ExpressionAttributeNames": {"#sid": old.session_id},
+                            "ExpressionAttributeValues": account_values,
+                        }
+                    },
                 ]
             )
         except ClientError as exc:
-            if _account_check_failed(exc, at=3):
+            if _failed_on(exc, at=3):
                 raise AccountChanged(old.session_id) from None
-            if exc.response.get("Error", {}).get("Code") == "TransactionCanceledException":
+            if _cancelled(exc):
                 raise RotationConflict(old.session_id) from None
             raise
         return new
 
-    def revoke(self, session_id: str, *, now: int) -> None:
-        """Revoke the session: none of its refresh tokens will rotate again."""
+    def revoke(self, record: TokenRecord, *, now: int) -> None:
+        """End the session of `record` (logout, a replayed token): marked revoked and no
+        longer listed on its account, in one transaction; if the account is gone, the
+        session alone."""
+        revoked = {
+            "Update": {
+                "TableName": self._table,
+                "Key": session_key(record.session_id),
+                "UpdateExpression": "SET revoked_at = if_not_exists(revoked_at, :now)",
+                "ConditionExpression": "attribute_exists(pk)",
+                "ExpressionAttributeValues": {":now": {"N": str(now)}},
+            }
+        }
+        unlisted = {
+            "Update": {
+                "TableName": self._users_table,
+                "Key": self._account_key(record.email),
+                "UpdateExpression": "REMOVE sessions.#sid",
+                # Never creates an item where the account is gone (it would block signup).
+                "ConditionExpression": "user_id = :uid AND attribute_exists(sessions)",
+                "ExpressionAttributeNames": {"#sid": record.session_id},
+                "ExpressionAttributeValues": {":uid": {"S": record.user_id}},
+            }
+        }
         try:
-            self._client.update_item(
-                TableName=self._table,
-                Key=session_key(session_id),
-                UpdateExpression="SET revoked_at = if_not_exists(revoked_at, :now)",
-                ConditionExpression="attribute_exists(pk)",
-                ExpressionAttributeValues={":now": {"N": str(now)}},
+            self._client.transact_write_items(TransactItems=[revoked, unlisted])
+        except ClientError as exc:
+            if not _cancelled(exc):
+                raise
+            if _failed_on(exc, at=0):
+                return  # no such session item: nothing to revoke
+            # The account is gone or another one's: its sessions cannot refresh anyway.
+            try:
+                self._client.update_item(**revoked["Update"])
+            except ClientError as again:
+                code = again.response.get("Error", {}).get("Code")
+                if code != "ConditionalCheckFailedException":
+                    raise
+
+    def end_session(self, email: str, user_id: str, session_id: str, *, now: int) -> bool:
+        """End one session of the account (`DELETE /auth/sessions/{id}`): whether the
+        account listed it. Another account's session is not listed on this one, so it
+        answers as an unknown id does, and nothing changes."""
+        try:
+            self._client.transact_write_items(
+                TransactItems=[
+                    {
+                        "Update": {
+                            "TableName": self._users_table,
+                            "Key": self._account_key(email),
+                            "UpdateExpression": "REMOVE sessions.#sid",
+                            "ConditionExpression": "user_id = :uid AND attribute_exists(sessions.#sid)",
+                            "ExpressionAttributeNames": {"#sid": session_id},
+                            "ExpressionAttributeValues": {":uid": {"S": user_id}},
+                        }
+                    },
+                    {
+                        "Update": {
+                            "TableName": self._table,
+                            "Key": session_key(session_id),
+                            "UpdateExpression": "SET revoked_at = if_not_exists(revoked_at, :now)",
+                            "ConditionExpression": "user_id = :uid",
+                            "ExpressionAttributeValues": {
+                                ":now": {"N": str(now)},
+                                ":uid": {"S": user_id},
+                            },
+                        }
+                    },
+                ]
             )
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-                raise
+            if _cancelled(exc):
+                return False
+            raise
+        return True
+
+    def end_all_sessions(self, email: str, user_id: str) -> bool:
+        """End every session of the account at once (`POST /auth/logout-all`), the
+        caller's included: one write, whatever their number; whether the account is
+        still `user_id`."""
+        try:
+            self._client.update_item(
+                TableName=self._users_table,
+                Key=self._account_key(email),
+                UpdateExpression=f"SET {END_EVERY_SESSION}",
+                ConditionExpression="user_id = :uid",
+                ExpressionAttributeValues={":uid": {"S": user_id}, **NO_SESSIONS},
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
 
     def is_revoked(self, session_id: str) -> bool:
         """Whether the session is revoked or gone (for tests and operators)."""
@@ -249,9 +373,13 @@ class SessionRepository:
         return item is None or "revoked_at" in item
 
 
-def _account_check_failed(exc: ClientError, *, at: int) -> bool:
-    """Whether a cancelled transaction failed on its account check (item `at`) alone."""
-    if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+def _cancelled(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") == "TransactionCanceledException"
+
+
+def _failed_on(exc: ClientError, *, at: int) -> bool:
+    """Whether a cancelled transaction failed on its item `at` alone."""
+    if not _cancelled(exc):
         return False
     reasons: Any = exc.response.get("CancellationReasons") or []
     codes = [str(reason.get("Code", "None")) for reason in reasons]

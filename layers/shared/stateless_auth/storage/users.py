@@ -6,6 +6,11 @@ failure count there, in the transaction that opens a session).
 - `FAILED#<email>`: consecutive failed logins for an email, whether or not an account
   exists, counted with atomic updates and expiring by TTL so unknown emails leave no
   lasting rows.
+- The account item also lists its sessions (`sessions`: a map of session id to created,
+  last used, expiry, user agent and IP). A session can refresh only while listed there
+  (the sessions repository's rotation checks it in its transaction), so ending one is
+  removing its entry and ending all is emptying the map: one write however many there
+  are, and nothing to find first (`END_EVERY_SESSION`).
 - `OTT#<sha256>`: a one-time token (verification or reset link) by its hash: its purpose,
   account and expiry. The account item holds the hash of its newest token per purpose,
   and every use is conditioned on that, so an older or used link does nothing. Only
@@ -23,6 +28,7 @@ from stateless_auth.domain.accounts import User
 from stateless_auth.domain.errors import EmailTaken, InvalidOneTimeToken
 from stateless_auth.domain.lockout import FailedLogins
 from stateless_auth.domain.one_time_tokens import OneTimeToken, Purpose
+from stateless_auth.domain.sessions import AccountChanged, SessionInfo
 
 BATCH_GET_ATTEMPTS = 3
 RESERVE_ATTEMPTS = 3
@@ -45,6 +51,37 @@ TOKEN_ATTRIBUTES = {
     Purpose.VERIFY_EMAIL: ("verify_token_hash", "verify_expires_at"),
     Purpose.RESET_PASSWORD: ("reset_token_hash", "reset_expires_at"),
 }
+
+
+# The update clause, and its value, that ends every session of an account: logout-all and
+# a password reset share it (a password change keeps the caller's: its own map).
+END_EVERY_SESSION = "sessions = :no_sessions"
+NO_SESSIONS: dict[str, Any] = {":no_sessions": {"M": {}}}
+
+
+def session_entry(info: SessionInfo) -> dict[str, Any]:
+    """An account's list entry for one session (DynamoDB's map form)."""
+    return {
+        "M": {
+            "created_at": {"N": str(info.created_at)},
+            "last_used_at": {"N": str(info.last_used_at)},
+            "expires_at": {"N": str(info.expires_at)},
+            "user_agent": {"S": info.user_agent},
+            "ip": {"S": info.ip},
+        }
+    }
+
+
+def _session_from_entry(session_id: str, entry: dict[str, Any]) -> SessionInfo:
+    fields = entry.get("M", {})
+    return SessionInfo(
+        session_id=session_id,
+        created_at=int(fields.get("created_at", {}).get("N", "0")),
+        last_used_at=int(fields.get("last_used_at", {}).get("N", "0")),
+        expires_at=int(fields.get("expires_at", {}).get("N", "0")),
+        user_agent=fields.get("user_agent", {}).get("S", ""),
+        ip=fields.get("ip", {}).get("S", ""),
+    )
 
 
 def user_is(user_id: str, epoch: int) -> tuple[str, dict[str, Any]]:
@@ -86,6 +123,7 @@ class UserRepository:
             "created_at": {"N": str(user.created_at)},
             "email_verified": {"BOOL": user.email_verified},
             "sessions_epoch": {"N": str(user.sessions_epoch)},
+            "sessions": {"M": {}},
         }
         if user.password_set_id:
             item["password_set_id"] = {"S": user.password_set_id}
@@ -381,7 +419,8 @@ class UserRepository:
             token,
             now=now,
             update=(
-                "SET password_hash = :ph, password_set_id = :ps, email_verified = :true"
+                "SET password_hash = :ph, password_set_id = :ps, email_verified = :true,"
+                f" {END_EVERY_SESSION}"
                 " ADD sessions_epoch :one"
                 " REMOVE reset_token_hash, reset_expires_at, verify_token_hash,"
                 " verify_expires_at, #ttl"
@@ -391,6 +430,7 @@ class UserRepository:
                 ":ps": {"S": password_set_id},
                 ":true": {"BOOL": True},
                 ":one": {"N": "1"},
+                **NO_SESSIONS,
             },
         )
         # Ends any lock-out in force: the owner proved control of the address.
@@ -403,6 +443,84 @@ class UserRepository:
             }
         )
         self._commit_token_use(items)
+
+    # -- the account's own changes (with its password) --------------------------------
+
+    def change_password(
+        self,
+        user: User,
+        *,
+        password_hash: str,
+        password_set_id: str,
+        keep_session: SessionInfo | None,
+    ) -> None:
+        """Set a new password over the one `user` was read with, in one transaction:
+        every pending link ended, every session but `keep_session` ended, the failed
+        logins cleared. AccountChanged if the password changed meanwhile (of two changes
+        at once, one wins)."""
+        kept: dict[str, Any] = {"M": {}}
+        if keep_session is not None:
+            kept["M"][keep_session.session_id] = session_entry(keep_session)
+        self._commit_own_change(
+            [
+                {
+                    "Update": {
+                        "TableName": self._table,
+                        "Key": {"pk": {"S": email_key(user.email)}},
+                        "UpdateExpression": (
+                            "SET password_hash = :ph, password_set_id = :ps, sessions = :kept"
+                            " REMOVE reset_token_hash, reset_expires_at, verify_token_hash,"
+                            " verify_expires_at"
+                        ),
+                        "ConditionExpression": "user_id = :uid AND password_hash = :old",
+                        "ExpressionAttributeValues": {
+                            ":ph": {"S": password_hash},
+                            ":ps": {"S": password_set_id},
+                            ":kept": kept,
+                            ":uid": {"S": user.user_id},
+                            ":old": {"S": user.password_hash},
+                        },
+                    }
+                },
+                self._delete(failures_key(user.email)),
+                *(self._delete(one_time_token_key(h)) for h in user.pending_token_hashes),
+            ],
+            user,
+        )
+
+    def delete_account(self, user: User) -> None:
+        """Delete the account `user` was read as, with its failed logins and pending
+        links, in one transaction; its sessions can no longer refresh (their account is
+        gone) and expire by TTL. AccountChanged if it changed meanwhile."""
+        self._commit_own_change(
+            [
+                {
+                    "Delete": {
+                        "TableName": self._table,
+                        "Key": {"pk": {"S": email_key(user.email)}},
+                        "ConditionExpression": "user_id = :uid AND password_hash = :old",
+                        "ExpressionAttributeValues": {
+                            ":uid": {"S": user.user_id},
+                            ":old": {"S": user.password_hash},
+                        },
+                    }
+                },
+                self._delete(failures_key(user.email)),
+                *(self._delete(one_time_token_key(h)) for h in user.pending_token_hashes),
+            ],
+            user,
+        )
+
+    def _delete(self, pk: str) -> dict[str, Any]:
+        return {"Delete": {"TableName": self._table, "Key": {"pk": {"S": pk}}}}
+
+    def _commit_own_change(self, items: list[dict[str, Any]], user: User) -> None:
+        try:
+            self._client.transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            if _cancelled(exc) and _reason_codes(exc)[:1] == ["ConditionalCheckFailed"]:
+                raise AccountChanged(user.user_id) from None
+            raise
 
 
 def _reason_codes(exc: ClientError) -> list[str]:
@@ -429,4 +547,14 @@ def _user_from_item(item: dict[str, Any]) -> User:
         password_set_id=item.get("password_set_id", {}).get("S", ""),
         sessions_epoch=int(item.get("sessions_epoch", {}).get("N", "0")),
         unverified_expires_at=int(item.get("ttl", {}).get("N", "0")),
+        sessions=tuple(
+            _session_from_entry(session_id, entry)
+            for session_id, entry in item.get("sessions", {}).get("M", {}).items()
+        ),
+        lists_sessions="sessions" in item,
+        pending_token_hashes=tuple(
+            item[name]["S"]
+            for name, _ in TOKEN_ATTRIBUTES.values()
+            if name in item and "S" in item[name]
+        ),
     )

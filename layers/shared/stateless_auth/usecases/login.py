@@ -12,21 +12,28 @@ from stateless_auth.domain.emails import normalise_email
 from stateless_auth.domain.errors import (
     EmailNotVerified,
     InvalidCredentials,
-    LoginFailed,
-    TooManyAttempts,
 )
-from stateless_auth.domain.lockout import keep_failures_for, refuse_if_locked
 from stateless_auth.domain.ports import SessionStore, UserStore
-from stateless_auth.domain.sessions import AccountChanged, TokenGrant, TokenRecord, TokenState
+from stateless_auth.domain.sessions import (
+    USER_AGENT_MAX_LENGTH,
+    AccountChanged,
+    SessionInfo,
+    TokenGrant,
+    TokenRecord,
+    TokenState,
+)
 from stateless_auth.tokens.keys import SigningKey
 from stateless_auth.tokens.refresh_tokens import hash_refresh_token, new_refresh_token
 from stateless_auth.usecases.grants import grant_tokens
+from stateless_auth.usecases.password_check import check_password
 
 
 def log_in(
     email: str,
     password: str,
     *,
+    user_agent: str = "",
+    ip: str = "",
     users: UserStore,
     sessions: SessionStore,
     signing_key: Callable[[], SigningKey],
@@ -35,49 +42,25 @@ def log_in(
     unknown_email_hash: str,
     clock: Callable[[], float] = time.time,
 ) -> TokenGrant:
-    """Check the password and open a session.
+    """Check the password (`check_password`: its errors and lock-out) and open a
+    session, listed on the account with the client's `user_agent` and `ip`.
 
-    LoginFailed (an InvalidCredentials) for an unknown email or a wrong password: the
-    same answer after the same work, an unknown email's password being checked against
-    `unknown_email_hash` (`passwords.unusable_hash()`, made once at start-up).
     EmailNotVerified for the right password of an unverified account under
     EMAIL_VERIFICATION=required (only after the password matched, so it reveals nothing
-    to someone without it). A never-verified account past its expiry is an unknown email.
-    TooManyAttempts while the email is locked out, even with the right password. Every
-    attempt first reserves one of the failures left before the lock-out, with a
-    conditional write, so concurrent attempts cannot check more passwords than that.
+    to someone without it).
     """
     normalised_email = normalise_email(email)
     # Before any write, so a key outage answers 503 and changes nothing (not even the
     # reservation below), and before the password check for every email alike.
     key = signing_key()
-    user, failures = users.load_for_login(normalised_email)
-    started = clock()
-    now = int(started)
-    if user is not None and user.expired(now):
-        user = None  # DynamoDB's TTL deletes late
-    max_failures, lockout_seconds = settings.max_failed_logins, settings.lockout_seconds
-    refuse_if_locked(failures, started, max_failures=max_failures, lockout_seconds=lockout_seconds)
-    reserved, failures = users.reserve_login_attempt(
+    user = check_password(
         normalised_email,
-        failures,
-        now=now,
-        max_failures=max_failures,
-        lockout_seconds=lockout_seconds,
-        keep_for=keep_failures_for(lockout_seconds),
+        password,
+        users=users,
+        settings=settings,
+        unknown_email_hash=unknown_email_hash,
+        clock=clock,
     )
-    if not reserved:
-        # Refused by the record as it now stands: locked (its retry-after), or contended.
-        refuse_if_locked(
-            failures, started, max_failures=max_failures, lockout_seconds=lockout_seconds
-        )
-        raise TooManyAttempts("too many failed logins; try again later", 1)
-    matched = passwords.verify_password(
-        user.password_hash if user else unknown_email_hash, password
-    )
-    if user is None or not matched:
-        # The reservation already counted this failure.
-        raise LoginFailed(failures.count >= max_failures)
     if settings.email_verification_required and not user.email_verified:
         # The password was right: the reserved failure is not one.
         users.clear_failed_logins(normalised_email)
@@ -103,8 +86,18 @@ def log_in(
     # Opening the session also clears the email's failure count (one transaction), on
     # the condition that the account is still the one read, at its epoch: a login racing
     # a reset never opens a session for the password the reset replaced.
+    info = SessionInfo(
+        session_id=record.session_id,
+        created_at=now,
+        last_used_at=now,
+        expires_at=record.session_expires_at,
+        user_agent=user_agent[:USER_AGENT_MAX_LENGTH],
+        ip=ip,
+    )
     try:
-        sessions.create(record, now=now, clear_failures_of=normalised_email)
+        sessions.create(
+            record, now=now, account=user, session=info, clear_failures_of=normalised_email
+        )
     except AccountChanged:
         raise InvalidCredentials("the email or password is incorrect") from None
     return grant_tokens(record, refresh_token, key=key, issuer=issuer, settings=settings, now=now)

@@ -19,5 +19,5 @@ def log_out(
     record = sessions.find_token(hash_refresh_token(refresh_token))
     if record is None:
         return None
-    sessions.revoke(record.session_id, now=int(clock()))
+    sessions.revoke(record, now=int(clock()))
     return record.session_id

@@ -28,11 +28,12 @@ def refresh(
     """Rotate the refresh token; a replayed (already rotated) one revokes its session.
 
     RefreshRejected (an InvalidToken) with its reason: unknown, reuse, not_current,
-    expired, conflict (a concurrent refresh of the same token won), or account_changed
-    (the account is gone or a reset ended its sessions).
+    expired, conflict (a concurrent refresh of the same token won, or the session was
+    revoked meanwhile), or account_changed (the account is gone, or no longer lists the
+    session: logout-all, a password change or reset, the session ended from the list).
 
-    The rotation checks the account in the same transaction: its id, its sessions epoch
-    and the claims the token carries. Claims that moved on (an email verified since the
+    The rotation checks the account in the same transaction: its id, its sessions epoch,
+    that it still lists the session, and the claims the token carries. Claims that moved on (an email verified since the
     session opened) cost one more read and a second rotation, with the account's claims.
     """
     now = int(clock())
@@ -40,7 +41,7 @@ def refresh(
     if record is None:
         raise RefreshRejected("unknown")
     if record.state == TokenState.USED:
-        sessions.revoke(record.session_id, now=now)
+        sessions.revoke(record, now=now)
         raise RefreshRejected("reuse", record.session_id)
     if record.state != TokenState.CURRENT:
         raise RefreshRejected("not_current", record.session_id)
@@ -60,8 +61,10 @@ def refresh(
                 user is None
                 or user.user_id != record.user_id
                 or user.sessions_epoch != record.sessions_epoch
+                or all(s.session_id != record.session_id for s in user.sessions)
             ):
-                sessions.revoke(record.session_id, now=now)
+                # Gone, reset, or no longer listed (ended alone or with all the others).
+                sessions.revoke(record, now=now)
                 raise RefreshRejected("account_changed", record.session_id) from None
             record = dataclasses.replace(
                 record, email_verified=user.email_verified, roles=user.roles

@@ -1,0 +1,28 @@
+"""Who is calling, from what API Gateway hands the route: the authorizer's context (the
+access token's `sub`, `email`, `sid`) and, for a login, the client's agent and address."""
+
+from __future__ import annotations
+
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
+
+from stateless_auth.domain.accounts import Caller
+from stateless_auth.domain.errors import AuthError
+from stateless_auth.http.requests import header
+
+
+def caller_of(event: APIGatewayProxyEventV2) -> Caller:
+    """The caller the authorizer verified; AuthError if the route runs without it (only
+    reachable if the route is deployed without the authorizer)."""
+    identity = event.request_context.authorizer.get_lambda or {}
+    user_id, email, session_id = identity.get("sub"), identity.get("email"), identity.get("sid")
+    if not all(isinstance(v, str) and v for v in (user_id, email, session_id)):
+        raise AuthError("this route needs the authorizer's context")
+    return Caller(user_id=str(user_id), email=str(email), session_id=str(session_id))
+
+
+def client_of(event: APIGatewayProxyEventV2) -> tuple[str, str]:
+    """The client's User-Agent and source IP, as API Gateway saw them."""
+    http = event.raw_event.get("requestContext", {}).get("http", {})
+    agent = http.get("userAgent") or header(event, "User-Agent") or ""
+    ip = http.get("sourceIp") or ""
+    return str(agent), str(ip)

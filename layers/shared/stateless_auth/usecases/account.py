@@ -1,0 +1,121 @@
+"""The account's own changes, made with its current password: change it, delete the
+account. A wrong current password counts as a failed login for the email."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+
+from stateless_auth.config import Settings
+from stateless_auth.domain import passwords
+from stateless_auth.domain.accounts import Caller, User
+from stateless_auth.domain.errors import DependencyUnavailable, InvalidCredentials
+from stateless_auth.domain.mail import MailJob, MailKind
+from stateless_auth.domain.ports import MailQueue, UserStore
+from stateless_auth.domain.sessions import AccountChanged
+from stateless_auth.usecases.password_check import check_password
+
+INCORRECT = "the password is incorrect"
+
+
+def _own_account(
+    caller: Caller,
+    password: str,
+    *,
+    users: UserStore,
+    settings: Settings,
+    unknown_email_hash: str,
+    clock: Callable[[], float],
+) -> User:
+    user = check_password(
+        caller.email,
+        password,
+        users=users,
+        settings=settings,
+        unknown_email_hash=unknown_email_hash,
+        clock=clock,
+    )
+    if user.user_id != caller.user_id:
+        # The token outlived its account: the address has another account now.
+        raise InvalidCredentials(INCORRECT)
+    return user
+
+
+def _notify(mail: MailQueue, job: MailJob) -> bool:
+    try:
+        mail.enqueue(job)
+    except DependencyUnavailable:
+        return False
+    return True
+
+
+def change_password(
+    caller: Caller,
+    current_password: str,
+    new_password: str,
+    *,
+    users: UserStore,
+    mail: MailQueue,
+    settings: Settings,
+    unknown_email_hash: str,
+    clock: Callable[[], float] = time.time,
+) -> bool:
+    """Set a new password; whether its notice was queued (the change stands either way).
+
+    WeakPassword for a new password the policy refuses, checked first, so it counts no
+    failed login. InvalidCredentials (a LoginFailed) for a wrong current password, which
+    counts toward the lock-out; TooManyAttempts while locked out. Every other session of
+    the account ends, the caller's is kept, pending reset and verification links end.
+    Of two changes at once, one wins; the other answers InvalidCredentials.
+    """
+    passwords.check_password_policy(
+        new_password, min_length=settings.password_min_length, email=caller.email
+    )
+    user = _own_account(
+        caller,
+        current_password,
+        users=users,
+        settings=settings,
+        unknown_email_hash=unknown_email_hash,
+        clock=clock,
+    )
+    kept = next((s for s in user.sessions if s.session_id == caller.session_id), None)
+    try:
+        users.change_password(
+            user,
+            password_hash=passwords.hash_password(new_password),
+            password_set_id=str(uuid.uuid4()),
+            keep_session=kept,
+        )
+    except AccountChanged:
+        raise InvalidCredentials(INCORRECT) from None
+    return _notify(mail, MailJob(MailKind.PASSWORD_CHANGED, user.email))
+
+
+def delete_account(
+    caller: Caller,
+    password: str,
+    *,
+    users: UserStore,
+    mail: MailQueue,
+    settings: Settings,
+    unknown_email_hash: str,
+    clock: Callable[[], float] = time.time,
+) -> bool:
+    """Delete the caller's account, its sessions, failed logins and pending links; the
+    email can sign up again at once. Whether the notice was queued. InvalidCredentials
+    for a wrong password (counted toward the lock-out), TooManyAttempts while locked."""
+    user = _own_account(
+        caller,
+        password,
+        users=users,
+        settings=settings,
+        unknown_email_hash=unknown_email_hash,
+        clock=clock,
+    )
+    try:
+        users.delete_account(user)
+    except AccountChanged:
+        raise InvalidCredentials(INCORRECT) from None
+    return _notify(mail, MailJob(MailKind.ACCOUNT_DELETED, user.email))
