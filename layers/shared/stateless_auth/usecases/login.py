@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import uuid
 from collections.abc import Callable
@@ -65,11 +66,13 @@ def log_in(
         # The password was right: the reserved failure is not one.
         users.clear_failed_logins(normalised_email)
         raise EmailNotVerified("verify your email first: follow the link we sent you")
-    if passwords.needs_rehash(user.password_hash) and not users.update_password_hash(
-        normalised_email, passwords.hash_password(password), replaces=user.password_hash
-    ):
-        # A reset landed since the read: this password is no longer the account's.
-        raise InvalidCredentials("the email or password is incorrect")
+    if passwords.needs_rehash(user.password_hash):
+        rehashed = passwords.hash_password(password)
+        if not users.update_password_hash(normalised_email, rehashed, replaces=user.password_hash):
+            # A reset landed since the read: this password is no longer the account's.
+            raise InvalidCredentials("the email or password is incorrect")
+        # The session opens on the condition of the hash now stored.
+        user = dataclasses.replace(user, password_hash=rehashed)
     now = int(clock())
     refresh_token = new_refresh_token()
     record = TokenRecord(
