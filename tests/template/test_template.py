@@ -44,6 +44,8 @@ FUNCTIONS = {
     "VerifyEmailFunction": "verify_email",
     "PasswordResetFunction": "password_reset",
     "MailerFunction": "mailer",
+    "SessionsFunction": "sessions",
+    "AccountFunction": "account",
 }
 ROTATION_FUNCTION = "KeyRotationFunction"
 MAILER_FUNCTION = "MailerFunction"
@@ -76,6 +78,7 @@ PARAMETER_GROUPS = {
     "PasswordResetTtlSeconds": "Email",
     "MaxEmailsPerHour": "Email",
     "PasswordResetReservedConcurrency": "Functions",
+    "AccountReservedConcurrency": "Functions",
 }
 
 # docs/routes.md: (method, path) -> (function, authorizer or None for a public route)
@@ -91,6 +94,11 @@ ROUTES: dict[tuple[str, str], tuple[str, str | None]] = {
     ("POST", "/auth/verify-email/resend"): ("VerifyEmailFunction", None),
     ("POST", "/auth/password/forgot"): ("PasswordResetFunction", None),
     ("POST", "/auth/password/reset"): ("PasswordResetFunction", None),
+    ("GET", "/auth/sessions"): ("SessionsFunction", "TokenAuthorizer"),
+    ("DELETE", "/auth/sessions/{session_id}"): ("SessionsFunction", "TokenAuthorizer"),
+    ("POST", "/auth/logout-all"): ("SessionsFunction", "TokenAuthorizer"),
+    ("POST", "/auth/password/change"): ("AccountFunction", "TokenAuthorizer"),
+    ("DELETE", "/me"): ("AccountFunction", "TokenAuthorizer"),
 }
 
 KEY_READERS = {"LoginFunction", "RefreshFunction"}  # token issuers: read the private keys
@@ -107,9 +115,8 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
     # tests/handlers/test_iam_matches_calls.py holds these to the calls each handler makes.
     "LoginFunction": {
         ("dynamodb:BatchGetItem", "UsersTable"),
-        ("dynamodb:UpdateItem", "UsersTable"),
+        ("dynamodb:UpdateItem", "UsersTable"),  # also the session's entry, in its transaction
         ("dynamodb:DeleteItem", "UsersTable"),
-        ("dynamodb:ConditionCheckItem", "UsersTable"),  # in the session's transaction
         ("dynamodb:PutItem", "SessionsTable"),
         ("secretsmanager:GetSecretValue", "SigningKeysSecret"),
     },
@@ -118,7 +125,7 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
         ("dynamodb:PutItem", "SessionsTable"),
         ("dynamodb:UpdateItem", "SessionsTable"),
         ("dynamodb:GetItem", "UsersTable"),  # claims follow the account
-        ("dynamodb:ConditionCheckItem", "UsersTable"),  # the sessions epoch, in the rotation
+        ("dynamodb:UpdateItem", "UsersTable"),  # the entry's last_used_at; unlisted on reuse
         ("secretsmanager:GetSecretValue", "SigningKeysSecret"),
     },
     "VerifyEmailFunction": {
@@ -148,6 +155,18 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
     "LogoutFunction": {
         ("dynamodb:GetItem", "SessionsTable"),
         ("dynamodb:UpdateItem", "SessionsTable"),
+        ("dynamodb:UpdateItem", "UsersTable"),  # the session unlisted from its account
+    },
+    "SessionsFunction": {
+        ("dynamodb:GetItem", "UsersTable"),  # the account lists its sessions
+        ("dynamodb:UpdateItem", "UsersTable"),  # unlist one, or all
+        ("dynamodb:UpdateItem", "SessionsTable"),  # the ended one's revoked_at
+    },
+    "AccountFunction": {
+        ("dynamodb:BatchGetItem", "UsersTable"),  # the account and its failed logins
+        ("dynamodb:UpdateItem", "UsersTable"),  # a failure reserved; the change
+        ("dynamodb:DeleteItem", "UsersTable"),  # FAILED#, pending OTT#, the account
+        ("sqs:SendMessage", "MailQueue"),  # the notices
     },
     "JwksFunction": {
         ("secretsmanager:GetSecretValue", "PublicKeysSecret"),
@@ -201,7 +220,12 @@ NAMED_BY_PATTERN = {
 BASIC_EXECUTION_ROLE = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
 
 # The functions that enqueue mail jobs; the mailer alone consumes them and sends mail.
-MAIL_SENDERS = {"SignupFunction", "VerifyEmailFunction", "PasswordResetFunction"}
+MAIL_SENDERS = {
+    "SignupFunction",
+    "VerifyEmailFunction",
+    "PasswordResetFunction",
+    "AccountFunction",
+}
 MAIL_QUEUE_CONSUMPTION = {
     "sqs:ReceiveMessage",
     "sqs:DeleteMessage",
@@ -441,6 +465,7 @@ def test_password_hashing_functions_get_more_memory(
         "SignupFunction": {"Ref": "PasswordHashingMemorySize"},
         "LoginFunction": {"Ref": "PasswordHashingMemorySize"},
         "PasswordResetFunction": {"Ref": "PasswordHashingMemorySize"},  # a reset hashes
+        "AccountFunction": {"Ref": "PasswordHashingMemorySize"},  # checks, and a change hashes
         "AuthorizerFunction": {"Ref": "AuthorizerMemorySize"},
     }
     for logical_id in FUNCTIONS:
@@ -738,6 +763,87 @@ def test_function_has_exactly_its_grants(cfn: dict[str, Any], logical_id: str) -
     assert _grants(cfn, role_id) == EXPECTED_GRANTS[logical_id]
     managed = cfn["Resources"][role_id]["Properties"].get("ManagedPolicyArns", [])
     assert managed == [BASIC_EXECUTION_ROLE]
+
+
+# DynamoDB grants narrowed to some kinds of item by dynamodb:LeadingKeys (the partition
+# key; IAM checks it for each item of a transaction or batch too): (action, table) ->
+# the patterns, per function. Every other DynamoDB grant is on the whole table. Users
+# table items: EMAIL# accounts, FAILED# failed-login counts, OTT# one-time tokens, MAILS#
+# mail rates; sessions table: SESSION#, TOKEN#. tests/handlers/test_iam_matches_calls.py
+# holds every call to these.
+ACCOUNTS = ("EMAIL#*",)
+ACCOUNTS_AND_FAILURES = ("EMAIL#*", "FAILED#*")
+EXPECTED_LEADING_KEYS: dict[str, dict[tuple[str, str], tuple[str, ...]]] = {
+    "LoginFunction": {
+        ("dynamodb:BatchGetItem", "UsersTable"): ACCOUNTS_AND_FAILURES,
+        ("dynamodb:UpdateItem", "UsersTable"): ACCOUNTS_AND_FAILURES,
+        ("dynamodb:DeleteItem", "UsersTable"): ACCOUNTS_AND_FAILURES,
+    },
+    "RefreshFunction": {
+        ("dynamodb:GetItem", "UsersTable"): ACCOUNTS,
+        ("dynamodb:UpdateItem", "UsersTable"): ACCOUNTS,
+    },
+    "LogoutFunction": {("dynamodb:UpdateItem", "UsersTable"): ACCOUNTS},
+    "SessionsFunction": {
+        ("dynamodb:GetItem", "UsersTable"): ACCOUNTS,
+        ("dynamodb:UpdateItem", "UsersTable"): ACCOUNTS,
+        ("dynamodb:UpdateItem", "SessionsTable"): ("SESSION#*",),
+    },
+    "AccountFunction": {
+        ("dynamodb:BatchGetItem", "UsersTable"): ACCOUNTS_AND_FAILURES,
+        ("dynamodb:UpdateItem", "UsersTable"): ACCOUNTS_AND_FAILURES,
+        ("dynamodb:DeleteItem", "UsersTable"): ("EMAIL#*", "FAILED#*", "OTT#*"),
+    },
+    "MailerFunction": {
+        ("dynamodb:GetItem", "UsersTable"): ("EMAIL#*", "MAILS#*"),
+        ("dynamodb:PutItem", "UsersTable"): ("OTT#*", "MAILS#*"),
+        ("dynamodb:UpdateItem", "UsersTable"): ACCOUNTS,
+    },
+}
+
+
+def _leading_keys(
+    cfn: dict[str, Any], role_id: str
+) -> dict[tuple[str, str], tuple[str, ...] | None]:
+    """(dynamodb action, table) -> its dynamodb:LeadingKeys patterns, or None for the
+    whole table. A pair granted by two statements would be as wide as the wider: refused."""
+    found: dict[tuple[str, str], tuple[str, ...] | None] = {}
+    for statement in _statements(cfn, role_id):
+        actions = [a for a in _as_list(statement["Action"]) if a.startswith("dynamodb:")]
+        if not actions:
+            continue
+        condition = statement.get("Condition")
+        patterns: tuple[str, ...] | None = None
+        if condition is not None:
+            # ForAllValues: every key the request names must match (ForAnyValue: one would do).
+            assert set(condition) == {"ForAllValues:StringLike"}, (role_id, condition)
+            assert set(condition["ForAllValues:StringLike"]) == {"dynamodb:LeadingKeys"}
+            patterns = tuple(_as_list(condition["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]))
+        for action in actions:
+            for resource in _as_list(statement["Resource"]):
+                pair = (action, _resource_name(resource))
+                assert pair not in found, f"{role_id}: {pair} is granted twice"
+                found[pair] = patterns
+    return found
+
+
+@pytest.mark.parametrize("logical_id", sorted(FUNCTIONS))
+def test_function_touches_only_its_kinds_of_item(cfn: dict[str, Any], logical_id: str) -> None:
+    leading = _leading_keys(cfn, _role_of(cfn, logical_id))
+    narrowed = {pair: patterns for pair, patterns in leading.items() if patterns is not None}
+    assert narrowed == EXPECTED_LEADING_KEYS.get(logical_id, {})
+
+
+def test_the_session_functions_touch_no_lockout_token_or_mail_item(cfn: dict[str, Any]) -> None:
+    """Refresh, logout and the sessions routes write the users table only to list or
+    unlist sessions on an account: no failed-login count, one-time token or mail rate."""
+    for logical_id in ("RefreshFunction", "LogoutFunction", "SessionsFunction"):
+        for (action, table), patterns in _leading_keys(cfn, _role_of(cfn, logical_id)).items():
+            if table == "UsersTable":
+                assert patterns == ACCOUNTS, (logical_id, action)
+                for other in ("FAILED#a@example.com", "OTT#ab12", "MAILS#a@example.com"):
+                    assert not any(fnmatch.fnmatchcase(other, p) for p in patterns)
+                assert fnmatch.fnmatchcase("EMAIL#a@example.com", patterns[0])
 
 
 def _all_grants(cfn: dict[str, Any]) -> dict[str, set[tuple[str, str]]]:
@@ -1408,6 +1514,7 @@ ARGON2_CAPS = {
         "CapsPasswordResetConcurrency",
         5,
     ),
+    "AccountFunction": ("AccountReservedConcurrency", "CapsAccountConcurrency", 5),
 }
 UNRESERVED_MINIMUM = 100  # Lambda keeps at least this much of an account's concurrency free
 DEFAULT_ACCOUNT_CONCURRENCY = 1000
@@ -1759,7 +1866,7 @@ def test_cors_allows_exactly_the_listed_origins_with_credentials(sam: dict[str, 
     assert cors == {
         "allowOrigins": ["https://app.example.com", "http://localhost:5173"],
         "allowCredentials": True,
-        "allowMethods": ["GET", "POST", "OPTIONS"],
+        "allowMethods": ["GET", "POST", "DELETE", "OPTIONS"],
         "allowHeaders": ["authorization", "content-type"],
         "maxAge": 600,
     }
