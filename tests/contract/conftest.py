@@ -11,6 +11,7 @@ import pytest
 
 from stateless_auth.domain.ports import MailLog, SessionStore, UserStore
 from tests.contract.implementations import IMPLEMENTATIONS, Stores
+from tests.contract.opening import Opener
 
 
 @pytest.fixture(params=sorted(IMPLEMENTATIONS))
@@ -26,6 +27,11 @@ def users(stores: Stores) -> UserStore:
 @pytest.fixture
 def sessions(stores: Stores) -> SessionStore:
     return stores.sessions
+
+
+@pytest.fixture
+def open_session(stores: Stores) -> Opener:
+    return Opener(stores.users, stores.sessions)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Container, Iterator
 from dataclasses import dataclass
 
 import boto3
@@ -28,15 +28,33 @@ from tests.support.fakes import FakeMailLog, FakeSessions, FakeUsers
 @dataclass
 class Stores:
     users: UserStore
-    sessions: SessionStore  # clears failed logins in `users`
-    # A sessions store given no users store: it cannot clear failed logins.
-    sessions_alone: Callable[[], SessionStore]
+    sessions: SessionStore  # lists its sessions on the accounts of `users`
     mail_log: MailLog
+    # Makes an account as one written before accounts listed their sessions (no list).
+    make_legacy: Callable[[str], None]
+    # Whether an item of this key is in the users table (FAILED#…, OTT#…, EMAIL#…).
+    users_item_exists: Callable[[str], bool]
 
 
 def fakes() -> Iterator[Stores]:
     users = FakeUsers()
-    yield Stores(users, FakeSessions(users), sessions_alone=FakeSessions, mail_log=FakeMailLog())
+
+    def exists(pk: str) -> bool:
+        kind, _, rest = pk.partition("#")
+        found: dict[str, Container[str]] = {
+            "EMAIL": users.items,
+            "FAILED": users.failures,
+            "OTT": users.one_time_tokens,
+        }
+        return rest in found[kind]
+
+    yield Stores(
+        users,
+        FakeSessions(users),
+        mail_log=FakeMailLog(),
+        make_legacy=users.make_legacy,
+        users_item_exists=exists,
+    )
 
 
 def dynamodb() -> Iterator[Stores]:
@@ -45,11 +63,24 @@ def dynamodb() -> Iterator[Stores]:
         client = boto3.client("dynamodb", region_name="us-east-1")
         tables = create_tables_from_template(load_template(ROOT / "template.yaml"), client)
         users_table, sessions_table = tables["UsersTable"], tables["SessionsTable"]
+
+        def make_legacy(email: str) -> None:
+            client.update_item(
+                TableName=users_table,
+                Key={"pk": {"S": f"EMAIL#{email}"}},
+                UpdateExpression="REMOVE sessions",
+            )
+
+        def exists(pk: str) -> bool:
+            key = {"pk": {"S": pk}}
+            return "Item" in client.get_item(TableName=users_table, Key=key, ConsistentRead=True)
+
         yield Stores(
             UserRepository(client, users_table),
             SessionRepository(client, sessions_table, users_table=users_table),
-            sessions_alone=lambda: SessionRepository(client, sessions_table),
             mail_log=MailLogRepository(client, users_table),
+            make_legacy=make_legacy,
+            users_item_exists=exists,
         )
 
 

@@ -22,6 +22,7 @@ from stateless_auth.domain.lockout import FailedLogins
 from stateless_auth.domain.one_time_tokens import OneTimeToken, Purpose
 from stateless_auth.domain.ports import MailLog, SessionStore, UserStore
 from stateless_auth.domain.sessions import AccountChanged, RotationConflict, TokenRecord, TokenState
+from tests.contract.opening import Opener
 
 Race = Callable[[list[Callable[[], Any]]], list[Any]]
 
@@ -244,7 +245,8 @@ def test_a_token_naming_another_user_does_nothing(users: UserStore) -> None:
     issue(users, link())
     with pytest.raises(InvalidOneTimeToken):
         users.mark_email_verified(link(user_id="u2"), now=NOW)
-    assert users.get_by_email(ANN) == account()
+    # unchanged: unverified, the link still pending
+    assert users.get_by_email(ANN) == replace(account(), pending_token_hashes=("t1",))
 
 
 def test_of_two_verifications_that_read_before_either_writes_one_wins(users: UserStore) -> None:
@@ -327,11 +329,11 @@ def test_a_reset_sets_the_password_verifies_clears_and_ends_every_link(users: Us
 
 
 def test_a_reset_ends_every_session_opened_before_it(
-    users: UserStore, sessions: SessionStore
+    users: UserStore, sessions: SessionStore, open_session: Opener
 ) -> None:
     users.create(account())
-    sessions.create(session("h1", "s1"), now=NOW)
-    sessions.create(session("h2", "s2"), now=NOW)
+    open_session(session("h1", "s1"), now=NOW)
+    open_session(session("h2", "s2"), now=NOW)
     issue(users, link(purpose=Purpose.RESET_PASSWORD))
     reset(users, link(purpose=Purpose.RESET_PASSWORD))
     for token_hash in ("h1", "h2"):
@@ -339,10 +341,10 @@ def test_a_reset_ends_every_session_opened_before_it(
             rotate(sessions, token_hash, f"{token_hash}-next")
     # nor can a login that read the account before the reset open one
     with pytest.raises(AccountChanged):
-        sessions.create(session("h3", "s3"), now=NOW)
+        open_session(session("h3", "s3"), now=NOW)
     assert sessions.find_token("h3") is None
     # one opened at the new epoch (the claims follow the account: verified by the reset)
-    sessions.create(session("h4", "s4", sessions_epoch=1, email_verified=True), now=NOW)
+    open_session(session("h4", "s4", sessions_epoch=1, email_verified=True), now=NOW)
     assert rotate(sessions, "h4", "h5").sessions_epoch == 1
 
 
@@ -352,29 +354,29 @@ def test_a_reset_ends_every_session_opened_before_it(
     ids=["another user", "no account", "a later epoch"],
 )
 def test_a_session_opens_only_for_the_account_as_read(
-    users: UserStore, sessions: SessionStore, record: TokenRecord
+    users: UserStore, sessions: SessionStore, record: TokenRecord, open_session: Opener
 ) -> None:
     users.create(account())
     with pytest.raises(AccountChanged):
-        sessions.create(record, now=NOW, clear_failures_of=ANN)
+        open_session(record, now=NOW, clear_failures_of=ANN)
     assert sessions.find_token(record.token_hash) is None
 
 
 def test_a_replaced_account_ends_the_sessions_of_the_old_one(
-    users: UserStore, sessions: SessionStore
+    users: UserStore, sessions: SessionStore, open_session: Opener
 ) -> None:
     users.create(account(unverified_expires_at=NOW + 10))
-    sessions.create(session(), now=NOW)
+    open_session(session(), now=NOW)
     users.create(replace(account("u2", "p2"), created_at=NOW + 10))
     with pytest.raises(AccountChanged):
         rotate(sessions, "h1", "h2")
 
 
 def test_rotation_checks_the_claims_and_a_refused_one_writes_nothing(
-    users: UserStore, sessions: SessionStore
+    users: UserStore, sessions: SessionStore, open_session: Opener
 ) -> None:
     users.create(account())
-    sessions.create(session(), now=NOW)
+    open_session(session(), now=NOW)
     issue(users, link())
     users.mark_email_verified(link(), now=NOW)
     with pytest.raises(AccountChanged):
@@ -388,10 +390,12 @@ def test_rotation_checks_the_claims_and_a_refused_one_writes_nothing(
     assert sessions.find_token("h2") == new
 
 
-def test_a_conflict_outranks_the_account_check(users: UserStore, sessions: SessionStore) -> None:
+def test_a_conflict_outranks_the_account_check(
+    users: UserStore, sessions: SessionStore, open_session: Opener
+) -> None:
     """A used token on a changed account: a plain conflict (not replayed as a change)."""
     users.create(account())
-    sessions.create(session(), now=NOW)
+    open_session(session(), now=NOW)
     found = sessions.find_token("h1")
     assert found is not None
     sessions.rotate(found, "h2", now=NOW)

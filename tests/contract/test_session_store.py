@@ -19,6 +19,7 @@ from stateless_auth.domain.lockout import FailedLogins
 from stateless_auth.domain.ports import SessionStore, UserStore
 from stateless_auth.domain.sessions import RotationConflict, TokenRecord, TokenState
 from tests.contract.implementations import Stores
+from tests.contract.opening import Opener
 
 Race = Callable[[list[Callable[[], Any]]], list[Any]]
 
@@ -73,56 +74,55 @@ def rotatable(sessions: SessionStore, token_hash: str, now: int = NOW) -> bool:
 # --- opening a session, finding a token --------------------------------------------------
 
 
-def test_a_new_sessions_first_token_reads_back(sessions: SessionStore) -> None:
+def test_a_new_sessions_first_token_reads_back(
+    sessions: SessionStore, open_session: Opener
+) -> None:
     first = token(roles=("user", "admin"), email_verified=True)
-    sessions.create(first, now=NOW)
+    open_session(first, now=NOW)
     assert sessions.find_token("h1") == first
 
 
-def test_an_unknown_token_is_not_found(sessions: SessionStore) -> None:
+def test_an_unknown_token_is_not_found(sessions: SessionStore, open_session: Opener) -> None:
     assert sessions.find_token("h1") is None
-    sessions.create(token(), now=NOW)
+    open_session(token(), now=NOW)
     assert sessions.find_token("h2") is None
 
 
 def test_opening_a_session_clears_that_emails_failures_in_the_same_write(
-    stores: Stores,
+    stores: Stores, open_session: Opener
 ) -> None:
     count_failures(stores.users)
     count_failures(stores.users, "bob@example.com")
-    stores.sessions.create(token(), now=NOW, clear_failures_of=ANN)
+    open_session(token(), now=NOW, clear_failures_of=ANN)
     assert stores.users.load_for_login(ANN)[1] == FailedLogins()
     assert stores.users.load_for_login("bob@example.com")[1] == FailedLogins(2, 2)
     assert stores.sessions.find_token("h1") == token()
 
 
-def test_opening_a_session_without_failures_to_clear(stores: Stores) -> None:
-    stores.sessions.create(token(), now=NOW, clear_failures_of=ANN)
-    stores.sessions.create(token("h2", "s2"), now=NOW)
+def test_opening_a_session_without_failures_to_clear(stores: Stores, open_session: Opener) -> None:
+    open_session(token(), now=NOW, clear_failures_of=ANN)
+    open_session(token("h2", "s2"), now=NOW)
     assert stores.users.load_for_login(ANN)[1] == FailedLogins()
     assert stores.sessions.find_token("h2") == token("h2", "s2")
 
 
-def test_opening_a_session_leaves_failures_unless_asked(stores: Stores) -> None:
+def test_opening_a_session_leaves_failures_unless_asked(
+    stores: Stores, open_session: Opener
+) -> None:
     count_failures(stores.users)
-    stores.sessions.create(token(), now=NOW)
+    open_session(token(), now=NOW)
     assert stores.users.load_for_login(ANN)[1] == FailedLogins(2, 2)
 
 
-def test_clearing_failures_needs_a_store_that_can(stores: Stores) -> None:
-    alone = stores.sessions_alone()
-    with pytest.raises(ValueError, match="no users table"):
-        alone.create(token(), now=NOW, clear_failures_of=ANN)
-    assert alone.find_token("h1") is None
-
-
-def test_a_session_or_token_that_exists_is_never_overwritten(stores: Stores) -> None:
+def test_a_session_or_token_that_exists_is_never_overwritten(
+    stores: Stores, open_session: Opener
+) -> None:
     sessions = stores.sessions
-    sessions.create(token(), now=NOW)
+    open_session(token(), now=NOW)
     count_failures(stores.users)
     for clash in (token("h2", "s1"), token("h1", "s2", user_id="u2")):
         with pytest.raises(ClientError) as refused:
-            sessions.create(clash, now=NOW, clear_failures_of=ANN)
+            open_session(clash, now=NOW, clear_failures_of=ANN)
         assert refused.value.response["Error"]["Code"] == "TransactionCanceledException"
     # Nothing of either transaction was written: not a token, not the clearing.
     assert sessions.find_token("h2") is None
@@ -135,9 +135,9 @@ def test_a_session_or_token_that_exists_is_never_overwritten(stores: Stores) -> 
 
 
 def test_rotation_retires_the_old_token_and_makes_the_new_one_current(
-    sessions: SessionStore,
+    sessions: SessionStore, open_session: Opener
 ) -> None:
-    sessions.create(token(), now=NOW)
+    open_session(token(), now=NOW)
     found = sessions.find_token("h1")
     assert found is not None
     new = sessions.rotate(found, "h2", now=NOW + 10)
@@ -151,11 +151,11 @@ def verified_account(users: UserStore, email: str = BOB) -> None:
 
 
 def test_every_new_token_keeps_the_sessions_expiry_and_claims(
-    users: UserStore, sessions: SessionStore
+    users: UserStore, sessions: SessionStore, open_session: Opener
 ) -> None:
     verified_account(users)
     first = token(roles=("user", "admin"), email_verified=True, email=BOB)
-    sessions.create(first, now=NOW)
+    open_session(first, now=NOW)
     current = first
     for step, now in enumerate((NOW + 1000, NOW + 2000, NOW + TTL - 1), start=2):
         found = sessions.find_token(current.token_hash)
@@ -166,11 +166,11 @@ def test_every_new_token_keeps_the_sessions_expiry_and_claims(
 
 
 def test_rotation_writes_the_claims_of_the_record_it_is_given(
-    users: UserStore, sessions: SessionStore
+    users: UserStore, sessions: SessionStore, open_session: Opener
 ) -> None:
     """A caller that re-read the account (roles changed, email verified) passes them on."""
     verified_account(users)
-    sessions.create(token(email=BOB), now=NOW)
+    open_session(token(email=BOB), now=NOW)
     found = sessions.find_token("h1")
     assert found is not None
     updated = replace(found, roles=("user", "admin"), email_verified=True)
@@ -179,9 +179,11 @@ def test_rotation_writes_the_claims_of_the_record_it_is_given(
     assert sessions.find_token("h2") == new
 
 
-def test_of_two_rotations_of_one_read_the_second_is_refused(sessions: SessionStore) -> None:
+def test_of_two_rotations_of_one_read_the_second_is_refused(
+    sessions: SessionStore, open_session: Opener
+) -> None:
     """A reads, B reads, A writes, B writes: the conditions refuse B."""
-    sessions.create(token(), now=NOW)
+    open_session(token(), now=NOW)
     read_a, read_b = sessions.find_token("h1"), sessions.find_token("h1")
     assert read_a is not None
     assert read_b is not None
@@ -194,9 +196,9 @@ def test_of_two_rotations_of_one_read_the_second_is_refused(sessions: SessionSto
 
 
 def test_concurrent_rotations_of_one_token_have_one_winner(
-    sessions: SessionStore, race: Race
+    sessions: SessionStore, race: Race, open_session: Opener
 ) -> None:
-    sessions.create(token(), now=NOW)
+    open_session(token(), now=NOW)
     found = sessions.find_token("h1")
     assert found is not None
     results = race([partial(sessions.rotate, found, f"h-{i}", now=NOW) for i in range(8)])
@@ -208,8 +210,8 @@ def test_concurrent_rotations_of_one_token_have_one_winner(
     assert rotatable(sessions, winners[0].token_hash)
 
 
-def test_a_used_token_cannot_rotate(sessions: SessionStore) -> None:
-    sessions.create(token(), now=NOW)
+def test_a_used_token_cannot_rotate(sessions: SessionStore, open_session: Opener) -> None:
+    open_session(token(), now=NOW)
     stale = sessions.find_token("h1")
     assert stale is not None
     assert rotatable(sessions, "h1")
@@ -224,11 +226,11 @@ def test_a_used_token_cannot_rotate(sessions: SessionStore) -> None:
 
 
 def test_rotation_is_refused_from_the_expiry_on_though_the_token_is_still_found(
-    sessions: SessionStore,
+    sessions: SessionStore, open_session: Opener
 ) -> None:
     """Expiry is in the condition: DynamoDB's TTL deletes late."""
-    sessions.create(token(expires_at=NOW + 10), now=NOW)
-    sessions.create(token("h2", "s2", expires_at=NOW + 10), now=NOW)
+    open_session(token(expires_at=NOW + 10), now=NOW)
+    open_session(token("h2", "s2", expires_at=NOW + 10), now=NOW)
     assert rotatable(sessions, "h2", now=NOW + 9)
     found = sessions.find_token("h1")
     assert found is not None
@@ -239,18 +241,20 @@ def test_rotation_is_refused_from_the_expiry_on_though_the_token_is_still_found(
 
 
 def test_rotation_checks_the_stored_expiry_not_the_one_it_is_given(
-    sessions: SessionStore,
+    sessions: SessionStore, open_session: Opener
 ) -> None:
-    sessions.create(token(expires_at=NOW + 10), now=NOW)
+    open_session(token(expires_at=NOW + 10), now=NOW)
     found = sessions.find_token("h1")
     assert found is not None
     with pytest.raises(RotationConflict):
         sessions.rotate(replace(found, session_expires_at=NOW + TTL), "h2", now=NOW + 10)
 
 
-def test_the_sessions_own_expiry_bounds_every_rotation(sessions: SessionStore) -> None:
+def test_the_sessions_own_expiry_bounds_every_rotation(
+    sessions: SessionStore, open_session: Opener
+) -> None:
     """A token record carrying a later expiry than its session's still dies with it."""
-    sessions.create(token(expires_at=NOW + 10), now=NOW)
+    open_session(token(expires_at=NOW + 10), now=NOW)
     found = sessions.find_token("h1")
     assert found is not None
     sessions.rotate(replace(found, session_expires_at=NOW + TTL), "h2", now=NOW)
@@ -258,9 +262,11 @@ def test_the_sessions_own_expiry_bounds_every_rotation(sessions: SessionStore) -
     assert sessions.find_token("h2-next") is None
 
 
-def test_rotation_to_a_hash_that_exists_is_refused(sessions: SessionStore) -> None:
-    sessions.create(token(), now=NOW)
-    sessions.create(token("h2", "s2"), now=NOW)
+def test_rotation_to_a_hash_that_exists_is_refused(
+    sessions: SessionStore, open_session: Opener
+) -> None:
+    open_session(token(), now=NOW)
+    open_session(token("h2", "s2"), now=NOW)
     found = sessions.find_token("h1")
     assert found is not None
     with pytest.raises(RotationConflict):
@@ -272,11 +278,13 @@ def test_rotation_to_a_hash_that_exists_is_refused(sessions: SessionStore) -> No
 # --- revocation --------------------------------------------------------------------------
 
 
-def test_a_revoked_session_cannot_rotate_its_newest_token(sessions: SessionStore) -> None:
-    sessions.create(token(), now=NOW)
-    sessions.create(token("other", "s2"), now=NOW)
+def test_a_revoked_session_cannot_rotate_its_newest_token(
+    sessions: SessionStore, open_session: Opener
+) -> None:
+    open_session(token(), now=NOW)
+    open_session(token("other", "s2"), now=NOW)
     assert rotatable(sessions, "h1")
-    sessions.revoke("s1", now=NOW + 1)
+    sessions.revoke(token(), now=NOW + 1)
     newest = sessions.find_token("h1-next")
     assert newest is not None
     with pytest.raises(RotationConflict):
@@ -285,31 +293,33 @@ def test_a_revoked_session_cannot_rotate_its_newest_token(sessions: SessionStore
     assert rotatable(sessions, "other")  # other sessions are untouched
 
 
-def test_revoking_twice_is_fine(sessions: SessionStore) -> None:
-    sessions.create(token(), now=NOW)
-    sessions.revoke("s1", now=NOW)
-    sessions.revoke("s1", now=NOW + 5)
+def test_revoking_twice_is_fine(sessions: SessionStore, open_session: Opener) -> None:
+    open_session(token(), now=NOW)
+    sessions.revoke(token(), now=NOW)
+    sessions.revoke(token(), now=NOW + 5)
     assert not rotatable(sessions, "h1", now=NOW + 5)
 
 
-def test_revoking_an_unknown_session_is_fine_and_writes_nothing(sessions: SessionStore) -> None:
-    sessions.revoke("s1", now=NOW)
-    sessions.create(token(), now=NOW)  # a session of that id opened later is not revoked
+def test_revoking_an_unknown_session_is_fine_and_writes_nothing(
+    sessions: SessionStore, open_session: Opener
+) -> None:
+    sessions.revoke(token(), now=NOW)
+    open_session(token(), now=NOW)  # a session of that id opened later is not revoked
     assert rotatable(sessions, "h1")
 
 
 def test_a_revocation_racing_a_rotation_leaves_no_token_that_rotates(
-    sessions: SessionStore, race: Race
+    sessions: SessionStore, race: Race, open_session: Opener
 ) -> None:
     """Either the rotation commits first (its new token is then revoked) or it fails."""
     for i in range(5):
-        sessions.create(token(f"h{i}", f"s{i}"), now=NOW)
+        open_session(token(f"h{i}", f"s{i}"), now=NOW)
         found = sessions.find_token(f"h{i}")
         assert found is not None
         rotated, revoked = race(
             [
                 lambda: sessions.rotate(found, f"h{i}-new", now=NOW),  # noqa: B023
-                lambda: sessions.revoke(f"s{i}", now=NOW),  # noqa: B023
+                lambda: sessions.revoke(found, now=NOW),  # noqa: B023
             ]
         )
         assert revoked is None

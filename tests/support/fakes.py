@@ -4,21 +4,28 @@ DynamoDB's conditional semantics, and the use cases bound to them.
 Each store holds one lock around every check-and-write, as DynamoDB is atomic per item
 (and a transaction across its items). Where the repositories' conditional writes fail,
 the fakes raise the same botocore errors (or the same domain errors the repositories turn
-them into); `tests/contract/` runs one suite against both.
+them into); `tests/contract/` runs one suite against both. The users and the sessions
+stores share one lock, as the repositories' transactions span both tables.
+
+The account item lists its sessions (`User.sessions`, `lists_sessions`), as the users
+table does: the authority for refresh. `once_before(operation, call)` runs `call` right
+before a store operation's write (outside the lock), once: the unit tests' deterministic
+interleavings.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
+import jwt
 from botocore.exceptions import ClientError
 
 from stateless_auth.config import Settings
 from stateless_auth.domain import passwords
-from stateless_auth.domain.accounts import User
+from stateless_auth.domain.accounts import Caller, User
 from stateless_auth.domain.emails import ascii_address, normalise_email
 from stateless_auth.domain.errors import (
     DependencyUnavailable,
@@ -32,16 +39,20 @@ from stateless_auth.domain.one_time_tokens import OneTimeToken, Purpose
 from stateless_auth.domain.sessions import (
     AccountChanged,
     RotationConflict,
+    SessionInfo,
     TokenGrant,
     TokenRecord,
     TokenState,
+    sessions_to_end,
 )
 from stateless_auth.tokens.keys import SigningKey
+from stateless_auth.usecases.account import change_password, delete_account
 from stateless_auth.usecases.deliver_mail import Delivery, deliver
 from stateless_auth.usecases.login import log_in
 from stateless_auth.usecases.logout import log_out
 from stateless_auth.usecases.refresh import refresh
 from stateless_auth.usecases.reset_password import forgot_password, reset_password
+from stateless_auth.usecases.sessions import end_session, list_sessions, log_out_everywhere
 from stateless_auth.usecases.signup import sign_up
 from stateless_auth.usecases.verify_email import resend_verification, verify_email
 from tests.support.mail import token_in
@@ -55,6 +66,25 @@ def _refused(code: str, operation: str) -> ClientError:
     return ClientError({"Error": {"Code": code, "Message": "condition failed"}}, operation)
 
 
+class Hooks:
+    """`once_before(operation, call)`: `call` runs right before the next `operation`'s
+    write, outside the store's lock (so it may use the stores itself), then is dropped."""
+
+    def __init__(self) -> None:
+        self._before: dict[str, list[Callable[[], object]]] = {}
+
+    def once_before(self, operation: str, call: Callable[[], object]) -> None:
+        self._before.setdefault(operation, []).append(call)
+
+    def _run_hooks(self, operation: str) -> None:
+        for call in self._before.pop(operation, []):
+            call()
+
+
+def _listed(user: User, entries: Iterable[SessionInfo]) -> User:
+    return replace(user, sessions=tuple(entries), lists_sessions=True)
+
+
 @dataclass(frozen=True)
 class Slot:
     """What the account item keeps of its newest one-time token of one purpose."""
@@ -63,17 +93,39 @@ class Slot:
     expires_at: int
 
 
-class FakeUsers:
+class FakeUsers(Hooks):
     """The users repository: users by normalised email, failed logins by email, one-time
-    tokens by hash (and the account's newest per purpose, in `slots`)."""
+    tokens by hash (and the account's newest per purpose, in `slots`).
+
+    `items` holds each account as its item reads back, its session list included (the
+    sessions store writes it); `pending_token_hashes` is read from `slots`."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.items: dict[str, User] = {}
         self.failures: dict[str, FailedLogins] = {}
         self.one_time_tokens: dict[str, OneTimeToken] = {}  # the OTT# items
         self.slots: dict[tuple[str, Purpose], Slot] = {}  # on the EMAIL# item
         self.reservations = 0
-        self._lock = threading.Lock()
+        # Shared with the sessions store: a transaction spans both tables.
+        self._lock = threading.RLock()
+
+    def _read(self, email: str) -> User | None:
+        """The account item as the repository reads it (under the lock)."""
+        user = self.items.get(email)
+        if user is None:
+            return None
+        pending = tuple(
+            slot.token_hash
+            for purpose in (Purpose.VERIFY_EMAIL, Purpose.RESET_PASSWORD)  # the item's order
+            if (slot := self.slots.get((email, purpose))) is not None
+        )
+        return replace(user, pending_token_hashes=pending)
+
+    def make_legacy(self, email: str) -> None:
+        """The account as an item written before accounts listed their sessions."""
+        with self._lock:
+            self.items[email] = replace(self.items[email], sessions=(), lists_sessions=False)
 
     def create(self, user: User, *, replace_unverified: bool = False) -> bool:
         # The repository's conditional put: no item, or a never-verified one that may be
@@ -86,14 +138,17 @@ class FakeUsers:
                     raise EmailTaken("an account with this email already exists")
                 if not replace_unverified and old.unverified_expires_at > user.created_at:
                     raise EmailTaken("an account with this email already exists")
-            self.items[user.email] = user
+            # The put writes an empty session list, whatever `user` lists.
+            self.items[user.email] = replace(
+                user, sessions=(), lists_sessions=True, pending_token_hashes=()
+            )
             for purpose in Purpose:
                 self.slots.pop((user.email, purpose), None)
             return old is not None
 
     def get_by_email(self, email: str) -> User | None:
         with self._lock:
-            return self.items.get(email)
+            return self._read(email)
 
     def update_password_hash(self, email: str, password_hash: str, *, replaces: str) -> bool:
         # The repository's `attribute_exists(user_id) AND password_hash = :old`: never
@@ -106,7 +161,7 @@ class FakeUsers:
 
     def load_for_login(self, email: str) -> tuple[User | None, FailedLogins]:
         with self._lock:
-            return self.items.get(email), self.failures.get(email, FailedLogins())
+            return self._read(email), self.failures.get(email, FailedLogins())
 
     def reserve_login_attempt(
         self,
@@ -201,57 +256,129 @@ class FakeUsers:
                 email_verified=True,
                 sessions_epoch=user.sessions_epoch + 1,
                 unverified_expires_at=0,
+                sessions=(),  # END_EVERY_SESSION
+                lists_sessions=True,
             )
             for purpose in Purpose:
                 self.slots.pop((token.email, purpose), None)
             self.one_time_tokens.pop(token.token_hash, None)
             self.failures.pop(token.email, None)
 
+    # -- the account's own changes (with its password) --------------------------------
 
-class FakeSessions:
-    """The sessions repository: sessions (current token, expiry, revocation) and tokens.
+    def _unchanged(self, user: User) -> User:
+        """The repository's condition: still `user.user_id` with the hash read."""
+        stored = self.items.get(user.email)
+        if (
+            stored is None
+            or stored.user_id != user.user_id
+            or stored.password_hash != user.password_hash
+        ):
+            raise AccountChanged(user.user_id)
+        return stored
 
-    Given the users store (as the repository is given the users table), opening a session
-    and rotating check the account in the same write: still the record's user, at its
-    sessions epoch, and (rotating) with the claims the record carries."""
+    def change_password(
+        self,
+        user: User,
+        *,
+        password_hash: str,
+        password_set_id: str,
+        keep_session: SessionInfo | None,
+    ) -> None:
+        # One transaction: the account (the new password, only `keep_session` listed,
+        # as read, no token slots), the FAILED# item and the OTT# items read pending.
+        self._run_hooks("change_password")
+        with self._lock:
+            stored = self._unchanged(user)
+            self.items[user.email] = _listed(
+                replace(stored, password_hash=password_hash, password_set_id=password_set_id),
+                [keep_session] if keep_session is not None else [],
+            )
+            for purpose in Purpose:
+                self.slots.pop((user.email, purpose), None)
+            for token_hash in user.pending_token_hashes:
+                self.one_time_tokens.pop(token_hash, None)
+            self.failures.pop(user.email, None)
 
-    def __init__(self, users: FakeUsers | None = None) -> None:
+    def delete_account(self, user: User) -> None:
+        self._run_hooks("delete_account")
+        with self._lock:
+            self._unchanged(user)
+            del self.items[user.email]
+            for purpose in Purpose:  # they were on the account item
+                self.slots.pop((user.email, purpose), None)
+            for token_hash in user.pending_token_hashes:
+                self.one_time_tokens.pop(token_hash, None)
+            self.failures.pop(user.email, None)
+
+
+class FakeSessions(Hooks):
+    """The sessions repository: sessions (owner, current token, expiry, revocation) and
+    tokens, listed on their accounts in the users store (as the repository's
+    transactions write the users table), under the users store's lock.
+
+    Opening a session adds its entry to the account (conditioned on the account as
+    login read it: user, epoch, password hash, whether it has a list) and drops expired
+    and least-recently-used ones; rotating updates the entry's `last_used_at` on the
+    condition that the account still lists it (same user, epoch, `email_verified`)."""
+
+    def __init__(self, users: FakeUsers) -> None:
+        super().__init__()
         self.users = users
         self.tokens: dict[str, TokenRecord] = {}
         self.current: dict[str, str] = {}  # one entry per session: its current token's hash
         self.expires: dict[str, int] = {}
+        self.owners: dict[str, str] = {}  # the SESSION# item's user_id
         self.revoked: set[str] = set()
-        self._lock = threading.Lock()
+        self._lock = users._lock
 
-    def _account_unchanged(self, record: TokenRecord, *, claims: bool) -> bool:
-        assert self.users is not None
-        user = self.users.get_by_email(record.email)
-        return (
-            user is not None
-            and user.user_id == record.user_id
-            and user.sessions_epoch == record.sessions_epoch
-            and (not claims or user.email_verified == record.email_verified)
-        )
+    def _entries(self, email: str) -> dict[str, SessionInfo]:
+        user = self.users.items.get(email)
+        return {s.session_id: s for s in user.sessions} if user is not None else {}
+
+    def _write_entries(self, email: str, entries: dict[str, SessionInfo]) -> None:
+        self.users.items[email] = _listed(self.users.items[email], entries.values())
 
     def create(
-        self, first_token: TokenRecord, *, now: int, clear_failures_of: str | None = None
+        self,
+        first_token: TokenRecord,
+        *,
+        now: int,
+        account: User,
+        session: SessionInfo,
+        clear_failures_of: str | None = None,
     ) -> None:
-        # One transaction: both puts are conditional, the account check too, and nothing
-        # is written (the failure count is not cleared either) unless every one holds.
-        if clear_failures_of is not None and self.users is None:
-            raise ValueError("this repository has no users table to clear failures in")
+        # One transaction: both puts are conditional, the account update too, and
+        # nothing is written (the failure count is not cleared either) unless every one
+        # holds; AccountChanged when only the account's condition fails.
+        self._run_hooks("create")
         with self._lock:
             sid = first_token.session_id
             if sid in self.current or first_token.token_hash in self.tokens:
                 raise _refused("TransactionCanceledException", "TransactWriteItems")
-            if self.users is not None and not self._account_unchanged(first_token, claims=False):
+            stored = self.users.items.get(account.email)
+            if (
+                stored is None
+                or stored.user_id != account.user_id
+                or stored.sessions_epoch != first_token.sessions_epoch
+                or stored.password_hash != account.password_hash
+                or stored.lists_sessions != account.lists_sessions
+            ):
                 raise AccountChanged(sid)
+            if account.lists_sessions:
+                entries = self._entries(account.email)
+                for ended in sessions_to_end(account.sessions, now=now):  # as read
+                    entries.pop(ended, None)
+                entries[sid] = session
+            else:  # an account made before session lists: its first list
+                entries = {sid: session}
+            self._write_entries(account.email, entries)
             if clear_failures_of is not None:
-                assert self.users is not None
-                self.users.clear_failed_logins(clear_failures_of)
+                self.users.failures.pop(clear_failures_of, None)
             self.tokens[first_token.token_hash] = first_token
             self.current[sid] = first_token.token_hash
             self.expires[sid] = first_token.session_expires_at
+            self.owners[sid] = first_token.user_id
 
     def find_token(self, token_hash: str) -> TokenRecord | None:
         with self._lock:
@@ -260,9 +387,11 @@ class FakeSessions:
     def rotate(self, old: TokenRecord, new_token_hash: str, *, now: int) -> TokenRecord:
         # The repository's transaction: the old token still current and unexpired, the
         # new one new, the session still pointing at the old one, not revoked, unexpired;
-        # then the account check (AccountChanged only when it alone fails, as the
-        # repository reads the cancellation reasons). The new token's claims and expiry
-        # come from `old`, as the repository writes them.
+        # then the account's update (AccountChanged only when it alone fails, as the
+        # repository reads the cancellation reasons): same user and epoch, the session
+        # still listed, `email_verified` as the record says. The new token's claims and
+        # expiry come from `old`, as the repository writes them.
+        self._run_hooks("rotate")
         with self._lock:
             stored = self.tokens.get(old.token_hash)
             sid = old.session_id
@@ -276,19 +405,74 @@ class FakeSessions:
                 or self.expires[sid] <= now
             ):
                 raise RotationConflict(sid)
-            if self.users is not None and not self._account_unchanged(old, claims=True):
+            user = self.users.items.get(old.email)
+            entries = self._entries(old.email)
+            if (
+                user is None
+                or user.user_id != old.user_id
+                or user.sessions_epoch != old.sessions_epoch
+                or sid not in entries
+                or user.email_verified != old.email_verified
+            ):
                 raise AccountChanged(sid)
+            entries[sid] = replace(entries[sid], last_used_at=now)
+            self._write_entries(old.email, entries)
             new = replace(old, token_hash=new_token_hash, state=TokenState.CURRENT)
             self.tokens[old.token_hash] = replace(stored, state=TokenState.USED)
             self.tokens[new_token_hash] = new
             self.current[sid] = new_token_hash
             return new
 
-    def revoke(self, session_id: str, *, now: int) -> None:
-        # The repository's `attribute_exists(pk)`: an unknown session is left unwritten.
+    def revoke(self, record: TokenRecord, *, now: int) -> None:
+        # The repository's transaction: the session revoked (`attribute_exists(pk)`: an
+        # unknown one is left unwritten, and nothing else is) and unlisted on its account
+        # (`user_id = :uid AND attribute_exists(sessions)`); if only the account's
+        # condition fails (gone, another user's, no list), the session alone.
+        self._run_hooks("revoke")
         with self._lock:
-            if session_id in self.current:
-                self.revoked.add(session_id)
+            sid = record.session_id
+            if sid not in self.current:
+                return
+            self.revoked.add(sid)
+            user = self.users.items.get(record.email)
+            if user is not None and user.user_id == record.user_id and user.lists_sessions:
+                entries = self._entries(record.email)
+                entries.pop(sid, None)
+                self._write_entries(record.email, entries)
+
+    def end_session(self, email: str, user_id: str, session_id: str, *, now: int) -> bool:
+        # One transaction: the account's entry removed (the account still `user_id`,
+        # listing it) and the session revoked (its item's user_id `user_id`).
+        self._run_hooks("end_session")
+        with self._lock:
+            user = self.users.items.get(email)
+            entries = self._entries(email)
+            if (
+                user is None
+                or user.user_id != user_id
+                or session_id not in entries
+                or self.owners.get(session_id) != user_id
+            ):
+                return False
+            del entries[session_id]
+            self._write_entries(email, entries)
+            self.revoked.add(session_id)
+            return True
+
+    def end_all_sessions(self, email: str, user_id: str) -> bool:
+        # One update: `SET sessions = :no_sessions` if the account is still `user_id`.
+        self._run_hooks("end_all_sessions")
+        with self._lock:
+            user = self.users.items.get(email)
+            if user is None or user.user_id != user_id:
+                return False
+            self._write_entries(email, {})
+            return True
+
+    def is_revoked(self, session_id: str) -> bool:
+        """Whether the session is revoked or unknown (as the repository answers)."""
+        with self._lock:
+            return session_id not in self.current or session_id in self.revoked
 
 
 class FakeMailLog:
@@ -459,10 +643,14 @@ class Flows:
             clock=self.clock,
         )
 
-    def login(self, email: str, password: str, *, issuer: str) -> TokenGrant:
+    def login(
+        self, email: str, password: str, *, issuer: str, user_agent: str = "", ip: str = ""
+    ) -> TokenGrant:
         return log_in(
             email,
             password,
+            user_agent=user_agent,
+            ip=ip,
             users=self.users,
             sessions=self.sessions,
             signing_key=self.signing_key,
@@ -485,3 +673,44 @@ class Flows:
 
     def logout(self, refresh_token: str) -> str | None:
         return log_out(refresh_token, sessions=self.sessions, clock=self.clock)
+
+    # -- the caller's own (behind the authorizer) ----------------------------------------
+
+    def list_sessions(self, caller: Caller) -> list[SessionInfo]:
+        return list_sessions(caller, users=self.users, clock=self.clock)
+
+    def end_session(self, caller: Caller, session_id: str) -> None:
+        end_session(caller, session_id, sessions=self.sessions, clock=self.clock)
+
+    def logout_all(self, caller: Caller) -> None:
+        log_out_everywhere(caller, sessions=self.sessions)
+
+    def change_password(self, caller: Caller, current: str, new: str) -> bool:
+        return change_password(
+            caller,
+            current,
+            new,
+            users=self.users,
+            mail=self.mail,
+            settings=self.settings,
+            unknown_email_hash=self.unknown_email_hash,
+            clock=self.clock,
+        )
+
+    def delete_account(self, caller: Caller, password: str) -> bool:
+        return delete_account(
+            caller,
+            password,
+            users=self.users,
+            mail=self.mail,
+            settings=self.settings,
+            unknown_email_hash=self.unknown_email_hash,
+            clock=self.clock,
+        )
+
+
+def caller_of(grant: TokenGrant) -> Caller:
+    """The caller the authorizer would pass on for the grant's access token (its `sub`,
+    `email` and `sid`; the signature is the authorizer's business, not this helper's)."""
+    claims = jwt.decode(grant.access_token, options={"verify_signature": False})
+    return Caller(user_id=claims["sub"], email=claims["email"], session_id=claims["sid"])
