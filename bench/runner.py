@@ -12,13 +12,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import authorizer, coldstart, dynamo, hashing, mail, report
+from bench import authorizer, coldstart, dynamo, hashing, mail, report, sessions
 from bench.common import ROOT, Row, apply_environment
 
 PARTS: dict[str, Callable[[], list[Row]]] = {
     "authorizer": authorizer.run,
     "dynamodb": dynamo.run,
     "email": mail.run,
+    "sessions": sessions.run,
     "coldstart": coldstart.run,
     "passwords": hashing.run,
 }
@@ -42,6 +43,12 @@ METHODS = {
         "the mailer run on one queued job at a time; budgets are DynamoDB round trips at "
         "most + SQS SendMessage exactly. Signup's answer time: whole handler calls for a "
         "new and a taken email, interleaved, median(new) / median(taken)."
+    ),
+    "sessions": (
+        "the same hooks; login, the authorizer, sessions and account under moto; each "
+        "route's events/ file with the authorizer handler's own context for a login's "
+        "access token (sid included); budgets are DynamoDB round trips at most (+ SQS "
+        "SendMessage exactly, for the notices); logout-all counted with 1 and 30 sessions."
     ),
     "login": (
         "per warm login: whole handler call - time inside passwords.verify_password/"
