@@ -777,7 +777,7 @@ EXPECTED_LEADING_KEYS: dict[str, dict[tuple[str, str], tuple[str, ...]]] = {
     "LoginFunction": {
         ("dynamodb:BatchGetItem", "UsersTable"): ACCOUNTS_AND_FAILURES,
         ("dynamodb:UpdateItem", "UsersTable"): ACCOUNTS_AND_FAILURES,
-        ("dynamodb:DeleteItem", "UsersTable"): ACCOUNTS_AND_FAILURES,
+        ("dynamodb:DeleteItem", "UsersTable"): ("FAILED#*",),  # a success clears the count
     },
     "RefreshFunction": {
         ("dynamodb:GetItem", "UsersTable"): ACCOUNTS,
