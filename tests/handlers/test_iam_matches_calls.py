@@ -3,9 +3,10 @@ SQS and SES for the functions behind the routes and the mailer, Secrets Manager 
 rotation function.
 
 moto does not enforce IAM, so a grant that is missing would only show in AWS. These tests
-record each handler's calls (transaction items included) across its paths and hold them
-to the function's policy statements, action by action and resource by resource (table,
-queue, SES identity, secret).
+record each handler's calls (transaction and batch items included) across its paths and
+hold them to the function's policy statements, action by action and resource by resource
+(table, queue, SES identity, secret), and each item's partition key to the statement's
+dynamodb:LeadingKeys where it has one.
 """
 
 from __future__ import annotations
@@ -26,7 +27,13 @@ from botocore.exceptions import ClientError
 from localapi.template import Resolver
 from stateless_auth.tokens.rotation import EARLY_ROTATION_TAG, RotationTooSoon
 from tests.support.aws import MotoStack, moto_stack, project_template
-from tests.support.events import body, cookie_token, load_event, with_refresh_cookie
+from tests.support.events import (
+    body,
+    cookie_token,
+    load_event,
+    with_bearer,
+    with_refresh_cookie,
+)
 from tests.support.handlers import import_handler, invoke
 from tests.support.rotation import rotation_aws
 from tests.support.settings import AUDIENCE
@@ -41,7 +48,12 @@ FUNCTIONS = {
     "verify_email": "VerifyEmailFunction",
     "password_reset": "PasswordResetFunction",
     "mailer": "MailerFunction",
+    "sessions": "SessionsFunction",
+    "account": "AccountFunction",
 }
+# Imported beside them to put its context on the events of the routes behind it, as API
+# Gateway does; it reads keys through the extension and makes no call recorded here.
+AUTHORIZER = "authorizer"
 TRANSACT_ACTIONS = {
     "Put": "PutItem",
     "Update": "UpdateItem",
@@ -57,6 +69,7 @@ EVENT_SOURCE_MAPPING_ACTIONS = {
     "sqs:GetQueueAttributes",
     "sqs:ChangeMessageVisibility",
 }
+SINGLE_ITEM_OPERATIONS = {"GetItem", "PutItem", "UpdateItem", "DeleteItem"}
 SERVICES = ("dynamodb", "sqs", "sesv2")  # the clients recorded (SES v2's IAM prefix: ses)
 EMAIL_FROM = "no-reply@iam.example.com"
 APP_URL = "https://app.example.com"
@@ -126,13 +139,13 @@ class Recorder:
     from_addresses: set[str] = field(default_factory=set)
     mails: list[dict[str, Any]] = field(default_factory=list)
     current: list[str] = field(default_factory=list)
-    # (dynamodb action, partition key) per function, for the dynamodb:LeadingKeys rules.
-    keys: dict[str, set[tuple[str, str]]] = field(default_factory=lambda: defaultdict(set))
+    # (dynamodb action, table logical id, partition key) per function, for the
+    # dynamodb:LeadingKeys rules.
+    keys: dict[str, set[tuple[str, str, str]]] = field(default_factory=lambda: defaultdict(set))
 
-    def _record_key(self, action: str, spec: dict[str, Any]) -> None:
-        item = spec.get("Key") or spec.get("Item") or {}
-        if "pk" in item:
-            self.keys[self.current[0]].add((action, item["pk"]["S"]))
+    def _record_key(self, action: str, table: str, item: dict[str, Any]) -> None:
+        assert "pk" in item, (action, table, item)  # every item is named by its key
+        self.keys[self.current[0]].add((action, table, item["pk"]["S"]))
 
     def record(self, params: dict[str, Any], model: Any, **_: Any) -> None:
         if not self.current:
@@ -145,14 +158,25 @@ class Recorder:
             if operation in ("TransactWriteItems", "TransactGetItems"):
                 for item in params["TransactItems"]:
                     ((kind, spec),) = item.items()
-                    calls.add((f"dynamodb:{TRANSACT_ACTIONS[kind]}", by_table[spec["TableName"]]))
-                    self._record_key(f"dynamodb:{TRANSACT_ACTIONS[kind]}", spec)
-            elif operation in ("BatchGetItem", "BatchWriteItem"):
-                for table in params["RequestItems"]:
-                    calls.add((f"dynamodb:{operation}", by_table[table]))
+                    action, table = (
+                        f"dynamodb:{TRANSACT_ACTIONS[kind]}",
+                        by_table[spec["TableName"]],
+                    )
+                    calls.add((action, table))
+                    self._record_key(action, table, spec.get("Key") or spec["Item"])
+            elif operation == "BatchGetItem":
+                for name, request in params["RequestItems"].items():
+                    calls.add((f"dynamodb:{operation}", by_table[name]))
+                    for key in request["Keys"]:
+                        self._record_key(f"dynamodb:{operation}", by_table[name], key)
+            elif operation == "BatchWriteItem":
+                raise AssertionError("no handler batches writes; record their keys first")
             else:
-                calls.add((f"dynamodb:{operation}", by_table[params["TableName"]]))
-                self._record_key(f"dynamodb:{operation}", params)
+                # a Query or Scan would need its own reading of dynamodb:LeadingKeys
+                assert operation in SINGLE_ITEM_OPERATIONS, f"unexpected dynamodb:{operation}"
+                action, table = f"dynamodb:{operation}", by_table[params["TableName"]]
+                calls.add((action, table))
+                self._record_key(action, table, params.get("Key") or params["Item"])
         elif service == "sqs":
             by_url = {url: logical for logical, url in self.aws.queues.items()}
             calls.add((f"sqs:{operation}", by_url[params["QueueUrl"]]))
@@ -242,7 +266,9 @@ def recorder() -> Iterator[Recorder]:
                 f"provide-client-params.{service}", recorder.record, unique_id=f"iam-{service}"
             )
         try:
-            recorder.handlers.update({name: import_handler(name) for name in FUNCTIONS})
+            recorder.handlers.update(
+                {name: import_handler(name) for name in [*FUNCTIONS, AUTHORIZER]}
+            )
             yield recorder
         finally:
             for service in SERVICES:
@@ -257,10 +283,61 @@ def http_event(name: str, **fields: str) -> dict[str, Any]:
     return event
 
 
+def login(recorder: Recorder, email: str, password: str) -> tuple[str, str]:
+    """(access token, refresh token) of a successful login."""
+    reply = recorder.invoke("login", http_event("login_ok.json", email=email, password=password))
+    assert reply["statusCode"] == 200, reply
+    return str(body(reply)["access_token"]), cookie_token(reply)
+
+
+def authorized(
+    recorder: Recorder,
+    name: str,
+    access_token: str,
+    *,
+    session_id: str | None = None,
+    **fields: str,
+) -> dict[str, Any]:
+    """events/<name> as API Gateway hands it to the route after the authorizer allowed
+    the token: the decision's context in requestContext.authorizer.lambda; ``fields`` as
+    its JSON body, ``session_id`` in its path."""
+    decision = recorder.invoke(AUTHORIZER, with_bearer("authorizer_valid.json", access_token))
+    assert decision["isAuthorized"] is True, decision
+    event = with_bearer(name, access_token)
+    # the file's own context (a placeholder caller) has the shape the authorizer gives
+    assert set(event["requestContext"]["authorizer"]["lambda"]) == set(decision["context"])
+    event["requestContext"] = {
+        **event["requestContext"],
+        "authorizer": {"lambda": decision["context"]},
+    }
+    if fields:
+        event["body"] = json.dumps(fields)
+    if session_id is not None:
+        event["pathParameters"] = {"session_id": session_id}
+        event["rawPath"] = f"/auth/sessions/{session_id}"
+    return event
+
+
+def session_of(recorder: Recorder, access_token: str) -> str:
+    """The session id (sid) the authorizer passes on for the token."""
+    decision = recorder.invoke(AUTHORIZER, with_bearer("authorizer_valid.json", access_token))
+    return str(decision["context"]["sid"])
+
+
+def refreshes(recorder: Recorder, refresh_token: str) -> int:
+    return int(
+        recorder.invoke("refresh", with_refresh_cookie("refresh_cookie.json", refresh_token))[
+            "statusCode"
+        ]
+    )
+
+
 def test_every_aws_call_of_the_handlers_is_granted(recorder: Recorder) -> None:
     """Through sign-up, verification, login, refresh (reuse, and a session outlived by a
-    password reset), logout, a reset, the lock-out and the mail limit: each function
-    calls exactly what its role is granted (the mailer's event source mapping aside)."""
+    password reset), logout, a reset, the sessions and account routes
+    (sessions_and_account), the lock-out and the mail limit: each function calls exactly
+    what its role is granted (the mailer's event source mapping aside), and only the
+    items its dynamodb:LeadingKeys allow, each kind of them."""
     run = recorder.invoke
     ann, bob = "iam@example.com", "iam-unverified@example.com"
 
@@ -308,6 +385,9 @@ def test_every_aws_call_of_the_handlers_is_granted(recorder: Recorder) -> None:
     outlived = run("refresh", with_refresh_cookie("refresh_cookie.json", third))
     assert outlived["statusCode"] == 401, outlived
     run("logout", with_refresh_cookie("logout_cookie.json", second))
+    ann_access, _ann_refresh = login(recorder, ann, NEW_PASSWORD)  # a session of another user
+
+    sessions_and_account(recorder, other_users_session=session_of(recorder, ann_access))
 
     for _ in range(6):  # into the lock-out
         run("login", http_event("login_ok.json", email=ann, password="wrong passphrase here"))
@@ -348,20 +428,149 @@ def test_every_aws_call_of_the_handlers_is_granted(recorder: Recorder) -> None:
         if name != "mailer"
     )
     assert not {call for call in recorder.calls["mailer"] if call[0].startswith("sqs:")}
-    # where a statement limits the items (dynamodb:LeadingKeys), every call stays within
+    # where a statement limits the items (dynamodb:LeadingKeys), every call stays within,
+    # and every kind of item it allows is one the function touches
     for name, function in FUNCTIONS.items():
-        for action, key in recorder.keys[name]:
+        keys = recorder.keys[name]
+        for action, table, key in keys:
             assert any(
-                action in statement["Action"] and leading_keys_allow(statement, key)
+                action in statement["Action"]
+                and table in statement_tables(statement)
+                and leading_keys_allow(statement, key)
                 for statement in _statements(function)
-            ), f"{function} calls {action} on {key.split('#', 1)[0]}# items, not granted"
+            ), f"{function} calls {action} on {key.split('#', 1)[0]}# items of {table}, not granted"
+        for statement in _statements(function):
+            for pattern in leading_keys(statement) or []:
+                unused = {
+                    (action, table)
+                    for action in statement["Action"]
+                    for table in statement_tables(statement)
+                    if not any(
+                        (a, t) == (action, table) and fnmatch.fnmatchcase(key, pattern)
+                        for a, t, key in keys
+                    )
+                }
+                assert not unused, f"{function} is granted {pattern} items it never uses: {unused}"
+
+
+def statement_tables(statement: dict[str, Any]) -> set[str]:
+    resources = statement["Resource"]
+    return {_target(r) for r in (resources if isinstance(resources, list) else [resources])}
+
+
+def leading_keys(statement: dict[str, Any]) -> list[str] | None:
+    """The statement's dynamodb:LeadingKeys patterns, None where it has none."""
+    condition = statement.get("Condition", {}).get("ForAllValues:StringLike", {})
+    patterns = condition.get("dynamodb:LeadingKeys")
+    return None if patterns is None else list(patterns)
 
 
 def leading_keys_allow(statement: dict[str, Any], key: str) -> bool:
     """Whether the statement's dynamodb:LeadingKeys condition (if any) allows `key`."""
-    condition = statement.get("Condition", {}).get("ForAllValues:StringLike", {})
-    patterns = condition.get("dynamodb:LeadingKeys")
+    patterns = leading_keys(statement)
     return patterns is None or any(fnmatch.fnmatchcase(key, p) for p in patterns)
+
+
+def sessions_and_account(recorder: Recorder, *, other_users_session: str) -> None:
+    """The routes behind the authorizer, for a verified account of its own: the sessions
+    list, ending one (its own, and another user's: 404), logout and logout-all, a password
+    change (weak, wrong and right current password, with a reset link pending) and the
+    account's deletion, after which its sessions no longer refresh or log out."""
+    run = recorder.invoke
+    cat = "iam-sessions@example.com"
+    run("signup", http_event("signup_ok.json", email=cat, password=PASSWORD))
+    recorder.deliver_mail()
+    link = recorder.link_token("verify-email", cat)
+    assert run("verify_email", http_event("verify_email.json", token=link))["statusCode"] == 200
+
+    a_access, a_refresh = login(recorder, cat, PASSWORD)  # each login lists its session
+    b_access, b_refresh = login(recorder, cat, PASSWORD)
+    c_access, c_refresh = login(recorder, cat, PASSWORD)
+    a_refresh = cookie_token(run("refresh", with_refresh_cookie("refresh_cookie.json", a_refresh)))
+    listed = run("sessions", authorized(recorder, "sessions_list.json", a_access))
+    assert listed["statusCode"] == 200, listed
+    sessions = body(listed)["sessions"]
+    assert len(sessions) == 3
+    assert [s["session_id"] for s in sessions if s["current"]] == [session_of(recorder, a_access)]
+
+    ended = run(
+        "sessions",
+        authorized(
+            recorder, "sessions_delete.json", a_access, session_id=session_of(recorder, c_access)
+        ),
+    )
+    assert ended["statusCode"] == 204, ended
+    assert refreshes(recorder, c_refresh) == 401
+    for unknown in (other_users_session, "not-a-session-id", session_of(recorder, c_access)):
+        refused = run(
+            "sessions", authorized(recorder, "sessions_delete.json", a_access, session_id=unknown)
+        )
+        assert body(refused)["error"] == "not_found", (unknown, refused)
+
+    _, d_refresh = login(recorder, cat, PASSWORD)
+    assert run("logout", with_refresh_cookie("logout_cookie.json", d_refresh))["statusCode"] == 204
+    out = run("sessions", authorized(recorder, "logout_all.json", b_access))
+    assert out["statusCode"] == 204, out
+    assert refreshes(recorder, a_refresh) == 401
+    assert refreshes(recorder, b_refresh) == 401
+
+    e_access, e_refresh = login(recorder, cat, PASSWORD)
+    _, f_refresh = login(recorder, cat, PASSWORD)
+    run("password_reset", http_event("password_forgot.json", email=cat))
+    recorder.deliver_mail()  # a reset link pending: the change ends it
+    weak = run(
+        "account",
+        authorized(
+            recorder,
+            "password_change_weak.json",
+            e_access,
+            current_password=PASSWORD,
+            new_password="x",
+        ),
+    )
+    assert body(weak)["error"] == "weak_password", weak
+    wrong = run(
+        "account",
+        authorized(
+            recorder,
+            "password_change.json",
+            e_access,
+            current_password="wrong passphrase here",
+            new_password=NEW_PASSWORD,
+        ),
+    )
+    assert body(wrong)["error"] == "invalid_credentials", wrong
+    changed = run(
+        "account",
+        authorized(
+            recorder,
+            "password_change.json",
+            e_access,
+            current_password=PASSWORD,
+            new_password=NEW_PASSWORD,
+        ),
+    )
+    assert changed["statusCode"] == 204, changed
+    recorder.deliver_mail()  # your password was changed
+    assert refreshes(recorder, f_refresh) == 401  # every other session ended
+    e_refresh = cookie_token(run("refresh", with_refresh_cookie("refresh_cookie.json", e_refresh)))
+
+    run("password_reset", http_event("password_forgot.json", email=cat))
+    recorder.deliver_mail()
+    wrong = run("account", authorized(recorder, "account_delete.json", e_access, password=PASSWORD))
+    assert body(wrong)["error"] == "invalid_credentials", wrong
+    deleted = run(
+        "account", authorized(recorder, "account_delete.json", e_access, password=NEW_PASSWORD)
+    )
+    assert deleted["statusCode"] == 204, deleted
+    recorder.deliver_mail()  # your account was deleted
+    gone = run("sessions", authorized(recorder, "sessions_list.json", e_access))
+    assert body(gone) == {"sessions": []}, gone
+    assert refreshes(recorder, e_refresh) == 401
+    run("logout", with_refresh_cookie("logout_cookie.json", e_refresh))
+    again = run("signup", http_event("signup_ok.json", email=cat, password=PASSWORD))
+    assert again["statusCode"] == 202, again
+    recorder.deliver_mail()
 
 
 def test_the_mailer_may_not_put_an_account_item() -> None:
