@@ -31,6 +31,8 @@ BUDGETS_MS = {
     "verify_email": 400.0,
     "password_reset": 400.0,
     "mailer": 400.0,
+    "sessions": 400.0,
+    "account": 400.0,
 }
 FORBIDDEN = ("boto3", "pydantic", "aws_xray_sdk")
 WATCHED = ("boto3", "botocore", "pydantic", "aws_xray_sdk", "aws_lambda_powertools")
