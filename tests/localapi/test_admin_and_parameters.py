@@ -93,7 +93,7 @@ def test_cors_follows_the_allowed_origins_parameter_of_the_template() -> None:
     assert cors is not None
     assert cors.allow_origins == ("https://app.example.com", "http://localhost:5173")
     assert cors.allow_credentials is True
-    assert cors.allow_methods == ("GET", "POST", "OPTIONS")
+    assert cors.allow_methods == ("GET", "POST", "DELETE", "OPTIONS")
     assert cors.allow_headers == ("authorization", "content-type")
     assert cors.max_age == 600
 

@@ -47,7 +47,7 @@ def test_browser_apps_in_allowed_origins_get_cors_with_credentials() -> None:
             assert status == 204
             assert headers["Access-Control-Allow-Origin"] == origin  # never "*"
             assert headers["Access-Control-Allow-Credentials"] == "true"
-            assert headers["Access-Control-Allow-Methods"] == "GET,POST,OPTIONS"
+            assert headers["Access-Control-Allow-Methods"] == "GET,POST,DELETE,OPTIONS"
             assert headers["Access-Control-Allow-Headers"] == "authorization,content-type"
             assert headers["Access-Control-Max-Age"] == "600"
         status, headers, _ = preflight(base_url, "https://evil.example")
