@@ -23,6 +23,8 @@ FUNCTIONS = (
     "verify_email",
     "password_reset",
     "mailer",
+    "sessions",
+    "account",
 )
 
 

@@ -201,3 +201,109 @@ def test_whole_flow_logs_no_secrets_and_one_line_per_security_event(
     assert names.count("EmailSent") == 4
     assert names.count("EmailVerified") == 1
     assert names.count("PasswordReset") == 1
+
+
+SESSIONS_EMAIL = "hygiene-sessions@example.com"
+
+
+def account_secrets(stack: Stack, email: str) -> list[str]:
+    item = stack.dynamodb.get_item(
+        TableName=stack.tables["UsersTable"], Key={"pk": {"S": f"EMAIL#{email}"}}
+    ).get("Item", {})
+    return [
+        item[name]["S"]
+        for name in ("password_hash", "verify_token_hash", "reset_token_hash")
+        if name in item
+    ]
+
+
+def test_the_sessions_and_account_routes_log_no_secrets_and_one_line_per_event(
+    stack: Stack, logs: Collect, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Listing, ending one, logout-all, a password change (weak, wrong, right) and the
+    deletion (wrong, right): no password, hash or token in any line or metric."""
+    stack.sign_up_verified(SESSIONS_EMAIL, PASSWORD)
+    secrets: list[str] = [PASSWORD, WRONG, NEW_PASSWORD, *account_secrets(stack, SESSIONS_EMAIL)]
+    grants = [stack.log_in(SESSIONS_EMAIL, PASSWORD, user_agent="hygiene-agent") for _ in range(3)]
+    secrets += [token for g in grants for token in (g["access_token"], g["refresh_token"])]
+    access = grants[0]["access_token"]
+    # a pending reset link, which the change ends
+    stack.invoke(
+        "password_reset", with_json_body("password_forgot.json", {"email": SESSIONS_EMAIL})
+    )
+    stack.run_mailer()
+    reset_link = stack.link_token(SESSIONS_EMAIL, "reset_password")
+    secrets += [
+        reset_link,
+        hash_one_time_token(reset_link),
+        *account_secrets(stack, SESSIONS_EMAIL),
+    ]
+    logs.lines.clear()
+
+    assert stack.call("sessions", "sessions_list.json", access)["statusCode"] == 200
+    other = str(stack.authorizer_context(grants[1]["access_token"])["sid"])
+    ended = stack.call("sessions", "sessions_delete.json", access, session_id=other)
+    assert ended["statusCode"] == 204
+    assert len([line for line in logs.lines if '"session ended"' in line]) == 1
+
+    change = "password_change.json"
+    weak = {"current_password": PASSWORD, "new_password": WEAK}
+    assert stack.call("account", change, access, payload=weak)["statusCode"] == 400
+    logs.lines.clear()
+    wrong = {"current_password": WRONG, "new_password": NEW_PASSWORD}
+    assert stack.call("account", change, access, payload=wrong)["statusCode"] == 401
+    assert len([line for line in logs.lines if "current password refused" in line]) == 1
+    logs.lines.clear()
+    right = {"current_password": PASSWORD, "new_password": NEW_PASSWORD}
+    assert stack.call("account", change, access, payload=right)["statusCode"] == 204
+    assert len([line for line in logs.lines if '"password changed"' in line]) == 1
+    secrets += account_secrets(stack, SESSIONS_EMAIL)  # the new hash
+    stack.run_mailer()
+
+    rotated = stack.invoke(
+        "refresh",
+        with_json_body("refresh_body.json", {"refresh_token": grants[0]["refresh_token"]}),
+    )
+    assert rotated["statusCode"] == 200
+    secrets += [body(rotated)["refresh_token"], body(rotated)["access_token"]]
+    logs.lines.clear()
+    assert stack.call("sessions", "logout_all.json", access)["statusCode"] == 204
+    assert len([line for line in logs.lines if '"every session ended"' in line]) == 1
+
+    later = stack.log_in(SESSIONS_EMAIL, NEW_PASSWORD)
+    secrets += [later["access_token"], later["refresh_token"]]
+    delete = "account_delete.json"
+    token = later["access_token"]
+    assert stack.call("account", delete, token, payload={"password": WRONG})["statusCode"] == 401
+    logs.lines.clear()
+    deleted = stack.call("account", delete, token, payload={"password": NEW_PASSWORD})
+    assert deleted["statusCode"] == 204
+    assert len([line for line in logs.lines if '"account deleted"' in line]) == 1
+    stack.run_mailer()
+
+    output = capsys.readouterr().out
+    everything = "\n".join(logs.lines) + "\n" + output
+    for secret in secrets:
+        assert secret not in everything
+    for needle in (
+        "Bearer ",
+        "__Host-refresh_token=",
+        "password_hash",
+        '"password"',
+        "current_password",
+        "new_password",
+        "#token=",
+        "token_hash",
+        "$argon2",
+    ):
+        assert needle not in everything
+    metrics = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    names = [m for doc in metrics for m in doc]
+    for name, count in {
+        "SessionEnded": 1,
+        "PasswordChanged": 1,
+        "LogoutAll": 1,
+        "AccountDeleted": 1,
+        "LoginFailed": 2,  # the wrong current passwords
+    }.items():
+        assert names.count(name) == count, (name, names)

@@ -11,6 +11,7 @@ from tests.support.paths import EVENTS
 
 PLACEHOLDER = "REPLACE_WITH_REFRESH_TOKEN"  # where the events/ files want a refresh token
 LINK_PLACEHOLDER = "REPLACE_WITH_LINK_TOKEN"  # where they want a verification or reset token
+SESSION_ID_PLACEHOLDER = "REPLACE_WITH_SESSION_ID"  # events/sessions_delete.json's path
 ROTATION_STEPS = {
     "createSecret": "create_secret",
     "setSecret": "set_secret",
@@ -62,6 +63,19 @@ def with_json_body(name: str, payload: Mapping[str, Any]) -> dict[str, Any]:
     event = load_event(name)
     event["body"] = json.dumps(payload)
     event["isBase64Encoded"] = False
+    return event
+
+
+def with_session_id(source: str | Mapping[str, Any], session_id: str) -> dict[str, Any]:
+    """The event (events/sessions_delete.json, or a shallow copy of the event given) for
+    DELETE /auth/sessions/<session_id>."""
+    event = load_event(source) if isinstance(source, str) else dict(source)
+    event["pathParameters"] = {"session_id": session_id}
+    event["rawPath"] = event["rawPath"].replace(SESSION_ID_PLACEHOLDER, session_id)
+    event["requestContext"] = {
+        **event["requestContext"],
+        "http": {**event["requestContext"]["http"], "path": event["rawPath"]},
+    }
     return event
 
 

@@ -16,7 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 from localapi.queues import sqs_record
 from localapi.runtime import LambdaContext
-from tests.support.events import body, with_json_body, with_link_token
+from tests.support.events import (
+    body,
+    with_bearer,
+    with_json_body,
+    with_link_token,
+    with_session_id,
+)
 from tests.support.mail import token_in
 from tests.support.paths import FUNCTIONS
 from tests.support.settings import REGION
@@ -123,6 +129,62 @@ class Stack:
             if page in mail.text:
                 return token_in(mail.text, purpose)
         raise AssertionError(f"no {purpose} link was mailed to {address}")
+
+    # -- the routes behind the authorizer ----------------------------------------------
+
+    def authorizer_context(self, access_token: str) -> dict[str, Any]:
+        """The context the authorizer's decision passes on for the token (it must allow)."""
+        decision = self.invoke("authorizer", with_bearer("authorizer_valid.json", access_token))
+        assert decision["isAuthorized"] is True, decision
+        context: dict[str, Any] = decision["context"]
+        return context
+
+    def authorized(
+        self,
+        name: str,
+        access_token: str,
+        *,
+        payload: Mapping[str, Any] | None = None,
+        session_id: str | None = None,
+    ) -> dict[str, Any]:
+        """events/<name> as API Gateway hands it to its route once the authorizer allowed
+        ``access_token``: the decision's context in requestContext.authorizer.lambda
+        (the file's placeholder caller has its shape), ``payload`` as the JSON body,
+        ``session_id`` in the path of DELETE /auth/sessions/{session_id}."""
+        context = self.authorizer_context(access_token)
+        event = (
+            with_bearer(name, access_token) if payload is None else with_json_body(name, payload)
+        )
+        event["headers"] = {**event["headers"], "authorization": f"Bearer {access_token}"}
+        placeholder = event["requestContext"]["authorizer"]["lambda"]
+        assert set(placeholder) == set(context), (set(placeholder), set(context))
+        event["requestContext"] = {**event["requestContext"], "authorizer": {"lambda": context}}
+        if session_id is not None:
+            event = with_session_id(event, session_id)
+        return event
+
+    def call(self, name: str, event_file: str, access_token: str, **kwargs: Any) -> dict[str, Any]:
+        """Invoke the function ``name`` with ``authorized(event_file, access_token, ...)``."""
+        return self.invoke(name, self.authorized(event_file, access_token, **kwargs))
+
+    def log_in(self, email: str, password: str, **client: str) -> dict[str, Any]:
+        """POST /auth/login (events/login_ok.json with these credentials, the tokens in the
+        body); ``user_agent``/``ip`` as API Gateway's requestContext.http gives them. Its
+        200 body."""
+        event = with_json_body(
+            "login_ok.json",
+            {"email": email, "password": password, "refresh_token_delivery": "body"},
+        )
+        http = dict(event["requestContext"]["http"])
+        if "user_agent" in client:
+            http["userAgent"] = client["user_agent"]
+            event["headers"] = {**event["headers"], "user-agent": client["user_agent"]}
+        if "ip" in client:
+            http["sourceIp"] = client["ip"]
+        event["requestContext"] = {**event["requestContext"], "http": http}
+        reply = self.invoke("login", event)
+        assert reply["statusCode"] == 200, reply
+        return body(reply)
 
     # -- accounts ----------------------------------------------------------------------
 
