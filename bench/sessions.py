@@ -11,18 +11,24 @@ Budgets (issue 11): list 1; end one ≤ 2; logout-all ≤ 1 + one per 25 session
 with 1 session and with 30: the design makes it 1 whatever the number); password change
 ≤ 3 + logout-all's (the read, the lock-out reservation, the change); DELETE /me reported.
 The change and the deletion each queue one notice (SQS SendMessage exactly 1).
+
+The account item carries the list, so its size grows with the sessions listed: the size
+DynamoDB bills (attribute names and values, DynamoDB's sizing rules) is reported with
+30 sessions of a browser's User-Agent, and what a refresh then costs in write units
+(its transaction updates the account item: 2 WRU per started KB of it).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import warnings
 from contextlib import redirect_stdout
 from typing import Any
 
 from bench.common import Row
 from bench.dynamo import _DEVNULL, Call, DynamoMeter, handlers_in_moto
-from tests.support.events import with_bearer, with_json_body
+from tests.support.events import with_bearer, with_json_body, with_refresh_token_in_body
 from tests.support.handlers import LambdaContext, Stack
 
 SECTION = "sessions"
@@ -31,18 +37,53 @@ OTHER_EMAIL = "bob@example.com"
 PASSWORD = "correct horse battery staple"
 NEW_PASSWORD = "a new and long enough passphrase"  # events/password_change.json's
 SESSION_ID_PLACEHOLDER = "REPLACE_WITH_SESSION_ID"
+BROWSER = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/126.0.0.0 Safari/537.36"
+)
 SESSIONS_PER_WRITE = 25  # the budget's "one per 25 sessions"
 MANY_SESSIONS = 30
 # DynamoDB round trips at most (None: reported), SQS SendMessage exactly.
 LIST_BUDGET = 1
 END_ONE_BUDGET = 2
 CHANGE_BUDGET_BEFORE_REVOKE = 3
-HANDLERS = ("signup", "verify_email", "mailer", "login", "authorizer", "sessions", "account")
+HANDLERS = (
+    "signup",
+    "verify_email",
+    "mailer",
+    "login",
+    "refresh",
+    "authorizer",
+    "sessions",
+    "account",
+)
 
 
 def logout_all_budget(sessions: int) -> int:
     """1 + one per 25 sessions (issue 11)."""
     return 1 + sessions // SESSIONS_PER_WRITE
+
+
+def item_size(item: dict[str, Any]) -> int:
+    """An item's size as DynamoDB counts it for capacity: each attribute's name plus its
+    value (strings as UTF-8, numbers about 1 byte per 2 digits + 1, a map or list 3
+    bytes + 1 per element + its elements)."""
+    return sum(len(name.encode()) + _value_size(value) for name, value in item.items())
+
+
+def _value_size(value: dict[str, Any]) -> int:
+    ((kind, inner),) = value.items()
+    if kind == "S":
+        return len(str(inner).encode())
+    if kind == "N":
+        return math.ceil(len(str(inner).lstrip("-").replace(".", "")) / 2) + 1
+    if kind in {"BOOL", "NULL"}:
+        return 1
+    if kind == "M":
+        return 3 + sum(1 + len(k.encode()) + _value_size(v) for k, v in inner.items())
+    if kind == "L":
+        return 3 + sum(1 + _value_size(v) for v in inner)
+    return len(json.dumps(inner))
 
 
 def run() -> list[Row]:
@@ -78,14 +119,37 @@ class SessionsBench:
             raise RuntimeError(f"{name}: expected {status}, got {reply}")
         return reply, call
 
-    def log_in(self, password: str = PASSWORD, email: str = EMAIL) -> str:
+    def log_in(
+        self, password: str = PASSWORD, email: str = EMAIL, *, user_agent: str | None = None
+    ) -> str:
         """A new session (not counted); its access token."""
+        return self.log_in_for_tokens(password, email, user_agent=user_agent)[0]
+
+    def log_in_for_tokens(
+        self, password: str = PASSWORD, email: str = EMAIL, *, user_agent: str | None = None
+    ) -> tuple[str, str]:
+        """A new session (not counted); its access and refresh tokens."""
         event = with_json_body(
             "login_body_delivery.json",
             {"email": email, "password": password, "refresh_token_delivery": "body"},
         )
+        if user_agent is not None:
+            event["headers"] = {**event["headers"], "user-agent": user_agent}
+            http = {**event["requestContext"]["http"], "userAgent": user_agent}
+            event["requestContext"] = {**event["requestContext"], "http": http}
         reply, _ = self.invoke("login", event, 200)
-        return str(json.loads(reply["body"])["access_token"])
+        grant = json.loads(reply["body"])
+        return str(grant["access_token"]), str(grant["refresh_token"])
+
+    def account_size(self) -> int:
+        """The account item's size as DynamoDB bills it (read uncounted: not a handler's)."""
+        stack = self.stack
+        item = stack.dynamodb.get_item(
+            TableName=stack.tables["UsersTable"],
+            Key={"pk": {"S": f"EMAIL#{EMAIL.lower()}"}},
+            ConsistentRead=True,
+        )["Item"]
+        return item_size(item)
 
     def authorized(
         self, name: str, access_token: str, *, body: dict[str, str] | None = None
@@ -187,10 +251,30 @@ class SessionsBench:
         self.expect_sessions(caller, 0, "after logout-all")
         # The ended sessions' access tokens still pass the authorizer (CONTRACT §4):
         # log in afresh for the rest.
-        caller = self.log_in()
+        caller, refresh_token = self.log_in_for_tokens(user_agent=BROWSER)
         for _ in range(MANY_SESSIONS - 1):
-            self.log_in()
+            self.log_in(user_agent=BROWSER)
         self.expect_sessions(caller, MANY_SESSIONS, "before logout-all")
+        before = len(self.meter.operations)
+        size = self.account_size()
+        del self.meter.operations[before:]  # the bench's own read
+        kilobytes = math.ceil(size / 1024)
+        self.rows.append(
+            Row(
+                SECTION,
+                f"account item with {MANY_SESSIONS} sessions listed (a browser's agent)",
+                float(size),
+                f"{size / 1024:.1f} KB: a refresh's account update {2 * kilobytes} WRU",
+                note=(
+                    "DynamoDB bills an update by the item's size (the larger of before and "
+                    "after), 1 WRU per started KB, doubled in a transaction; a list read "
+                    f"{math.ceil(size / 4096)} RRU (4 KB each, strongly consistent)"
+                ),
+            )
+        )
+        event = with_refresh_token_in_body("refresh_body.json", refresh_token)
+        _, call = self.invoke("refresh", event, 200)
+        self.count(f"refresh round trips, {MANY_SESSIONS} sessions listed", call)
         _, call = self.invoke("sessions", self.authorized("sessions_list.json", caller), 200)
         self.count(f"list round trips, {MANY_SESSIONS} sessions", call, LIST_BUDGET)
         _, call = self.invoke("sessions", self.authorized("logout_all.json", caller), 204)
