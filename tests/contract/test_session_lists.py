@@ -534,3 +534,19 @@ def test_an_account_without_a_list_ends_nothing_one_by_one_and_all_at_once(
     assert read(users).lists_sessions is False
     assert sessions.end_all_sessions(ANN, "u1") is True
     assert (read(users).sessions, read(users).lists_sessions) == ((), True)
+
+
+# --- a password reset ends them all, as logout-all does ------------------------------------
+
+
+def test_a_password_reset_empties_the_list(
+    users: UserStore, sessions: SessionStore, open_session: Opener
+) -> None:
+    open_session(token())
+    open_session(token("h2", "s2"))
+    _, reset = pending_links(users)
+    users.reset_password(reset, password_hash="$argon2id$p2", password_set_id="p2", now=NOW)
+    after = read(users)
+    assert (after.sessions, after.lists_sessions) == ((), True)
+    assert refused(sessions, "h1") is AccountChanged
+    assert refused(sessions, "h2") is AccountChanged
