@@ -32,6 +32,7 @@ def lambda_handler(event: APIGatewayProxyEventV2, context: Any) -> dict[str, Any
     caller = caller_of(event)
     if event.route_key == LIST_ROUTE:
         listed = list_sessions(caller, users=users)
+        metrics.add_metric(name="SessionsListed", unit=MetricUnit.Count, value=1)
         return response(
             200,
             {
