@@ -550,3 +550,20 @@ def test_a_password_reset_empties_the_list(
     assert (after.sessions, after.lists_sessions) == ((), True)
     assert refused(sessions, "h1") is AccountChanged
     assert refused(sessions, "h2") is AccountChanged
+
+
+def test_a_password_change_never_lists_again_a_session_ended_since_its_read(
+    users: UserStore, sessions: SessionStore, open_session: Opener
+) -> None:
+    """Found by the attacker review: the change read the account with the caller's
+    session listed, logout-all emptied the list, then the change wrote. Its condition
+    (the kept entry still listed) refuses, and nothing changed."""
+    kept = open_session(token())
+    before = read(users)
+    sessions.end_all_sessions(ANN, "u1")
+    with pytest.raises(AccountChanged):
+        change(users, before, "p2", keep=kept)
+    after = read(users)
+    assert after.sessions == ()
+    assert after.password_hash == before.password_hash
+    assert refused(sessions, "h1") is AccountChanged

@@ -290,6 +290,11 @@ class FakeUsers(Hooks):
         self._run_hooks("change_password")
         with self._lock:
             stored = self._unchanged(user)
+            if keep_session is not None and all(
+                s.session_id != keep_session.session_id for s in stored.sessions
+            ):
+                # `attribute_exists(sessions.#keep)`: never lists an ended session again.
+                raise AccountChanged(user.user_id)
             self.items[user.email] = _listed(
                 replace(stored, password_hash=password_hash, password_set_id=password_set_id),
                 [keep_session] if keep_session is not None else [],

@@ -422,3 +422,48 @@ def test_a_deletion_racing_a_password_change_loses(service: Flows, users: FakeUs
         service.delete_account(caller_of(grant), PASSWORD)
     assert users.get_by_email(ANN) is not None
     assert login(service, password=NEW).access_token
+
+
+# --- found by the attacker review ------------------------------------------------------------
+
+
+def test_a_password_change_racing_logout_all_never_brings_the_changers_session_back(
+    service: Flows, users: FakeUsers
+) -> None:
+    """The change has read the account (its session listed); logout-all lands before the
+    change writes. Writing the read entry back would revive a session after logout-all
+    answered: the change reads again and keeps only what is still listed (nothing)."""
+    changer, other = login(service), login(service)
+    users.once_before("change_password", lambda: service.logout_all(caller_of(other)))
+    service.change_password(caller_of(changer), PASSWORD, NEW)
+    assert service.list_sessions(caller_of(changer)) == []
+    assert refreshes(service, changer) == "account_changed"
+    assert refreshes(service, other) == "account_changed"
+    assert login(service, password=NEW).access_token  # the change itself stands
+
+
+def test_the_right_password_on_a_token_that_outlived_its_account_counts_no_failure(
+    service: Flows, users: FakeUsers
+) -> None:
+    """An app retrying a change with an old account's token and the right password
+    (the email signed up again with it) must not lock the new owner out."""
+    old = login(service)
+    service.delete_account(caller_of(old), PASSWORD)
+    service.signup_verified(ANN, PASSWORD)
+    for _ in range(MAX + 2):
+        with pytest.raises(InvalidCredentials):
+            service.change_password(caller_of(old), PASSWORD, NEW)
+    assert users.failures.get(ANN) is None
+    assert login(service).access_token  # the owner logs in, no lock-out
+
+
+def test_the_loser_of_two_changes_is_not_counted_as_a_failed_login(
+    service: Flows, users: FakeUsers
+) -> None:
+    mine, theirs = login(service), login(service)
+    users.once_before(
+        "change_password", lambda: service.change_password(caller_of(theirs), PASSWORD, OTHER)
+    )
+    with pytest.raises(InvalidCredentials):
+        service.change_password(caller_of(mine), PASSWORD, NEW)
+    assert users.failures.get(ANN) is None

@@ -457,10 +457,16 @@ class UserRepository:
         """Set a new password over the one `user` was read with, in one transaction:
         every pending link ended, every session but `keep_session` ended, the failed
         logins cleared. AccountChanged if the password changed meanwhile (of two changes
-        at once, one wins)."""
+        at once, one wins) or `keep_session` is no longer listed."""
         kept: dict[str, Any] = {"M": {}}
+        condition = "user_id = :uid AND password_hash = :old"
+        update: dict[str, Any] = {}
         if keep_session is not None:
             kept["M"][keep_session.session_id] = session_entry(keep_session)
+            # Still listed as the change writes: a logout-all (or its ending) that landed
+            # since the read must not be undone by writing the entry back.
+            condition += " AND attribute_exists(sessions.#keep)"
+            update["ExpressionAttributeNames"] = {"#keep": keep_session.session_id}
         self._commit_own_change(
             [
                 {
@@ -472,7 +478,7 @@ class UserRepository:
                             " REMOVE reset_token_hash, reset_expires_at, verify_token_hash,"
                             " verify_expires_at"
                         ),
-                        "ConditionExpression": "user_id = :uid AND password_hash = :old",
+                        "ConditionExpression": condition,
                         "ExpressionAttributeValues": {
                             ":ph": {"S": password_hash},
                             ":ps": {"S": password_set_id},
@@ -480,6 +486,7 @@ class UserRepository:
                             ":uid": {"S": user.user_id},
                             ":old": {"S": user.password_hash},
                         },
+                        **update,
                     }
                 },
                 self._delete(failures_key(user.email)),

@@ -37,7 +37,9 @@ def _own_account(
         clock=clock,
     )
     if user.user_id != caller.user_id:
-        # The token outlived its account: the address has another account now.
+        # The token outlived its account: the address has another account now. The
+        # password was right, so the reserved attempt is no failure of the owner's.
+        users.clear_failed_logins(caller.email)
         raise InvalidCredentials(INCORRECT)
     return user
 
@@ -67,7 +69,9 @@ def change_password(
     failed login. InvalidCredentials (a LoginFailed) for a wrong current password, which
     counts toward the lock-out; TooManyAttempts while locked out. Every other session of
     the account ends, the caller's is kept, pending reset and verification links end.
-    Of two changes at once, one wins; the other answers InvalidCredentials.
+    Of two changes at once, one wins; the other answers InvalidCredentials. A session
+    ended since the read (logout-all racing the change) is not brought back: the change
+    reads the account again and keeps only what is still listed.
     """
     passwords.check_password_policy(
         new_password, min_length=settings.password_min_length, email=caller.email
@@ -80,16 +84,29 @@ def change_password(
         unknown_email_hash=unknown_email_hash,
         clock=clock,
     )
-    kept = next((s for s in user.sessions if s.session_id == caller.session_id), None)
-    try:
-        users.change_password(
-            user,
-            password_hash=passwords.hash_password(new_password),
-            password_set_id=str(uuid.uuid4()),
-            keep_session=kept,
-        )
-    except AccountChanged:
-        raise InvalidCredentials(INCORRECT) from None
+    new_hash = passwords.hash_password(new_password)
+    for attempt in range(2):
+        kept = next((s for s in user.sessions if s.session_id == caller.session_id), None)
+        try:
+            users.change_password(
+                user,
+                password_hash=new_hash,
+                password_set_id=str(uuid.uuid4()),
+                keep_session=kept,
+            )
+            break
+        except AccountChanged:
+            # Either the password changed meanwhile (another change or a reset won), or
+            # the caller's session was ended since the read (logout-all): read again,
+            # and go on only if the password is still the one checked.
+            fresh = users.get_by_email(user.email) if attempt == 0 else None
+            if fresh is None or (fresh.user_id, fresh.password_hash) != (
+                user.user_id,
+                user.password_hash,
+            ):
+                users.clear_failed_logins(caller.email)  # the password was right
+                raise InvalidCredentials(INCORRECT) from None
+            user = fresh
     return _notify(mail, MailJob(MailKind.PASSWORD_CHANGED, user.email))
 
 
@@ -117,5 +134,6 @@ def delete_account(
     try:
         users.delete_account(user)
     except AccountChanged:
+        users.clear_failed_logins(caller.email)  # the password was right
         raise InvalidCredentials(INCORRECT) from None
     return _notify(mail, MailJob(MailKind.ACCOUNT_DELETED, user.email))
