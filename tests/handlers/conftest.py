@@ -8,9 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.aws import moto_stack
-from tests.support.handlers import Stack, import_handler
-from tests.support.settings import AUDIENCE
+from tests.support.handlers import Stack, stack_in_moto
 
 FUNCTIONS = (
     "signup",
@@ -30,14 +28,5 @@ FUNCTIONS = (
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
-    with moto_stack() as aws, pytest.MonkeyPatch.context() as environment:
-        for name, value in {"JWT_AUDIENCE": AUDIENCE, **aws.environment()}.items():
-            environment.setenv(name, value)
-        handlers = {name: import_handler(name) for name in FUNCTIONS}
-        yield Stack(
-            handlers=handlers,
-            dynamodb=aws.dynamodb,
-            tables=aws.tables,
-            issuer=aws.issuer,
-            aws=aws,
-        )
+    with stack_in_moto(FUNCTIONS) as stack:
+        yield stack

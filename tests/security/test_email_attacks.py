@@ -31,7 +31,6 @@ from stateless_auth.tokens.keys import KeySet
 from stateless_auth.usecases.login import log_in
 from stateless_auth.usecases.refresh import refresh
 from stateless_auth.usecases.verify_email import find_link
-from tests.support.aws import moto_stack
 from tests.support.events import (
     body,
     error_of,
@@ -39,8 +38,8 @@ from tests.support.events import (
     with_link_token,
     with_refresh_token_in_body,
 )
-from tests.support.handlers import Stack, import_handler
-from tests.support.settings import APP_URL, AUDIENCE, EMAIL_FROM, load_test_settings
+from tests.support.handlers import Stack, stack_in_moto
+from tests.support.settings import APP_URL, EMAIL_FROM, load_test_settings
 
 pytestmark = pytest.mark.xdist_group("security-email")
 
@@ -53,16 +52,8 @@ GONE_QUEUE = "https://sqs.us-east-1.amazonaws.com/123456789012/no-such-queue"
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
-    with moto_stack() as aws, pytest.MonkeyPatch.context() as environment:
-        for name, value in {"JWT_AUDIENCE": AUDIENCE, **aws.environment()}.items():
-            environment.setenv(name, value)
-        yield Stack(
-            handlers={name: import_handler(name) for name in FUNCTIONS},
-            dynamodb=aws.dynamodb,
-            tables=aws.tables,
-            issuer=aws.issuer,
-            aws=aws,
-        )
+    with stack_in_moto(FUNCTIONS) as stack:
+        yield stack
 
 
 def address(label: str) -> str:

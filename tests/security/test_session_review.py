@@ -25,10 +25,8 @@ from stateless_auth.domain.sessions import (
 )
 from stateless_auth.storage.sessions import SessionRepository
 from stateless_auth.storage.users import UserRepository
-from tests.support.aws import moto_stack
 from tests.support.events import body, error_of, with_json_body
-from tests.support.handlers import Stack, import_handler
-from tests.support.settings import AUDIENCE
+from tests.support.handlers import Stack, stack_in_moto
 
 pytestmark = pytest.mark.xdist_group("session_review")
 
@@ -68,16 +66,8 @@ HOSTILE_IDS = (
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
-    with moto_stack() as aws, pytest.MonkeyPatch.context() as environment:
-        for name, value in {"JWT_AUDIENCE": AUDIENCE, **aws.environment()}.items():
-            environment.setenv(name, value)
-        yield Stack(
-            handlers={name: import_handler(name) for name in FUNCTIONS},
-            dynamodb=aws.dynamodb,
-            tables=aws.tables,
-            issuer=aws.issuer,
-            aws=aws,
-        )
+    with stack_in_moto(FUNCTIONS) as stack:
+        yield stack
 
 
 def account(stack: Stack, email: str) -> str:

@@ -8,8 +8,9 @@ the attributes of the Python runtime's context object.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -30,7 +31,7 @@ from tests.support.settings import REGION
 if TYPE_CHECKING:
     from tests.support.aws import MotoStack, SentEmail
 
-__all__ = ["LambdaContext", "Stack", "import_handler", "invoke"]
+__all__ = ["LambdaContext", "Stack", "import_handler", "invoke", "stack_in_moto"]
 
 
 def import_handler(name: str, *, module_name: str | None = None) -> ModuleType:
@@ -205,3 +206,24 @@ class Stack:
         reply = self.invoke("verify_email", with_link_token("verify_email.json", token))
         assert reply["statusCode"] == 200, reply
         return body(reply)
+
+
+@contextlib.contextmanager
+def stack_in_moto(names: tuple[str, ...]) -> Iterator[Stack]:
+    """A Stack of the named functions, imported against the template's resources in moto
+    (tests.support.aws.moto_stack) under the environment the template gives them."""
+    import pytest
+
+    from tests.support.aws import moto_stack
+    from tests.support.settings import AUDIENCE
+
+    with moto_stack() as aws, pytest.MonkeyPatch.context() as environment:
+        for name, value in {"JWT_AUDIENCE": AUDIENCE, **aws.environment()}.items():
+            environment.setenv(name, value)
+        yield Stack(
+            handlers={name: import_handler(name) for name in names},
+            dynamodb=aws.dynamodb,
+            tables=aws.tables,
+            issuer=aws.issuer,
+            aws=aws,
+        )
