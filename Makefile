@@ -30,7 +30,7 @@ CHECKOV_BIN := $(CHECKOV_VENV)/bin
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: run test install lock lock-check python-notice lint typecheck unit validate checkov audit build bench clean breached-list rotate-keys
+.PHONY: run invoke test install lock lock-check python-notice lint typecheck unit validate checkov audit build bench clean breached-list rotate-keys
 
 # Everything comes from requirements-dev.lock, hash-checked: first pip itself (the pip of
 # Python 3.11's venv, 23.2, mistakes SAM CLI's boto3-stubs[...] for an unpinned requirement
@@ -81,8 +81,20 @@ lock: $(STAMP)
 lock-check: $(STAMP)
 	$(BIN)/python scripts/check_lock.py
 
+# `make run EXAMPLE=protected-api` also serves examples/protected-api/ beside the main stack.
+EXAMPLE ?=
 run: $(STAMP)
-	$(BIN)/python -m localapi --host $(HOST) --port $(PORT)
+	$(BIN)/python -m localapi --host $(HOST) --port $(PORT) $(if $(EXAMPLE),--example $(EXAMPLE))
+
+# `sam local invoke` without Docker, in a fresh embedded stack: `make invoke FN=LoginFunction
+# EVENT=events/login_ok.json [ENV_VARS=env.json] [PARAMS="K=V ..."]` (docs/local-api.md).
+FN ?=
+EVENT ?=
+ENV_VARS ?=
+PARAMS ?=
+invoke: $(STAMP)
+	@test -n "$(FN)" || { echo "usage: make invoke FN=LoginFunction EVENT=events/login_ok.json" >&2; exit 2; }
+	@$(BIN)/python -m localapi invoke $(FN) $(if $(EVENT),-e $(EVENT)) $(if $(ENV_VARS),--env-vars $(ENV_VARS)) $(if $(PARAMS),--parameter-overrides $(PARAMS))
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -95,6 +107,8 @@ typecheck: $(STAMP)
 validate: $(STAMP) $(CHECKOV_STAMP)
 	$(BIN)/sam validate --lint --template-file template.yaml
 	$(BIN)/cfn-lint template.yaml
+	$(BIN)/sam validate --lint --template-file examples/protected-api/template.yaml
+	$(BIN)/cfn-lint examples/protected-api/template.yaml
 	$(CHECKOV)
 
 # checkov reads the SAM template as written (it knows AWS::Serverless::*); a finding is

@@ -1,4 +1,6 @@
-"""``python -m localapi --host 127.0.0.1 --port 3000 [--template template.yaml]``."""
+"""``python -m localapi --host 127.0.0.1 --port 3000 [--template template.yaml]
+[--example protected-api]``, and ``python -m localapi invoke FUNCTION -e EVENT``
+(``sam local invoke`` without Docker: localapi/invoke.py)."""
 
 from __future__ import annotations
 
@@ -6,9 +8,12 @@ import argparse
 import signal
 import sys
 import threading
+from pathlib import Path
 from types import FrameType
 
+from localapi.examples import example_template
 from localapi.server import LocalApi, StartupError
+from localapi.template import TemplateError
 
 READY_MESSAGE = "Stateless Auth local API listening on {url}"
 
@@ -25,10 +30,25 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
     parser.add_argument("--port", type=int, default=3000, help="port to bind; 0 picks a free one")
     parser.add_argument("--template", default="template.yaml", help="SAM template to serve")
+    parser.add_argument(
+        "--example",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help=(
+            "also serve an example stack beside it: examples/NAME/template.yaml (or a "
+            "template's path); its !ImportValue of the main stack's exports resolves"
+        ),
+    )
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["invoke"]:
+        from localapi.invoke import main as invoke
+
+        return invoke(argv[1:])
     arguments = parse_arguments(argv)
     stop = threading.Event()
 
@@ -38,7 +58,13 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
 
-    api = LocalApi(arguments.template, host=arguments.host, port=arguments.port)
+    try:
+        base_dir = Path(arguments.template).resolve().parent
+        examples = [example_template(name, base_dir) for name in arguments.example]
+    except TemplateError as exc:
+        sys.stderr.write(f"localapi: cannot start: {exc}\n")
+        return 1
+    api = LocalApi(arguments.template, host=arguments.host, port=arguments.port, examples=examples)
     try:
         api.start()
     except StartupError as exc:

@@ -114,6 +114,11 @@ LEFT_OUT = frozenset(
         "AWS::SecretsManager::ResourcePolicy",
         "AWS::SecretsManager::RotationSchedule",
         "AWS::SQS::QueuePolicy",
+        # The optional custom domain (ApiDomainName): DNS and TLS exist only in AWS; the
+        # local API answers on its own address whatever the domain.
+        "AWS::ApiGatewayV2::DomainName",
+        "AWS::ApiGatewayV2::ApiMapping",
+        "AWS::Route53::RecordSet",
     }
 )
 DEFAULT_TIMEOUT_SECONDS = 3
@@ -127,6 +132,8 @@ class AuthorizerSpec:
     name: str
     function_id: str
     identity_headers: tuple[str, ...]
+    # FunctionArn is !ImportValue of another stack's export: function_id is that ARN.
+    imported: bool = False
 
 
 @dataclass(frozen=True)
@@ -239,8 +246,12 @@ def check_template(template: Mapping[str, Any]) -> None:
     _check_shape(template.get("Globals") or {}, {"Function": _FUNCTION}, "Globals")
     apis = []
     for logical_id, resource in template["Resources"].items():
-        _check_shape(resource, RESOURCE, logical_id)
         rtype = resource.get("Type")
+        # A Condition only where nothing is emulated: the local API creates every table,
+        # secret, queue and function it emulates.
+        _check_shape(
+            resource, {**RESOURCE, "Condition": None} if rtype in LEFT_OUT else RESOURCE, logical_id
+        )
         if rtype not in PROPERTIES and rtype not in LEFT_OUT:
             raise TemplateError(
                 f"{logical_id}: resource type {rtype} is neither emulated nor knowingly left "
@@ -307,10 +318,17 @@ def _authorizers(
         simple = config.get("EnableSimpleResponses", False)
         _require(resolver, simple, "true", f"{at}.EnableSimpleResponses")
         headers = resolver.resolve((config.get("Identity") or {}).get("Headers") or [])
+        arn = config["FunctionArn"]
+        imported = isinstance(arn, dict) and list(arn) == ["Fn::ImportValue"]
         result[name] = AuthorizerSpec(
             name=name,
-            function_id=_referenced_id(config["FunctionArn"], f"{at}.FunctionArn"),
+            function_id=(
+                resolver.resolve_string(arn)
+                if imported
+                else _referenced_id(arn, f"{at}.FunctionArn")
+            ),
             identity_headers=tuple(cfn_string(header) for header in headers),
+            imported=imported,
         )
     default = auth.get("DefaultAuthorizer")
     if default is not None and default not in result:
@@ -464,7 +482,8 @@ def build_app_spec(template: Mapping[str, Any], base_dir: Path, resolver: Resolv
                 if auth_name not in authorizers:
                     raise TemplateError(f"{at}.Auth.Authorizer {auth_name} is not declared")
                 authorizer = authorizers[auth_name]
-                needed.add(authorizer.function_id)
+                if not authorizer.imported:  # another stack's function is loaded there
+                    needed.add(authorizer.function_id)
             route = RouteSpec(method.upper(), path, logical_id, authorizer)
             if route.route_key in routes:
                 raise TemplateError(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import os
@@ -29,6 +30,7 @@ from localapi.aws import (
     create_tables_from_template,
     install_moto_lock,
 )
+from localapi.examples import load_example
 from localapi.extension import ExtensionServer
 from localapi.gateway import Gateway
 from localapi.mailbox import Mailbox
@@ -355,7 +357,14 @@ class LocalApi:
         stack_name: str = DEFAULT_STACK_NAME,
         log: TextIO | None = None,
         min_message_age: float = MIN_MESSAGE_AGE_SECONDS,
+        parameter_overrides: Mapping[str, str] | None = None,
+        examples: Iterable[str | os.PathLike[str]] = (),
     ) -> None:
+        # Template parameter values that win over the environment's (localapi invoke's
+        # --parameter-overrides), and example stacks served beside it (localapi/examples.py).
+        self.parameter_overrides = dict(parameter_overrides or {})
+        self.example_paths = [Path(path) for path in examples]
+        self.environments: dict[str, dict[str, str]] = {}
         self.min_message_age = min_message_age
         self._say_lock = threading.Lock()
         self._saved_default_session: tuple[Any] | None = None
@@ -477,7 +486,10 @@ class LocalApi:
             template,
             stack_name=self.stack_name,
             region=self.region,
-            parameter_values=local_parameter_values(template, self.process_environ, self.url),
+            parameter_values={
+                **local_parameter_values(template, self.process_environ, self.url),
+                **self.parameter_overrides,
+            },
         )
         missing = resolver.missing_parameters()
         if missing:
@@ -534,10 +546,19 @@ class LocalApi:
             function = LoadedFunction(spec, region=self.region)
             function.load(environment)
             self.functions[function_id] = function
-
-        gateway = Gateway(
-            app.routes, self.functions, cors=app.cors, region=self.region, log=self._log
+            self.environments[function_id] = environment
+        self.function_environment = functools.partial(
+            function_environment,
+            declared=app.declared_variables,
+            caller=self.process_environ,
+            managed=managed,
+            replaced=replaced,
         )
+        routes = list(app.routes)
+        for example_path in self.example_paths:  # after the main stack's functions
+            routes += load_example(self, example_path, template, resolver, managed)
+
+        gateway = Gateway(routes, self.functions, cors=app.cors, region=self.region, log=self._log)
         self._server.app = LocalAdmin(
             gateway,
             self._rotate,

@@ -27,9 +27,11 @@ INTRINSICS: Final = frozenset(
     {
         *("Ref", "Fn::GetAtt", "Fn::Sub", "Fn::Join", "Fn::Split", "Fn::Select", "Fn::If"),
         "Fn::FindInMap",
+        # Only the exports the Resolver is given (the main stack's, for an example stack).
+        "Fn::ImportValue",
     }
 )
-CONDITION_FUNCTIONS: Final = frozenset({"Ref", "Fn::Equals", "Fn::Not"})
+CONDITION_FUNCTIONS: Final = frozenset({"Ref", "Fn::Equals", "Fn::Not", "Fn::And"})
 PARAMETER_TYPES: Final = frozenset({"String", "Number"})
 QUEUE: Final = "AWS::SQS::Queue"
 
@@ -170,7 +172,9 @@ class Resolver:
         account_id: str = DEFAULT_ACCOUNT_ID,
         physical: Mapping[str, Mapping[str, Any]] | None = None,
         parameter_values: Mapping[str, str] | None = None,
+        imports: Mapping[str, Any] | None = None,
     ) -> None:
+        self.imports = dict(imports or {})
         self.stack_name = stack_name
         self.region = region
         self.account_id = account_id
@@ -191,6 +195,8 @@ class Resolver:
             "Fn::Equals": self._fn_equals,
             "Fn::Not": self._fn_not,
             "Fn::FindInMap": self._fn_find_in_map,
+            "Fn::ImportValue": self._fn_import_value,
+            "Fn::And": self._fn_and,
         }
 
     def resolve(self, value: Any) -> Any:
@@ -374,6 +380,21 @@ class Resolver:
         if not (isinstance(arg, list) and len(arg) == 1):
             raise TemplateError(f"!Not needs one condition, got {arg!r}")
         return not self._boolean(arg[0], "!Not")
+
+    def _fn_import_value(self, arg: Any) -> Any:
+        name = self.resolve_string(arg)
+        if name not in self.imports:
+            known = ", ".join(sorted(self.imports)) or "none"
+            raise TemplateError(
+                f"!ImportValue {name!r}: the local API knows only the main stack's exports "
+                f"({known})"
+            )
+        return self.imports[name]
+
+    def _fn_and(self, arg: Any) -> Any:
+        if not (isinstance(arg, list) and 2 <= len(arg) <= 10):
+            raise TemplateError(f"!And needs 2 to 10 conditions, got {arg!r}")
+        return all(self._boolean(item, "!And") for item in arg)
 
     def _fn_find_in_map(self, arg: Any) -> Any:
         if not (isinstance(arg, list) and len(arg) == 3):

@@ -20,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 READY_PATTERN = re.compile(r"listening on (http://\S+)")
@@ -61,8 +61,11 @@ def running_local_api(
     *,
     timeout: float = DEFAULT_TIMEOUT_SECONDS,
     host: str = "127.0.0.1",
+    examples: Sequence[str] = (),
 ) -> Iterator[LocalApiUrl]:
     """Start ``python -m localapi --port 0`` with ``env`` added; yield its base URL.
+
+    ``examples``: example stacks served beside it (``--example protected-api``).
 
     The URL is a ``str`` (``http://127.0.0.1:<port>``) with ``.stderr()`` for diagnostics.
 
@@ -78,6 +81,7 @@ def running_local_api(
         stderr_path = Path(directory) / "stderr.log"
         with stdout_path.open("wb") as stdout, stderr_path.open("wb") as stderr:
             arguments = ["--host", host, "--port", "0", "--template", str(template_path)]
+            arguments += [option for name in examples for option in ("--example", name)]
             process = subprocess.Popen(  # noqa: S603 - fixed arguments
                 [sys.executable, "-m", "localapi", *arguments],
                 stdout=stdout,

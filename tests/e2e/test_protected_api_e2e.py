@@ -1,0 +1,91 @@
+"""examples/protected-api served beside the main stack (``--example protected-api``): its
+routes accept the main API's access tokens through the imported authorizer
+(``Fn::ImportValue`` of ``<stack>-AuthorizerFunctionArn``), and its handler reads ``sub``,
+``sid`` and ``roles`` from the authorizer's context (README "Protect your own API")."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from localapi.testing import running_local_api
+from tests.support.http_client import Client, Reply, checking_openapi
+from tests.support.local_mail import claims_of, logged_in_device, sign_up_and_verify
+from tests.support.paths import ROOT
+
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e-protected-api")]
+PASSWORD = "correct horse battery staple"
+EXAMPLE_HANDLER = ROOT / "examples" / "protected-api" / "src" / "app.py"
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[Client]:
+    with running_local_api(examples=["protected-api"]) as base_url:
+        yield Client(base_url)
+
+
+@pytest.fixture(scope="module")
+def token(client: Client) -> str:
+    email = f"protected-{uuid.uuid4().hex[:8]}@example.com"
+    sign_up_and_verify(client, email, PASSWORD)
+    device = logged_in_device(client, email, PASSWORD, "protected-api-e2e")
+    assert device.access_token
+    return device.access_token
+
+
+def example(client: Client, path: str, token: str | None = None) -> Reply:
+    """A call to the example's API: another stack's, which openapi.yaml does not describe."""
+    headers = {} if token is None else {"Authorization": f"Bearer {token}"}
+    with checking_openapi(False):
+        return client.send("GET", path, headers=headers)
+
+
+def test_hello_answers_who_the_token_says_the_caller_is(client: Client, token: str) -> None:
+    reply = example(client, "/hello", token)
+    assert reply.status == 200, reply.raw
+    claims = claims_of(token)
+    body = reply.json()
+    assert body["sub"] == claims["sub"]
+    assert body["sid"] == claims["sid"]
+    assert body["roles"] == ["user"]
+
+
+def test_hello_without_a_token_is_refused_by_the_authorizer(client: Client) -> None:
+    assert example(client, "/hello").status == 401
+    assert example(client, "/hello", "not.a.token").status == 403
+
+
+def test_admin_is_forbidden_to_a_plain_user(client: Client, token: str) -> None:
+    reply = example(client, "/admin", token)
+    assert reply.status == 403, reply.raw
+    assert reply.json()["error"] == "forbidden"
+
+
+def test_the_main_api_still_answers_beside_the_example(client: Client, token: str) -> None:
+    reply = client.send("GET", "/me", headers={"Authorization": f"Bearer {token}"})
+    assert reply.status == 200, reply.raw
+
+
+def _example_handler() -> Any:
+    spec = importlib.util.spec_from_file_location("protected_api_example", EXAMPLE_HANDLER)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.lambda_handler
+
+
+@pytest.mark.parametrize(
+    ("roles", "status"), [(["user", "admin"], 200), (["user"], 403), ("admin,user", 200)]
+)
+def test_admin_needs_the_admin_role(roles: Any, status: int) -> None:
+    context = {"lambda": {"sub": "u1", "sid": "s1", "roles": roles}}
+    event = {"rawPath": "/admin", "requestContext": {"authorizer": context}}
+    reply = _example_handler()(event, None)
+    assert reply["statusCode"] == status
+    assert json.loads(reply["body"])["error" if status == 403 else "sub"] in ("forbidden", "u1")
