@@ -547,6 +547,7 @@ class LocalApi:
             function.load(environment)
             self.functions[function_id] = function
             self.environments[function_id] = environment
+        self.resolver = resolver  # the stack's physical names (localapi invoke)
         self.function_environment = functools.partial(
             function_environment,
             declared=app.declared_variables,
