@@ -52,6 +52,7 @@ from localapi.template import (
     TemplateError,
     load_template,
 )
+from localapi.webapp import DEMO_PATH, demo_response, is_demo_path
 
 SIGNING_KEYS_SECRET = "SigningKeysSecret"  # noqa: S105 - a logical id
 PUBLIC_KEYS_SECRET = "PublicKeysSecret"  # noqa: S105 - a logical id
@@ -66,7 +67,8 @@ PAGE_PATHS = {ADMIN_PREFIX + name: page for name, page in PAGES.items()}
 
 # What the functions get as EMAIL_FROM and APP_URL (and the EmailFrom and AppUrl
 # parameters) when the environment leaves them empty: an address email-validator accepts
-# (it refuses the special-use names: .localhost, .test, .local), and the local API's pages.
+# (it refuses the special-use names: .localhost, .test, .local), and the demo app's pages
+# (``<url>/demo/verify-email`` ...; the pages under LOCAL_PAGES_PATH keep working).
 DEFAULT_EMAIL_FROM = "no-reply@localhost.localdomain"
 LOCAL_PAGES_PATH = ADMIN_PREFIX.rstrip("/")
 # The product's email normalisation (imported by name, as the rotation module is).
@@ -179,10 +181,10 @@ def cross_site_refusal(environ: Mapping[str, Any], served_host: str = "127.0.0.1
 
 def local_settings(environ: Mapping[str, str], url: str) -> dict[str, str]:
     """EMAIL_FROM and APP_URL as the local API gives them to the functions: the
-    environment's, else ``DEFAULT_EMAIL_FROM`` and its own pages at ``<url>/_localapi``."""
+    environment's, else ``DEFAULT_EMAIL_FROM`` and the demo app at ``<url>/demo``."""
     return {
         "EMAIL_FROM": environ.get("EMAIL_FROM", "").strip() or DEFAULT_EMAIL_FROM,
-        "APP_URL": environ.get("APP_URL", "").strip().rstrip("/") or url + LOCAL_PAGES_PATH,
+        "APP_URL": environ.get("APP_URL", "").strip().rstrip("/") or url + DEMO_PATH,
     }
 
 
@@ -254,6 +256,14 @@ class LocalAdmin:
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         path = str(environ.get("PATH_INFO") or "")
+        if is_demo_path(path):
+            # The demo app (localapi/webapp.py): static pages a mail link opens from
+            # another site, so only the Host is checked, as for the mail pages.
+            refusal = foreign_host(environ, self.served_host)
+            reply = demo_response(str(environ.get("REQUEST_METHOD")), path)
+            if refusal is not None:
+                reply = _json_reply(403, {"error": "cross_site_request", "message": refusal})
+            return reply(environ, start_response)
         if not path.startswith(ADMIN_PREFIX):
             return self.app(environ, start_response)
         return self._admin(environ, path)(environ, start_response)
@@ -616,6 +626,14 @@ class LocalApi:
                 f"mail from {self.email_from}; links to {self.app_url}; "
                 f"GET {MAIL_PATH} lists the mails sent"
             )
+        # Browser apps served from localhost (a dev server on localhost:5173) must call
+        # the API as localhost too: 127.0.0.1 is another site, so the API refuses its
+        # state-changing calls and the SameSite=Strict cookie fails (docs/browser-apps.md).
+        self.say(f"demo app: {self.url}{DEMO_PATH}")
+        self.say(
+            f"browser apps on localhost: call http://localhost:{self.port} "
+            "(same site as your localhost dev server)"
+        )
 
     def _print_mail(self, message: Mapping[str, Any]) -> None:
         """Each mail on the console, in full (a development convenience, CONTRACT §2)."""

@@ -180,7 +180,7 @@ def test_a_new_email_gets_a_verification_link_to_the_local_page(api: Client) -> 
     (mail,) = wait_for_mail(api, email)
     token = token_of(mail)
     assert mail["to"] == email
-    assert mail["links"] == [f"{api.origin}/_localapi/verify-email#token={token}"]
+    assert mail["links"] == [f"{api.origin}/demo/verify-email#token={token}"]
     assert "verify your email" in mail["subject"]
 
 
@@ -341,7 +341,7 @@ def test_forgot_answers_202_alike_for_known_unknown_and_rate_limited(api: Client
     reset_mail = wait_for_mail(api, known, count=2)[1]
     assert "reset your password" in reset_mail["subject"]
     assert reset_mail["links"] == [
-        f"{api.origin}/_localapi/reset-password#token={token_of(reset_mail)}"
+        f"{api.origin}/demo/reset-password#token={token_of(reset_mail)}"
     ]
     assert messages(api, unknown) == []
     assert len(messages(api, limited)) == MAX_EMAILS
@@ -469,8 +469,8 @@ def test_links_carry_the_token_in_the_fragment_never_in_a_query(api: Client) -> 
     every = messages(api)
     with_links = [m for m in every if m["tokens"]]
     assert {urllib.parse.urlsplit(m["links"][0]).path for m in with_links} >= {
-        "/_localapi/verify-email",
-        "/_localapi/reset-password",
+        "/demo/verify-email",
+        "/demo/reset-password",
     }
     for mail in every:
         assert "?token=" not in mail["text"], mail

@@ -93,7 +93,7 @@ def test_a_job_becomes_a_mail_in_the_mailbox_and_on_the_console(running: Running
     assert reply.status == 200
     assert reply.headers["Cache-Control"] == "no-store"
     [mail] = reply.json()["messages"]
-    app_url = f"{running.api.url}/_localapi"
+    app_url = f"{running.api.url}/demo"
     assert set(mail) == {"id", "to", "subject", "text", "sent_at", "links", "tokens"}
     assert mail["to"] == "Ann@Example.com"
     assert mail["subject"] == "Verify"
@@ -239,7 +239,7 @@ def test_start_up_lists_the_queues_and_the_mapping(running: Running) -> None:
         "queue JobQueue -> ToyMailerFunction (ToyMailerEventSource; batch size 10, "
         "ReportBatchItemFailures)" in console
     )
-    assert f"mail from {DEFAULT_EMAIL_FROM}; links to {running.api.url}/_localapi" in console
+    assert f"mail from {DEFAULT_EMAIL_FROM}; links to {running.api.url}/demo" in console
 
 
 def test_email_from_and_app_url_come_from_the_environment(tmp_path: Path) -> None:

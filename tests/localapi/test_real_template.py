@@ -129,7 +129,7 @@ def test_the_mail_queue_its_dead_letter_queue_and_the_mailer_mapping(
     mailer = app.functions["MailerFunction"].environment
     assert mailer["MAIL_QUEUE_URL"] == queues["MailQueue"]
     assert mailer["EMAIL_FROM"] == DEFAULT_EMAIL_FROM
-    assert mailer["APP_URL"] == f"{URL}/_localapi"
+    assert mailer["APP_URL"] == f"{URL}/demo"
     [mapping] = app.mappings
     assert (mapping.queue_id, mapping.function_id) == ("MailQueue", "MailerFunction")
     assert (mapping.batch_size, mapping.report_batch_item_failures) == (10, True)
