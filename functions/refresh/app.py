@@ -10,7 +10,11 @@ from stateless_auth import wiring
 from stateless_auth.config import load_settings
 from stateless_auth.domain.errors import InvalidRequest, RefreshRejected
 from stateless_auth.http.handler import http_handler
-from stateless_auth.http.token_delivery import presented_refresh_token, token_response
+from stateless_auth.http.token_delivery import (
+    missing_refresh_token_message,
+    presented_refresh_token,
+    token_response,
+)
 from stateless_auth.storage.aws_clients import dynamodb_client
 from stateless_auth.usecases.refresh import refresh
 
@@ -28,7 +32,8 @@ issuer = wiring.issuer(settings)
 def lambda_handler(event: APIGatewayProxyEventV2, context: Any) -> dict[str, Any]:
     token, delivery = presented_refresh_token(event, settings.allowed_origins)
     if token is None:
-        raise InvalidRequest('no refresh token: send the cookie or {"refresh_token": ...}')
+        # From a browser app on an allowed origin, the message names the likely cause.
+        raise InvalidRequest(missing_refresh_token_message(event, settings.allowed_origins))
     try:
         grant = refresh(
             token,

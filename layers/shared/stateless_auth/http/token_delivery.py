@@ -10,8 +10,8 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
 from stateless_auth.domain.errors import InvalidRequest, InvalidToken
 from stateless_auth.domain.sessions import TokenGrant
-from stateless_auth.http.cross_site import Origins, check_same_site
-from stateless_auth.http.requests import cookie, json_body, optional_string_field
+from stateless_auth.http.cross_site import Origins, api_origin, check_same_site
+from stateless_auth.http.requests import cookie, header, json_body, optional_string_field
 from stateless_auth.http.responses import response
 
 REFRESH_COOKIE = "__Host-refresh_token"
@@ -50,6 +50,34 @@ def presented_refresh_token(
     if not isinstance(token, str):
         raise InvalidToken("the refresh token is malformed")
     return _token_value(token), BODY
+
+
+NO_REFRESH_TOKEN = 'no refresh token: send the cookie or {"refresh_token": ...}'  # noqa: S105
+# What a browser app sees whose login passed (its origin is allowed) in a context the
+# browser counts as cross-site (a browser without Sec-Fetch-Site, or the app framed by
+# another site): the browser refused to store the SameSite=Strict cookie of that
+# response, so it has nothing to send (docs/browser-apps.md).
+NO_COOKIE_FROM_ALLOWED_ORIGIN = (
+    "no refresh token: this call came from the allowed origin {origin} without the "
+    "refresh cookie. The likely cause: the browser refused the SameSite=Strict cookie of "
+    "the login response because it was cross-site (the app and the API on different "
+    "sites, or the app framed by another site). "
+    "Serve the API on the app's own site (e.g. auth.example.com for app.example.com; "
+    "locally, localhost with localhost), or have a server-side component use "
+    '"refresh_token_delivery": "body" (never localStorage); see docs/browser-apps.md'
+)
+
+
+def missing_refresh_token_message(event: APIGatewayProxyEventV2, allowed_origins: Origins) -> str:
+    """The 400 message for a refresh or logout that presents no token: it names the likely
+    cause when the call comes cross-origin from an allowed origin (a browser app)."""
+    origin = (header(event, "origin") or "").strip().rstrip("/").lower()
+    if not origin or origin == api_origin(event.raw_event):
+        return NO_REFRESH_TOKEN
+    allowed = allowed_origins() if callable(allowed_origins) else allowed_origins
+    if origin not in allowed:
+        return NO_REFRESH_TOKEN
+    return NO_COOKIE_FROM_ALLOWED_ORIGIN.format(origin=origin[:200])
 
 
 def _token_value(token: str) -> str:
