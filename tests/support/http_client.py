@@ -1,12 +1,36 @@
 """A small HTTP client for the tests that call an API over HTTP: the local API, a deployed
-stack (http.client: no dependency, no retries)."""
+stack (http.client: no dependency, no retries).
+
+While ``CHECK_OPENAPI`` is on, every call and its answer are checked against openapi.yaml
+(tests/support/openapi.py): a route, status or shape the document does not describe
+fails the test. tests/e2e/conftest.py turns it on for every end-to-end test
+(``checking_openapi()``); ``OPENAPI_CHECKS=0`` in the environment turns it off.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
+import os
 import urllib.parse
+from collections.abc import Iterator
 from typing import Any
+
+# The one switch (see the module's docstring).
+CHECK_OPENAPI = False
+
+
+@contextlib.contextmanager
+def checking_openapi(enabled: bool = True) -> Iterator[None]:
+    """Every Client call inside is checked against openapi.yaml (unless OPENAPI_CHECKS=0)."""
+    global CHECK_OPENAPI
+    saved = CHECK_OPENAPI
+    CHECK_OPENAPI = enabled and os.environ.get("OPENAPI_CHECKS", "1") != "0"
+    try:
+        yield
+    finally:
+        CHECK_OPENAPI = saved
 
 
 class Reply:
@@ -64,6 +88,20 @@ class Client:
         try:
             conn.request(method, path, body=data, headers=headers or {})
             reply = conn.getresponse()
-            return Reply(reply.status, reply.headers, reply.read())
+            answer = Reply(reply.status, reply.headers, reply.read())
         finally:
             conn.close()
+        if CHECK_OPENAPI:
+            from tests.support import openapi  # openapi-core only where it is used
+
+            openapi.check(
+                self.origin,
+                method,
+                path,
+                headers or {},
+                data,
+                answer.status,
+                answer.headers,
+                answer.raw,
+            )
+        return answer
