@@ -21,6 +21,8 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Response
 
 from localapi import KeysBootstrapError, rotate_keys
+from localapi.api_docs import collides as collides_with_api_docs
+from localapi.api_docs import serve_api_docs
 from localapi.aws import (
     FAKE_CREDENTIALS,
     create_email_identity,
@@ -531,6 +533,11 @@ class LocalApi:
                     f"route {route.route_key} ({route.function_id}) is under {ADMIN_PREFIX},"
                     " which the local API keeps for its own routes"
                 )
+            if collides_with_api_docs(route.path):  # /openapi.json, /docs: localapi/api_docs.py
+                raise TemplateError(
+                    f"route {route.route_key} ({route.function_id}) collides with the local"
+                    " API's own /openapi.json and /docs"
+                )
 
         if SIGNING_KEYS_SECRET in created_secrets:
             public_secret = created_secrets.get(PUBLIC_KEYS_SECRET)
@@ -577,6 +584,9 @@ class LocalApi:
             served_host=self.host,
             mailbox=self.mailbox,
             wait_for_mail_jobs=self.wait_for_mail_jobs,
+        )
+        self._server.app = serve_api_docs(  # GET /openapi.json and /docs (docs/api.md)
+            self._server.app, base_dir, self.url, refuse_host=lambda e: foreign_host(e, self.host)
         )
         self._thread = threading.Thread(
             target=self._server.serve_forever,
