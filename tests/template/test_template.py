@@ -1722,7 +1722,9 @@ def test_issuer_is_the_api_url_unless_configured(sam: dict[str, Any]) -> None:
     # a secret, which CloudFormation alone writes (IssuerSecretPolicy), not a parameter.
     issuer = sam["Resources"]["IssuerSecret"]
     assert issuer["Type"] == "AWS::SecretsManager::Secret"
-    fixed = {"Fn::If": ["HasJwtIssuer", {"Ref": "JwtIssuer"}, api_url]}
+    # ... else the custom domain (tests/template/test_custom_domain_and_example.py).
+    domain = {"Fn::If": ["HasApiDomain", {"Fn::Sub": "https://${ApiDomainName}"}, api_url]}
+    fixed = {"Fn::If": ["HasJwtIssuer", {"Ref": "JwtIssuer"}, domain]}
     assert issuer["Properties"]["SecretString"] == fixed  # rewritten when JwtIssuer changes
     assert issuer["Properties"]["Name"] == {"Fn::Sub": NAMED_BY_PATTERN["IssuerSecret"][0]}
     assert "GenerateSecretString" not in issuer["Properties"]
