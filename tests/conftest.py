@@ -83,3 +83,31 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip_docker)
         if "aws" in item.keywords and os.environ.get("RUN_AWS_TESTS") != "1":
             item.add_marker(skip_aws)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """One headless Chromium per test session (per xdist worker), shared by every module
+    that drives a browser (Playwright's sync API allows one per process); each test opens
+    its own contexts (a context is a fresh profile: its own cookies, a second device)."""
+    from tests.browser.support import TIMEOUT_MS, chromium_path
+
+    executable = chromium_path()
+    if executable is None:
+        pytest.skip(
+            "needs Chromium: `apt-get install chromium` or CHROMIUM=/path (.ci/run installs it)"
+        )
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=TIMEOUT_MS)
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=executable,
+            headless=True,
+            # The sandbox needs user namespaces that containers (and root) often lack.
+            args=["--no-sandbox", "--disable-dev-shm-usage"],
+        )
+        try:
+            yield launched
+        finally:
+            launched.close()

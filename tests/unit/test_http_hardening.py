@@ -179,7 +179,8 @@ def test_an_oversized_json_body_is_413_and_changes_nothing() -> None:
 CROSS_SITE = [
     {"sec-fetch-site": "cross-site"},
     {"sec-fetch-site": "Cross-Site"},
-    {"sec-fetch-site": "cross-site", "origin": OWN},
+    {"sec-fetch-site": "cross-site", "origin": OWN},  # a page of another site cannot say OWN
+    {"sec-fetch-site": "cross-site", "origin": "https://evil.example"},
     {"origin": "https://evil.example"},
     {"origin": "null"},
     {"origin": ""},
@@ -198,6 +199,9 @@ SAME_SITE = [
     {"origin": "HTTPS://API.example.test"},
     {"origin": APP},
     {"origin": APP, "sec-fetch-site": "same-site"},
+    # A listed app on another site (app.example.com calling execute-api): what listing an
+    # origin in ALLOWED_ORIGINS is for (issue 12, item 6).
+    {"origin": APP, "sec-fetch-site": "cross-site"},
 ]
 
 

@@ -37,15 +37,18 @@ def changes_state(event: APIGatewayProxyEventV2) -> bool:
 
 
 def check_same_site(event: APIGatewayProxyEventV2, allowed_origins: Origins) -> None:
-    """Refuse a call from another site: `Sec-Fetch-Site: cross-site`, or an `Origin` that
-    is neither the API's own nor allowed. Calls with neither header pass."""
-    if (header(event, "sec-fetch-site") or "").strip().lower() == "cross-site":
-        raise CrossSiteRequest("cross-site requests may not change state")
+    """Refuse a call from another site: an `Origin` that is neither the API's own nor
+    listed in ALLOWED_ORIGINS, or `Sec-Fetch-Site: cross-site` without a listed `Origin`.
+    A listed origin may call from another site (that is what listing it is for: an app
+    on app.example.com calling the API on execute-api). Calls with neither header pass."""
+    cross_site = (header(event, "sec-fetch-site") or "").strip().lower() == "cross-site"
     origin = header(event, "origin")
     if origin is None:
+        if cross_site:
+            raise CrossSiteRequest("cross-site requests may not change state")
         return
     origin = origin.strip().rstrip("/").lower()
-    if origin == api_origin(event.raw_event):
+    if origin == api_origin(event.raw_event) and not cross_site:
         return
     allowed = allowed_origins() if callable(allowed_origins) else allowed_origins
     if origin not in allowed:
