@@ -340,9 +340,7 @@ def test_forgot_answers_202_alike_for_known_unknown_and_rate_limited(api: Client
     settle(api)
     reset_mail = wait_for_mail(api, known, count=2)[1]
     assert "reset your password" in reset_mail["subject"]
-    assert reset_mail["links"] == [
-        f"{api.origin}/demo/reset-password#token={token_of(reset_mail)}"
-    ]
+    assert reset_mail["links"] == [f"{api.origin}/demo/reset-password#token={token_of(reset_mail)}"]
     assert messages(api, unknown) == []
     assert len(messages(api, limited)) == MAX_EMAILS
 
