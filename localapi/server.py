@@ -538,6 +538,11 @@ class LocalApi:
                     f"route {route.route_key} ({route.function_id}) collides with the local"
                     " API's own /openapi.json and /docs"
                 )
+            if is_demo_path(route.path.split("{", 1)[0].rstrip("/") or route.path):
+                raise TemplateError(
+                    f"route {route.route_key} ({route.function_id}) collides with the local"
+                    " API's own /demo"
+                )
 
         if SIGNING_KEYS_SECRET in created_secrets:
             public_secret = created_secrets.get(PUBLIC_KEYS_SECRET)

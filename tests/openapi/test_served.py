@@ -97,7 +97,7 @@ def test_swagger_ui_renders_every_operation_offline(api: Client, browser: Any) -
     assert problems == [], problems
 
 
-@pytest.mark.parametrize("path", ["/docs", "/openapi.json"])
+@pytest.mark.parametrize("path", ["/docs", "/openapi.json", "/demo", "/demo/{page}"])
 def test_the_local_api_refuses_a_template_route_on_its_own_paths(tmp_path: Any, path: str) -> None:
     from localapi.testing import LocalApiFailed
     from tests.support.paths import ROOT
