@@ -81,7 +81,17 @@ def _example_handler() -> Any:
 
 
 @pytest.mark.parametrize(
-    ("roles", "status"), [(["user", "admin"], 200), (["user"], 403), ("admin,user", 200)]
+    ("roles", "status"),
+    [
+        (["user", "admin"], 200),
+        (["user"], 403),
+        ('["user","admin"]', 200),  # a gateway that passes the list as its JSON text
+        # Fail closed: no guessing from strings that are not a JSON list of strings.
+        ("admin,user", 403),
+        ('["x,admin"]', 403),
+        ('"admin"', 403),
+        ([["admin"]], 403),
+    ],
 )
 def test_admin_needs_the_admin_role(roles: Any, status: int) -> None:
     context = {"lambda": {"sub": "u1", "sid": "s1", "roles": roles}}

@@ -20,7 +20,7 @@ from aws_lambda_powertools import Logger
 from stateless_auth.config import load_settings
 from stateless_auth.domain.errors import InvalidToken
 from stateless_auth.http.cross_site import check_content_type
-from stateless_auth.http.errors import UnsupportedMediaType, answer_for
+from stateless_auth.http.errors import CrossSiteRequest, UnsupportedMediaType, answer_for
 from stateless_auth.http.handler import endpoint, http_handler
 from stateless_auth.http.requests import MAX_BODY_BYTES, json_body, parse_event
 from stateless_auth.http.responses import response
@@ -376,3 +376,30 @@ def test_a_well_formed_token_of_the_maximum_length_is_returned() -> None:
     token = "A" * 512
     assert presented({"refresh_token": token}) == (token, "body")
     assert presented(cookie=token) == (token, "cookie")
+
+
+def test_the_refresh_cookie_in_a_cross_site_call_is_refused_even_from_a_listed_origin() -> None:
+    """A listed app may call from its own site (the decorator lets it), but a browser
+    never sends the SameSite=Strict cookie there: a cross-site call carrying it is not a
+    browser's, so the cookie's own check refuses it (found by the issue-12 review)."""
+    event = parse_event(
+        make_event(
+            "POST",
+            "{}",
+            content_type="application/json",
+            headers={"origin": APP, "sec-fetch-site": "cross-site"},
+            cookie="a-token",
+        )
+    )
+    with pytest.raises(CrossSiteRequest):
+        presented_refresh_token(event, ALLOWED)
+    same_site = parse_event(
+        make_event(
+            "POST",
+            "{}",
+            content_type="application/json",
+            headers={"origin": APP, "sec-fetch-site": "same-site"},
+            cookie="a-token",
+        )
+    )
+    assert presented_refresh_token(same_site, ALLOWED)[1] == "cookie"

@@ -22,11 +22,16 @@ def _reply(status: int, body: dict[str, Any]) -> dict[str, Any]:
 
 
 def _roles(value: Any) -> list[str]:
-    """The roles claim: a list, or (as some gateways pass context values) a string."""
-    if isinstance(value, list):
-        return [str(role) for role in value]
-    if isinstance(value, str) and value.strip():
-        return [role.strip() for role in value.strip("[]").replace('"', "").split(",")]
+    """The roles claim: a list of strings, or (as some gateways pass context values) its
+    JSON text. Anything else is no roles at all: a role check must fail closed, never
+    guess by splitting a string."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return []
+    if isinstance(value, list) and all(isinstance(role, str) for role in value):
+        return list(value)
     return []
 
 

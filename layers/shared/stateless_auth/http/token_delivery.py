@@ -11,6 +11,7 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from stateless_auth.domain.errors import InvalidRequest, InvalidToken
 from stateless_auth.domain.sessions import TokenGrant
 from stateless_auth.http.cross_site import Origins, api_origin, check_same_site
+from stateless_auth.http.errors import CrossSiteRequest
 from stateless_auth.http.requests import cookie, header, json_body, optional_string_field
 from stateless_auth.http.responses import response
 
@@ -42,6 +43,11 @@ def presented_refresh_token(
     from_cookie = cookie(event, REFRESH_COOKIE)
     if from_cookie:
         check_same_site(event, allowed_origins)
+        # A browser never sends the SameSite=Strict cookie in a cross-site context, even
+        # for a listed origin: a cross-site call carrying it was not made by a browser
+        # that follows the rules, so this line refuses it whatever the origin.
+        if (header(event, "sec-fetch-site") or "").strip().lower() == "cross-site":
+            raise CrossSiteRequest("cross-site requests may not send the refresh cookie")
         return _token_value(from_cookie), COOKIE
     body = json_body(event, required=False)
     token = body.get("refresh_token")
