@@ -30,7 +30,7 @@ CHECKOV_BIN := $(CHECKOV_VENV)/bin
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: run invoke test install lock lock-check python-notice lint typecheck unit validate checkov audit build bench clean breached-list rotate-keys
+.PHONY: run invoke test install lock lock-check python-notice lint typecheck unit validate checkov audit build bench load clean breached-list rotate-keys
 
 # Everything comes from requirements-dev.lock, hash-checked: first pip itself (the pip of
 # Python 3.11's venv, 23.2, mistakes SAM CLI's boto3-stubs[...] for an unpinned requirement
@@ -130,6 +130,14 @@ test: python-notice lock-check lint typecheck validate audit unit
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# A bounded load test of the local API (in-process, loopback): LOAD_USERS simulated users
+# (50) for LOAD_SECONDS (30), then the invariants checked on the tables (bench/load.py).
+# The local API, not Lambda: it proves no lost update and no crash under concurrency.
+LOAD_SECONDS ?= 30
+LOAD_USERS ?= 50
+load: $(STAMP)
+	$(BIN)/python -m bench.load --seconds $(LOAD_SECONDS) --users $(LOAD_USERS)
 
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache
