@@ -3,6 +3,9 @@ access token's `sub`, `email`, `sid`) and, for a login, the client's agent and a
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
 from stateless_auth.domain.accounts import Caller
@@ -10,10 +13,19 @@ from stateless_auth.domain.errors import AuthError
 from stateless_auth.http.requests import header
 
 
+def authorizer_context(event: APIGatewayProxyEventV2) -> Mapping[str, Any]:
+    """requestContext.authorizer.lambda, the authorizer's context; {} where the event has
+    none or something else than an object there (a direct invoke, not API Gateway)."""
+    context = event.raw_event.get("requestContext")
+    authorizer = context.get("authorizer") if isinstance(context, Mapping) else None
+    identity = authorizer.get("lambda") if isinstance(authorizer, Mapping) else None
+    return identity if isinstance(identity, Mapping) else {}
+
+
 def caller_of(event: APIGatewayProxyEventV2) -> Caller:
     """The caller the authorizer verified; AuthError if the route runs without it (only
     reachable if the route is deployed without the authorizer)."""
-    identity = event.request_context.authorizer.get_lambda or {}
+    identity = authorizer_context(event)
     user_id, email, session_id = identity.get("sub"), identity.get("email"), identity.get("sid")
     if not all(isinstance(v, str) and v for v in (user_id, email, session_id)):
         raise AuthError("this route needs the authorizer's context")
