@@ -58,7 +58,11 @@ METHODS = {
     "cold start": (
         "compileall first; per run a fresh `python -c` taking perf_counter around the "
         "import of functions/<name>/app.py by path (module init included, interpreter "
-        "start-up excluded); runs interleaved, median."
+        "start-up excluded), and around each floor's imports (the authorizer's: jwt + "
+        "cryptography EC + Logger() + http.client; an HTTP function's: boto3 + "
+        "boto3.client('dynamodb') + jwt + Logger() + Metrics()) the same way; every round "
+        "runs the floors and the functions interleaved (order rotated); a budget is the "
+        "median over rounds of function / its floor in the same round, ≤ 1.25x."
     ),
     "passwords": "informational; one core of this machine.",
 }
