@@ -119,6 +119,10 @@ LEFT_OUT = frozenset(
         "AWS::ApiGatewayV2::DomainName",
         "AWS::ApiGatewayV2::ApiMapping",
         "AWS::Route53::RecordSet",
+        # Alarms and their topic: CloudWatch and SNS exist only in AWS; nothing local to watch.
+        "AWS::CloudWatch::Alarm",
+        "AWS::SNS::Topic",
+        "AWS::SNS::Subscription",
     }
 )
 DEFAULT_TIMEOUT_SECONDS = 3

@@ -167,8 +167,8 @@ def test_the_small_template_is_served() -> None:
         # resources and their properties
         (
             "  Secret:\n",
-            "  Topic:\n    Type: AWS::SNS::Topic\n  Secret:\n",
-            "Topic: resource type AWS::SNS::Topic is neither emulated nor knowingly left out",
+            "  Rule:\n    Type: AWS::Events::Rule\n  Secret:\n",
+            "Rule: resource type AWS::Events::Rule is neither emulated nor knowingly left out",
         ),
         (
             "BillingMode: PAY_PER_REQUEST",
