@@ -247,6 +247,7 @@ OUTPUTS = [
     "SigningKeysSecretArn",
     "MailQueueUrl",
     "MailDeadLetterQueueUrl",
+    "AlarmTopicArn",
 ]
 
 
