@@ -30,7 +30,7 @@ CHECKOV_BIN := $(CHECKOV_VENV)/bin
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: run invoke test install lock lock-check python-notice lint typecheck unit validate checkov audit build bench load clean breached-list rotate-keys
+.PHONY: run invoke test install lock lock-check python-notice lint typecheck unit validate checkov audit build bench load fuzz clean breached-list rotate-keys
 
 # Everything comes from requirements-dev.lock, hash-checked: first pip itself (the pip of
 # Python 3.11's venv, 23.2, mistakes SAM CLI's boto3-stubs[...] for an unpinned requirement
@@ -127,6 +127,14 @@ unit: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 test: python-notice lock-check lint typecheck validate audit unit
+
+# The property-based tests and schemathesis, longer than in `make test`: 1000 examples per
+# handler and token property (tests/property/conftest.py), 200 per operation of openapi.yaml
+# through the local API (tests/fuzz). HYPOTHESIS_MAX_EXAMPLES / SCHEMATHESIS_MAX_EXAMPLES
+# set them by hand; docs/reliability.md has the figures.
+fuzz: $(STAMP)
+	HYPOTHESIS_PROFILE=fuzz SCHEMATHESIS_MAX_EXAMPLES=$${SCHEMATHESIS_MAX_EXAMPLES:-200} \
+	  $(BIN)/python -m pytest tests/property tests/fuzz -n 2 -p no:randomly --hypothesis-show-statistics -s
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
