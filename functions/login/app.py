@@ -25,8 +25,7 @@ users = wiring.user_repository(settings, dynamodb)
 sessions = wiring.session_repository(settings, dynamodb)
 signing_key = wiring.signing_key_provider(settings).current
 issuer = wiring.issuer(settings)
-# Unknown emails are checked against this hash, made now (the cold start) so that the
-# first unknown email costs no more than any other login.
+# Unknown emails are checked against this hash (a constant: the cold start makes none).
 unknown_email_hash = passwords.unusable_hash()
 
 

@@ -75,3 +75,12 @@ def test_email_normalisation(raw: str, expected: str) -> None:
 def test_invalid_emails(raw: str) -> None:
     with pytest.raises(InvalidRequest):
         normalise_email(raw)
+
+
+def test_the_unknown_email_hash_has_the_current_parameters_and_matches_nobody() -> None:
+    """Login checks an unknown email's password against it: with other parameters the two
+    paths would differ in time (and needs_rehash says so); no common password matches."""
+    assert not passwords.needs_rehash(passwords.UNKNOWN_EMAIL_HASH)
+    assert passwords.UNKNOWN_EMAIL_HASH.startswith("$argon2id$")
+    for guess in ("", "password", "correct horse battery staple", "x" * 64):
+        assert not passwords.verify_password(passwords.UNKNOWN_EMAIL_HASH, guess)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 import unicodedata
 
 from argon2 import PasswordHasher, Type
@@ -65,7 +64,14 @@ def needs_rehash(password_hash: str) -> bool:
         return True
 
 
+# An argon2id hash, with HASHER's parameters, of a random password that was thrown away:
+# what a login checks the password of an unknown email against, so that it does the same
+# work as for a known one. A constant rather than made at start-up, which cost login's
+# cold start a whole hash; it need not be secret (an unknown email fails whatever
+# matches), and a test holds that it has HASHER's parameters (change them: regenerate it).
+UNKNOWN_EMAIL_HASH = "$argon2id$v=19$m=19456,t=2,p=1$Zq/cy716Dti6NHWbvrJCeg$xEPnb7MQKuj32W5O5NSZlYLB//quydDscetsF659Mks"
+
+
 def unusable_hash() -> str:
-    """An argon2id hash of a random password nobody knows: what a login checks the password
-    of an unknown email against, so that it does the same work as for a known one."""
-    return hash_password(secrets.token_urlsafe(16))
+    """The hash an unknown email's password is checked against (UNKNOWN_EMAIL_HASH)."""
+    return UNKNOWN_EMAIL_HASH

@@ -28,7 +28,7 @@ def check_password(
 
     LoginFailed (an InvalidCredentials) for an unknown email or a wrong password: the
     same answer after the same work, an unknown email's password being checked against
-    `unknown_email_hash` (`passwords.unusable_hash()`, made once at start-up). A
+    `unknown_email_hash` (`passwords.unusable_hash()`, a constant of the current parameters). A
     never-verified account past its expiry is an unknown email. TooManyAttempts while
     the email is locked out, even with the right password. Every attempt first reserves
     one of the failures left before the lock-out, with a conditional write, so
