@@ -3,7 +3,8 @@
 Each SQS record is one job (stateless_auth.domain.mail.MailJob). A send that fails is
 reported as that record's failure (ReportBatchItemFailures), so SQS retries it alone; after
 the queue's maxReceiveCount it moves to the dead-letter queue, where an operator sees it.
-A record that is not one of our jobs is dropped and logged, never retried.
+A record whose tables fail (DependencyUnavailable) fails the same way. A record that is not
+one of our jobs is dropped and logged, never retried.
 """
 
 from typing import Any
@@ -19,7 +20,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from stateless_auth import wiring
 from stateless_auth.config import load_settings
-from stateless_auth.domain.errors import MailSendFailed
+from stateless_auth.domain.errors import DependencyUnavailable, MailSendFailed
 from stateless_auth.domain.mail import MailJob, MalformedJob
 from stateless_auth.storage.aws_clients import dynamodb_client, sesv2_client
 from stateless_auth.usecases.deliver_mail import Outcome, deliver
@@ -50,6 +51,10 @@ def handle_record(record: SQSRecord) -> None:
     except MailSendFailed as failed:
         logger.error("email failed", extra={**context, "reason": str(failed)})
         metrics.add_metric(name="EmailFailed", unit=MetricUnit.Count, value=1)
+        raise
+    except DependencyUnavailable as unavailable:
+        # The tables failed (throttled, down): the record fails and SQS retries it.
+        logger.warning("email deferred", extra={**context, "reason": str(unavailable)})
         raise
     if delivery.outcome is Outcome.SENT:
         logger.info("email sent", extra={**context, "message_id": delivery.message_id})

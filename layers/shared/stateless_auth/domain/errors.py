@@ -89,7 +89,8 @@ class KeySetError(ServiceUnavailable):
 
 
 class DependencyUnavailable(ServiceUnavailable):
-    """A data store or queue failed (throttled, down, timed out) before anything changed."""
+    """A data store or queue failed (throttled, down, timed out, a transaction cancelled by
+    a conflict): each write is all or nothing, so the state is one of before or after."""
 
 
 class MailSendFailed(Exception):

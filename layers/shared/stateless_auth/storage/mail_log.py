@@ -12,6 +12,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from stateless_auth.storage.faults import guarded
+
 WINDOW_SECONDS = 3600
 RESERVE_ATTEMPTS = 5
 
@@ -24,7 +26,7 @@ class MailLogRepository:
     """How many mails went to each address within the hour."""
 
     def __init__(self, client: Any, table_name: str) -> None:
-        self._client = client
+        self._client = guarded(client)  # dependency failures: DependencyUnavailable
         self._table = table_name
 
     def reserve_send(self, email: str, job_id: str, *, now: int, limit: int) -> bool:

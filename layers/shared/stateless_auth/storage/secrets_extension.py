@@ -45,7 +45,7 @@ class ExtensionClient:
             conn.request("GET", url, headers={"X-Aws-Parameters-Secrets-Token": self.token})
             reply = conn.getresponse()
             payload = reply.read()
-        except OSError as exc:
+        except (OSError, http.client.HTTPException) as exc:  # refused, timed out, cut short
             raise KeySetError(
                 f"the parameters and secrets extension is unreachable: {exc}"
             ) from exc

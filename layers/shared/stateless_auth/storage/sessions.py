@@ -38,6 +38,7 @@ from stateless_auth.domain.sessions import (
     TokenState,
     sessions_to_end,
 )
+from stateless_auth.storage.faults import guarded
 from stateless_auth.storage.users import (
     END_EVERY_SESSION,
     NO_SESSIONS,
@@ -61,7 +62,7 @@ class SessionRepository:
     in the users table."""
 
     def __init__(self, client: Any, table_name: str, *, users_table: str) -> None:
-        self._client = client
+        self._client = guarded(client)  # dependency failures: DependencyUnavailable
         self._table = table_name
         self._users_table = users_table
 

@@ -25,10 +25,11 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from stateless_auth.domain.accounts import User
-from stateless_auth.domain.errors import EmailTaken, InvalidOneTimeToken
+from stateless_auth.domain.errors import DependencyUnavailable, EmailTaken, InvalidOneTimeToken
 from stateless_auth.domain.lockout import FailedLogins
 from stateless_auth.domain.one_time_tokens import OneTimeToken, Purpose
 from stateless_auth.domain.sessions import AccountChanged, SessionInfo
+from stateless_auth.storage.faults import guarded
 
 BATCH_GET_ATTEMPTS = 3
 RESERVE_ATTEMPTS = 3
@@ -106,7 +107,7 @@ class UserRepository:
     """Users in the users table, addressed by normalised email."""
 
     def __init__(self, client: Any, table_name: str) -> None:
-        self._client = client
+        self._client = guarded(client)  # dependency failures: DependencyUnavailable
         self._table = table_name
 
     def create(self, user: User, *, replace_unverified: bool = False) -> bool:
@@ -177,8 +178,8 @@ class UserRepository:
             request = reply.get("UnprocessedKeys") or {}
             if not request:
                 break
-        else:
-            raise RuntimeError("DynamoDB left keys unprocessed after retries")
+        else:  # still throttled after the retries: the caller may try again shortly
+            raise DependencyUnavailable("dynamodb BatchGetItem: keys left unprocessed")
         user: User | None = None
         failures = FailedLogins()
         for item in items:
