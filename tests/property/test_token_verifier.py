@@ -20,7 +20,12 @@ from hypothesis import strategies as st
 from jwt.algorithms import ECAlgorithm
 
 from stateless_auth.domain.errors import TokenVerificationError
-from stateless_auth.tokens.access import ACCEPTED_TOKEN_TYPES, LEEWAY_SECONDS, MAX_TOKEN_BYTES
+from stateless_auth.tokens.access import (
+    ACCEPTED_TOKEN_TYPES,
+    LEEWAY_SECONDS,
+    MAX_HEADER_SEGMENT,
+    MAX_TOKEN_BYTES,
+)
 from stateless_auth.tokens.authorizer import DENY, Authorizer
 from stateless_auth.tokens.keys import KeySet
 from tests.property.strategies import any_text, json_values
@@ -172,12 +177,14 @@ def tokens(draw: st.DrawFn) -> tuple[str, bool]:
     if kind in {"ours", "tampered"}:
         signature = ES256.sign(signing_input, OUR_KEY.private_key)
         token = f"{signing_input.decode()}.{b64(signature)}"
+        # Size limits (docs/tokens.md): the header segment and the whole token.
+        small = len(segment(header)) <= MAX_HEADER_SEGMENT and len(token) <= MAX_TOKEN_BYTES
         if kind == "ours":
-            return token, oracle_accepts(header, payload)
+            return token, small and oracle_accepts(header, payload)
         position = draw(st.integers(0, len(token) - 1))
         replacement = draw(st.sampled_from("Aa0-_.=é"))
         tampered = token[:position] + replacement + token[position + 1 :]
-        return tampered, tampered == token and oracle_accepts(header, payload)
+        return tampered, tampered == token and small and oracle_accepts(header, payload)
     if kind == "other key":
         signature = ES256.sign(signing_input, OTHER.current.private_key)
     elif kind == "hmac":  # alg confusion: our public key as an HMAC secret
