@@ -13,12 +13,12 @@ API Gateway's 30 s, and the repositories then answer 503 (storage/faults.py).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 CONNECT_TIMEOUT_SECONDS = 1.0
 READ_TIMEOUT_SECONDS = 2.0
 MAX_ATTEMPTS = 3  # the first call and two retries
-RETRY_MODE = "standard"
+RETRY_MODE: Literal["standard"] = "standard"
 
 
 def client_config() -> Any:
@@ -32,27 +32,29 @@ def client_config() -> Any:
     )
 
 
-def _client(service: str) -> Any:
-    import boto3
-
-    return boto3.client(service, config=client_config())
-
-
 def dynamodb_client() -> Any:
     """A DynamoDB client from boto3's default session."""
-    return _client("dynamodb")
+    import boto3
+
+    return boto3.client("dynamodb", config=client_config())
 
 
 def secrets_manager_client() -> Any:
     """A Secrets Manager client from boto3's default session (the rotation function)."""
-    return _client("secretsmanager")
+    import boto3
+
+    return boto3.client("secretsmanager", config=client_config())
 
 
 def sqs_client() -> Any:
     """An SQS client from boto3's default session (the functions that queue mail)."""
-    return _client("sqs")
+    import boto3
+
+    return boto3.client("sqs", config=client_config())
 
 
 def sesv2_client() -> Any:
     """An SES (API v2) client from boto3's default session (the mailer)."""
-    return _client("sesv2")
+    import boto3
+
+    return boto3.client("sesv2", config=client_config())
