@@ -6,9 +6,10 @@ directly (the authorizer, jwks, me) never import it.
 Every client has the same retries and timeouts (`CLIENT_CONFIG`): botocore's standard
 retry mode (throttling, 5xx and connection errors retried with jittered backoff, under
 a client-side retry quota so an outage is not multiplied), 3 attempts in all, a 1 s
-connect and a 2 s read timeout. A call that keeps failing gives up within about
-3 x (1 + 2) s plus the backoff (under 2 s): well under the functions' 10 s timeout and
-API Gateway's 30 s, and the repositories then answer 503 (storage/faults.py).
+connect and a 1 s read timeout (a DynamoDB, SQS or SES call answers in milliseconds). A
+call that keeps failing gives up within about 3 x (1 + 1) s plus the backoff (under 3 s):
+under the functions' 10 s timeout, so the function itself answers 503 (storage/faults.py)
+rather than being cut off by Lambda, and well under API Gateway's 30 s.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 CONNECT_TIMEOUT_SECONDS = 1.0
-READ_TIMEOUT_SECONDS = 2.0
+READ_TIMEOUT_SECONDS = 1.0
 MAX_ATTEMPTS = 3  # the first call and two retries
 RETRY_MODE: Literal["standard"] = "standard"
 
