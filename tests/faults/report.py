@@ -1,7 +1,7 @@
 """docs/reliability.md's fault table from a FAULTS_REPORT file (one JSON line per check):
 
-    FAULTS_REPORT=/tmp/faults.jsonl .venv/bin/python -m pytest tests/faults -q -n 2
-    .venv/bin/python -m tests.faults.report /tmp/faults.jsonl
+FAULTS_REPORT=/tmp/faults.jsonl .venv/bin/python -m pytest tests/faults -q -n 2
+.venv/bin/python -m tests.faults.report /tmp/faults.jsonl
 """
 
 from __future__ import annotations
