@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
 import uuid
@@ -9,8 +10,10 @@ from collections.abc import Callable
 
 from stateless_auth.config import Settings
 from stateless_auth.domain import passwords
+from stateless_auth.domain.accounts import User
 from stateless_auth.domain.emails import normalise_email
 from stateless_auth.domain.errors import (
+    DependencyUnavailable,
     EmailNotVerified,
     InvalidCredentials,
 )
@@ -66,6 +69,42 @@ def log_in(
         # The password was right: the reserved failure is not one.
         users.clear_failed_logins(normalised_email)
         raise EmailNotVerified("verify your email first: follow the link we sent you")
+    try:
+        return _open_session(
+            user,
+            password,
+            user_agent=user_agent,
+            ip=ip,
+            users=users,
+            sessions=sessions,
+            key=key,
+            issuer=issuer,
+            settings=settings,
+            clock=clock,
+        )
+    except DependencyUnavailable:
+        # The password was right: a store that failed afterwards must not leave the
+        # reserved attempt counted, or a user retrying through a brownout, as Retry-After
+        # asks, would lock themselves out. Best effort: the 503 stands either way.
+        with contextlib.suppress(DependencyUnavailable):
+            users.clear_failed_logins(normalised_email)
+        raise
+
+
+def _open_session(
+    user: User,
+    password: str,
+    *,
+    user_agent: str,
+    ip: str,
+    users: UserStore,
+    sessions: SessionStore,
+    key: SigningKey,
+    issuer: str,
+    settings: Settings,
+    clock: Callable[[], float],
+) -> TokenGrant:
+    normalised_email = user.email
     if passwords.needs_rehash(user.password_hash):
         rehashed = passwords.hash_password(password)
         if not users.update_password_hash(normalised_email, rehashed, replaces=user.password_hash):

@@ -7,9 +7,15 @@ import time
 from collections.abc import Callable
 
 from stateless_auth.config import Settings
-from stateless_auth.domain.errors import RefreshRejected
+from stateless_auth.domain.errors import DependencyUnavailable, RefreshRejected
 from stateless_auth.domain.ports import SessionStore, UserStore
-from stateless_auth.domain.sessions import AccountChanged, RotationConflict, TokenGrant, TokenState
+from stateless_auth.domain.sessions import (
+    AccountChanged,
+    RotationConflict,
+    TokenGrant,
+    TokenRecord,
+    TokenState,
+)
 from stateless_auth.tokens.keys import SigningKey
 from stateless_auth.tokens.refresh_tokens import hash_refresh_token, new_refresh_token
 from stateless_auth.usecases.grants import grant_tokens
@@ -54,7 +60,7 @@ def refresh(
     new_hash = hash_refresh_token(new_token)
     try:
         try:
-            new_record = sessions.rotate(record, new_hash, now=now)
+            new_record = _rotate(sessions, record, new_hash, now=now)
         except AccountChanged:
             user = users.get_by_email(record.email)
             if (
@@ -69,10 +75,30 @@ def refresh(
             record = dataclasses.replace(
                 record, email_verified=user.email_verified, roles=user.roles
             )
-            new_record = sessions.rotate(record, new_hash, now=now)
+            new_record = _rotate(sessions, record, new_hash, now=now)
     except RotationConflict:
         # Lost a race with a concurrent refresh of the same token, or the session was
         # revoked or expired meanwhile. The caller read it as current, so this is not a
         # replay: refuse without revoking the winner's session.
         raise RefreshRejected("conflict", record.session_id) from None
     return grant_tokens(new_record, new_token, key=key, issuer=issuer, settings=settings, now=now)
+
+
+def _rotate(sessions: SessionStore, record: TokenRecord, new_hash: str, *, now: int) -> TokenRecord:
+    """`sessions.rotate`, and what a failed rotation really did. A 503 sends the client
+    back with the same token; were the rotation in fact done (its reply lost after the
+    commit) or lost to a concurrent one (DynamoDB may cancel the loser with a conflict,
+    not our condition), that retry would present a used token, a replay, and revoke the
+    session. So on a fault, read the token again: still current, nothing happened (the
+    503 stands, and the retry is safe); used, and our successor is there, it was ours
+    (hand it out); used by another rotation, a lost race (401, nothing revoked)."""
+    try:
+        return sessions.rotate(record, new_hash, now=now)
+    except DependencyUnavailable:
+        old = sessions.find_token(record.token_hash)  # a second fault: the 503 stands
+        if old is None or old.state == TokenState.CURRENT:
+            raise
+        ours = sessions.find_token(new_hash)
+        if ours is not None and ours.session_id == record.session_id:
+            return ours
+        raise RotationConflict(record.session_id) from None
