@@ -13,6 +13,7 @@ from stateless_auth.domain import passwords
 from stateless_auth.domain.errors import LoginFailed, TooManyAttempts
 from stateless_auth.http.handler import http_handler
 from stateless_auth.http.identity import caller_of
+from stateless_auth.http.password_refusals import record_refusal
 from stateless_auth.http.requests import json_body, string_field
 from stateless_auth.http.responses import response
 from stateless_auth.http.token_delivery import cleared_refresh_cookie
@@ -65,15 +66,14 @@ def lambda_handler(event: APIGatewayProxyEventV2, context: Any) -> dict[str, Any
             cookies = [cleared_refresh_cookie()]
         else:
             raise LookupError(f"no handler for {event.route_key}")
-    except LoginFailed as failed:
-        logger.warning("current password refused", extra={"lockout_started": failed.locked})
-        metrics.add_metric(name="LoginFailed", unit=MetricUnit.Count, value=1)
-        if failed.locked:
-            metrics.add_metric(name="LockoutStarted", unit=MetricUnit.Count, value=1)
-        raise
-    except TooManyAttempts as locked:
-        logger.warning("refused: locked out", extra={"retry_after": locked.retry_after})
-        metrics.add_metric(name="LoginLockedOut", unit=MetricUnit.Count, value=1)
+    except (LoginFailed, TooManyAttempts) as refused:
+        record_refusal(
+            logger,
+            metrics,
+            refused,
+            failed="current password refused",
+            locked_out="refused: locked out",
+        )
         raise
     if not queued:
         # The change stands; only its notice is lost. Alarmed as a failed email.

@@ -12,6 +12,7 @@ from stateless_auth.domain import passwords
 from stateless_auth.domain.errors import EmailNotVerified, LoginFailed, TooManyAttempts
 from stateless_auth.http.handler import http_handler
 from stateless_auth.http.identity import client_of
+from stateless_auth.http.password_refusals import record_refusal
 from stateless_auth.http.requests import json_body, string_field
 from stateless_auth.http.token_delivery import delivery_field, token_response
 from stateless_auth.storage.aws_clients import dynamodb_client
@@ -48,19 +49,14 @@ def lambda_handler(event: APIGatewayProxyEventV2, context: Any) -> dict[str, Any
             settings=settings,
             unknown_email_hash=unknown_email_hash,
         )
-    except LoginFailed as failed:
-        logger.warning("login failed", extra={"lockout_started": failed.locked})
-        metrics.add_metric(name="LoginFailed", unit=MetricUnit.Count, value=1)
-        if failed.locked:
-            metrics.add_metric(name="LockoutStarted", unit=MetricUnit.Count, value=1)
+    except (LoginFailed, TooManyAttempts) as refused:
+        record_refusal(
+            logger, metrics, refused, failed="login failed", locked_out="login refused: locked out"
+        )
         raise
     except EmailNotVerified:
         logger.info("login refused: email not verified")
         metrics.add_metric(name="LoginUnverified", unit=MetricUnit.Count, value=1)
-        raise
-    except TooManyAttempts as locked:
-        logger.warning("login refused: locked out", extra={"retry_after": locked.retry_after})
-        metrics.add_metric(name="LoginLockedOut", unit=MetricUnit.Count, value=1)
         raise
     logger.info("login succeeded", extra={"user_id": grant.user_id, "session_id": grant.session_id})
     metrics.add_metric(name="LoginSucceeded", unit=MetricUnit.Count, value=1)

@@ -8,20 +8,9 @@ from collections.abc import Iterator
 import pytest
 
 from tests.faults.harness import FaultStack, fault_stack
+from tests.support.paths import HANDLER_NAMES
 
-FUNCTIONS = (
-    "signup",
-    "login",
-    "refresh",
-    "logout",
-    "jwks",
-    "authorizer",
-    "verify_email",
-    "password_reset",
-    "mailer",
-    "sessions",
-    "account",
-)
+FUNCTIONS = tuple(n for n in HANDLER_NAMES if n != "me")  # me calls no AWS
 
 
 @pytest.fixture(scope="module")

@@ -9,21 +9,9 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support.handlers import Stack, stack_in_moto
+from tests.support.paths import HANDLER_NAMES
 
-FUNCTIONS = (
-    "signup",
-    "login",
-    "refresh",
-    "logout",
-    "jwks",
-    "me",
-    "authorizer",
-    "verify_email",
-    "password_reset",
-    "mailer",
-    "sessions",
-    "account",
-)
+FUNCTIONS = HANDLER_NAMES
 
 
 @pytest.fixture(scope="module")

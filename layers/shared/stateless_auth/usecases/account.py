@@ -10,10 +10,11 @@ from collections.abc import Callable
 from stateless_auth.config import Settings
 from stateless_auth.domain import passwords
 from stateless_auth.domain.accounts import Caller, User
-from stateless_auth.domain.errors import DependencyUnavailable, InvalidCredentials
-from stateless_auth.domain.mail import MailJob, MailKind
+from stateless_auth.domain.errors import InvalidCredentials
+from stateless_auth.domain.mail import MailKind
 from stateless_auth.domain.ports import MailQueue, UserStore
 from stateless_auth.domain.sessions import AccountChanged
+from stateless_auth.usecases.notices import queue_notice
 from stateless_auth.usecases.password_check import check_password
 
 INCORRECT = "the password is incorrect"
@@ -42,14 +43,6 @@ def _own_account(
         users.clear_failed_logins(caller.email)
         raise InvalidCredentials(INCORRECT)
     return user
-
-
-def _notify(mail: MailQueue, job: MailJob) -> bool:
-    try:
-        mail.enqueue(job)
-    except DependencyUnavailable:
-        return False
-    return True
 
 
 def change_password(
@@ -107,7 +100,7 @@ def change_password(
                 users.clear_failed_logins(caller.email)  # the password was right
                 raise InvalidCredentials(INCORRECT) from None
             user = fresh
-    return _notify(mail, MailJob(MailKind.PASSWORD_CHANGED, user.email))
+    return queue_notice(mail, MailKind.PASSWORD_CHANGED, user.email)
 
 
 def delete_account(
@@ -136,4 +129,4 @@ def delete_account(
     except AccountChanged:
         users.clear_failed_logins(caller.email)  # the password was right
         raise InvalidCredentials(INCORRECT) from None
-    return _notify(mail, MailJob(MailKind.ACCOUNT_DELETED, user.email))
+    return queue_notice(mail, MailKind.ACCOUNT_DELETED, user.email)

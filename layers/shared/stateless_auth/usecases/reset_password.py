@@ -14,10 +14,10 @@ from collections.abc import Callable
 from stateless_auth.config import Settings
 from stateless_auth.domain import passwords
 from stateless_auth.domain.emails import normalise_email
-from stateless_auth.domain.errors import DependencyUnavailable
 from stateless_auth.domain.mail import MailJob, MailKind
 from stateless_auth.domain.one_time_tokens import OneTimeToken, Purpose
 from stateless_auth.domain.ports import MailQueue, UserStore
+from stateless_auth.usecases.notices import queue_notice
 from stateless_auth.usecases.verify_email import find_link
 
 
@@ -52,8 +52,4 @@ def reset_password(
         password_set_id=str(uuid.uuid4()),
         now=int(clock()),
     )
-    try:
-        mail.enqueue(MailJob(MailKind.PASSWORD_CHANGED, found.email))
-    except DependencyUnavailable:
-        return found, False
-    return found, True
+    return found, queue_notice(mail, MailKind.PASSWORD_CHANGED, found.email)
