@@ -3,6 +3,9 @@
 Hot path: no boto3, no pydantic, no DynamoDB; keys are loaded once per execution
 environment and re-read on a schedule; verified tokens are remembered until they
 expire. At most one log line per decision: denials at INFO, allows at DEBUG.
+
+The same code is the enrolment authorizer (ACCEPT_MFA_ENROLLMENT_TOKENS=true), which
+guards the two enrolment routes only and also takes an enroll-purpose mfa_token.
 """
 
 from typing import Any
@@ -13,6 +16,7 @@ from stateless_auth import wiring
 from stateless_auth.config import load_settings
 from stateless_auth.tokens.access import AccessTokenVerifier
 from stateless_auth.tokens.authorizer import Authorizer
+from stateless_auth.tokens.mfa_tokens import MfaTokenVerifier
 
 logger = Logger()
 settings = load_settings()
@@ -20,7 +24,13 @@ settings = load_settings()
 # while the runtime initialises.
 keys = wiring.public_key_store(settings)
 authorizer = Authorizer(
-    AccessTokenVerifier(keys, audience=settings.jwt_audience), issuer=wiring.issuer(settings)
+    AccessTokenVerifier(keys, audience=settings.jwt_audience),
+    issuer=wiring.issuer(settings),
+    enrollment_tokens=(
+        MfaTokenVerifier(keys, audience=settings.jwt_audience)
+        if settings.accept_mfa_enrollment_tokens
+        else None
+    ),
 )
 
 

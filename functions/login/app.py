@@ -1,4 +1,5 @@
-"""POST /auth/login: check the password, open a session, hand out tokens."""
+"""POST /auth/login: check the password, open a session, hand out tokens (or, when a
+second factor is due, an mfa_token for POST /auth/mfa/verify or for enrolment)."""
 
 from typing import Any
 
@@ -14,8 +15,10 @@ from stateless_auth.http.handler import http_handler
 from stateless_auth.http.identity import client_of
 from stateless_auth.http.password_refusals import record_refusal
 from stateless_auth.http.requests import json_body, string_field
+from stateless_auth.http.responses import response
 from stateless_auth.http.token_delivery import delivery_field, token_response
 from stateless_auth.storage.aws_clients import dynamodb_client
+from stateless_auth.tokens.mfa_tokens import MfaPurpose, MfaToken
 from stateless_auth.usecases.login import log_in
 
 logger = Logger()
@@ -48,6 +51,7 @@ def lambda_handler(event: APIGatewayProxyEventV2, context: Any) -> dict[str, Any
             issuer=issuer(),
             settings=settings,
             unknown_email_hash=unknown_email_hash,
+            delivery=delivery,
         )
     except (LoginFailed, TooManyAttempts) as refused:
         record_refusal(
@@ -58,6 +62,18 @@ def lambda_handler(event: APIGatewayProxyEventV2, context: Any) -> dict[str, Any
         logger.info("login refused: email not verified")
         metrics.add_metric(name="LoginUnverified", unit=MetricUnit.Count, value=1)
         raise
+    if isinstance(grant, MfaToken):
+        # The password was right; the login goes on at POST /auth/mfa/verify (or, under
+        # MFA=required, at enrolment). No tokens, no cookie.
+        enrolling = grant.purpose is MfaPurpose.ENROLL
+        logger.info("login needs the second factor", extra={"enrollment": enrolling})
+        metrics.add_metric(
+            name="LoginMfaEnrollmentRequired" if enrolling else "LoginMfaRequired",
+            unit=MetricUnit.Count,
+            value=1,
+        )
+        flag = "mfa_enrollment_required" if enrolling else "mfa_required"
+        return response(200, {flag: True, "mfa_token": grant.token, "expires_in": grant.expires_in})
     logger.info("login succeeded", extra={"user_id": grant.user_id, "session_id": grant.session_id})
     metrics.add_metric(name="LoginSucceeded", unit=MetricUnit.Count, value=1)
     return token_response(grant, delivery)

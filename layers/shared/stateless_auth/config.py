@@ -33,6 +33,7 @@ VERIFY_EMAIL_TTL = IntSetting("VERIFY_EMAIL_TTL_SECONDS", 86400, 300, 604800)
 PASSWORD_RESET_TTL = IntSetting("PASSWORD_RESET_TTL_SECONDS", 1800, 300, 86400)
 MAX_EMAILS_PER_HOUR = IntSetting("MAX_EMAILS_PER_HOUR", 5, 1, 100)
 EMAIL_VERIFICATION_MODES = ("required", "optional")
+MFA_MODES = ("optional", "required")
 
 
 def _int(env: Mapping[str, str], setting: IntSetting) -> int:
@@ -119,6 +120,10 @@ class Settings:
     email_from: str = ""
     app_url: str = ""
     mail_queue_url: str = ""
+    # The second factor: whether every account must have one (MFA=required), and whether
+    # this function is the enrolment authorizer (which also takes enrolment tokens).
+    mfa_required: bool = False
+    accept_mfa_enrollment_tokens: bool = False
 
     def require(self, attribute: str) -> str:
         """The named resource setting, or a ConfigError naming its variable."""
@@ -141,6 +146,14 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     mode = env.get("EMAIL_VERIFICATION", "").strip().lower() or "required"
     if mode not in EMAIL_VERIFICATION_MODES:
         raise ConfigError(f"EMAIL_VERIFICATION={mode!r} must be 'required' or 'optional'")
+    mfa_mode = env.get("MFA", "").strip().lower() or "optional"
+    if mfa_mode not in MFA_MODES:
+        raise ConfigError(f"MFA={mfa_mode!r} must be 'optional' or 'required'")
+    enrollment_tokens = env.get("ACCEPT_MFA_ENROLLMENT_TOKENS", "").strip().lower() or "false"
+    if enrollment_tokens not in ("true", "false"):
+        raise ConfigError(
+            f"ACCEPT_MFA_ENROLLMENT_TOKENS={enrollment_tokens!r} must be 'true' or 'false'"
+        )
     return Settings(
         access_token_ttl=_int(env, ACCESS_TOKEN_TTL),
         refresh_token_ttl=_int(env, REFRESH_TOKEN_TTL),
@@ -165,4 +178,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         email_from=_email_from(env.get("EMAIL_FROM", "")),
         app_url=_app_url(env.get("APP_URL", "")),
         mail_queue_url=env.get("MAIL_QUEUE_URL", "").strip(),
+        mfa_required=mfa_mode == "required",
+        accept_mfa_enrollment_tokens=enrollment_tokens == "true",
     )

@@ -33,6 +33,21 @@ class User:
     lists_sessions: bool = True
     # The hashes of its pending one-time tokens (ended with the account).
     pending_token_hashes: tuple[str, ...] = ()
+    # The second factor (domain/mfa.py): the TOTP secret once confirmed ("" : none), the
+    # last time step a code was accepted for, and the recovery codes' hashes by public id.
+    totp_secret: str = ""
+    totp_last_step: int = 0
+    recovery_codes: tuple[tuple[str, str], ...] = ()
+    # An enrolment begun and not yet confirmed (its secret, and until when it may be).
+    pending_totp_secret: str = ""
+    pending_totp_expires_at: int = 0
+
+    @property
+    def mfa_enabled(self) -> bool:
+        return bool(self.totp_secret)
+
+    def recovery_code_hash(self, code_id: str) -> str | None:
+        return dict(self.recovery_codes).get(code_id)
 
     def expired(self, now: float) -> bool:
         """A never-verified account past its expiry (DynamoDB's TTL deletes late)."""
@@ -49,4 +64,6 @@ class Caller:
 
     user_id: str
     email: str
+    # "" for an enrolment token (MFA=required, before the account has a second factor):
+    # it has no session.
     session_id: str

@@ -38,8 +38,8 @@ class InvalidCredentials(AuthError):
 class LoginFailed(InvalidCredentials):
     """A failed login; `locked` says whether it started a lock-out (for logs and metrics)."""
 
-    def __init__(self, locked: bool) -> None:
-        super().__init__("the email or password is incorrect")
+    def __init__(self, locked: bool, message: str = "the email or password is incorrect") -> None:
+        super().__init__(message)
         self.locked = locked
 
 
@@ -74,6 +74,26 @@ class RefreshRejected(InvalidToken):
         super().__init__("the refresh token is invalid, expired or revoked")
         self.reason = reason
         self.session_id = session_id
+
+
+class InvalidMfaToken(InvalidToken):
+    """The mfa_token of a login is malformed, expired, not ours, or its account changed."""
+
+
+class InvalidCode(AuthError):
+    """The code that should confirm a new authenticator is wrong (nothing is on yet)."""
+
+
+class MfaAlreadyEnabled(AuthError):
+    """The account already has a second factor: turn it off first to enrol another."""
+
+
+class MfaNotEnabled(AuthError):
+    """The account has no second factor to renew codes of or turn off."""
+
+
+class MfaNotEnrolling(AuthError):
+    """No enrolment to confirm: none was begun, or it expired."""
 
 
 class TokenVerificationError(Exception):

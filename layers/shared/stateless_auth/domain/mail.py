@@ -1,4 +1,4 @@
-"""The service's emails: the jobs a request queues and the five texts the mailer sends.
+"""The service's emails: the jobs a request queues and the texts the mailer sends.
 
 A request that triggers an email only queues a small job (kind, address, a job id; never
 a token, a password or a hash) and answers; the mailer looks the account up, applies
@@ -26,6 +26,10 @@ class MailKind(StrEnum):
     RESET_PASSWORD = "reset_password"  # noqa: S105 - a kind of mail
     PASSWORD_CHANGED = "password_changed"  # noqa: S105 - a kind of mail
     ACCOUNT_DELETED = "account_deleted"
+    MFA_ENABLED = "mfa_enabled"
+    MFA_DISABLED = "mfa_disabled"
+    RECOVERY_CODE_USED = "recovery_code_used"
+    RECOVERY_CODES_RENEWED = "recovery_codes_renewed"
 
 
 # Mails anyone who knows an address can trigger: MAX_EMAILS_PER_HOUR applies to these.
@@ -150,7 +154,44 @@ def render(
             "If this was not you, someone knew your password: sign up again to take the"
             " address back, and change that password wherever else you use it.\n",
         )
+    second_factor = _SECOND_FACTOR_NOTICES.get(kind)
+    if second_factor is not None:
+        subject, what = second_factor
+        return Message(
+            f"{SERVICE_NAME}: {subject}",
+            f"{what.format(account=email)}\n\n"
+            "If this was not you, someone knows your password and had your authenticator"
+            f" or a recovery code: reset your password now at {app_url}/reset-password,"
+            " then log in and check two-step verification.\n",
+        )
     raise ValueError(f"no template for {kind!r}")
+
+
+# Second-factor notices: (subject, what happened). Sent whatever the hourly limit.
+_SECOND_FACTOR_NOTICES = {
+    MailKind.MFA_ENABLED: (
+        "two-step verification is on",
+        f"Two-step verification was turned on for the {SERVICE_NAME} account {{account}}:"
+        " logging in now takes a code from the authenticator app as well as the password."
+        " Keep the recovery codes you were shown somewhere safe.",
+    ),
+    MailKind.MFA_DISABLED: (
+        "two-step verification is off",
+        f"Two-step verification was turned off for the {SERVICE_NAME} account {{account}},"
+        " and its other sessions were logged out. Logging in now takes the password alone.",
+    ),
+    MailKind.RECOVERY_CODE_USED: (
+        "a recovery code was used",
+        f"A recovery code was just used to log in to the {SERVICE_NAME} account"
+        " {account}. It cannot be used again. If you have lost your authenticator, turn"
+        " two-step verification off and on again to set up a new one.",
+    ),
+    MailKind.RECOVERY_CODES_RENEWED: (
+        "new recovery codes",
+        f"New recovery codes were made for the {SERVICE_NAME} account {{account}}; the"
+        " earlier ones no longer work.",
+    ),
+}
 
 
 def _duration(seconds: int) -> str:

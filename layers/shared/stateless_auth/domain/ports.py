@@ -6,11 +6,13 @@ implement them in memory with DynamoDB's conditional semantics.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Protocol
 
 from stateless_auth.domain.accounts import User
 from stateless_auth.domain.lockout import FailedLogins
 from stateless_auth.domain.mail import MailJob, Message
+from stateless_auth.domain.mfa import FactorUse
 from stateless_auth.domain.one_time_tokens import OneTimeToken
 from stateless_auth.domain.sessions import SessionInfo, TokenRecord
 
@@ -48,6 +50,11 @@ class UserStore(Protocol):
         ...
 
     def clear_failed_logins(self, email: str) -> None: ...
+
+    def release_login_attempt(self, email: str) -> None:
+        """Take back one reserved attempt (the right password of a login that still needs
+        its second factor): the failures counted before it stay."""
+        ...
 
     def issue_one_time_token(
         self, token: OneTimeToken, *, password_set_id: str, require_unverified: bool
@@ -90,6 +97,38 @@ class UserStore(Protocol):
         AccountChanged if it changed meanwhile."""
         ...
 
+    def start_totp_enrollment(self, user: User, *, secret: str, expires_at: int) -> None:
+        """Keep `secret` as the account's pending TOTP secret until `expires_at` (replacing
+        a pending one); AccountChanged unless the account is still `user` (id and
+        password) and has no second factor."""
+        ...
+
+    def enable_totp(
+        self, user: User, *, secret: str, step: int, recovery_codes: Mapping[str, str], now: int
+    ) -> None:
+        """Turn the second factor on, in one write: the pending `secret` becomes the
+        account's, `step` its last accepted time step, `recovery_codes` (public id ->
+        hash) its codes. AccountChanged unless the account is still `user`'s id, its
+        pending secret is still `secret` and unexpired at `now`, and no factor is on."""
+        ...
+
+    def renew_recovery_codes(
+        self, user: User, *, factor: FactorUse, recovery_codes: Mapping[str, str]
+    ) -> None:
+        """Replace every recovery code, accepting `factor` in the same write.
+        AccountChanged if the account, its password or its secret changed, or `factor`
+        can no longer be accepted (its step or code used meanwhile)."""
+        ...
+
+    def disable_mfa(
+        self, user: User, *, factor: FactorUse, keep_session: SessionInfo | None
+    ) -> None:
+        """Turn the second factor off (secret, codes and any pending enrolment removed)
+        and end every session but `keep_session`, accepting `factor`, in one write.
+        AccountChanged as renew_recovery_codes does, or if `keep_session` is no longer
+        listed."""
+        ...
+
 
 class SessionStore(Protocol):
     def create(
@@ -100,10 +139,13 @@ class SessionStore(Protocol):
         account: User,
         session: SessionInfo,
         clear_failures_of: str | None = None,
+        factor: FactorUse | None = None,
     ) -> None:
         """A new session whose current token is `first_token`, listed on `account` as
-        `session` (clearing that email's failed logins in the same write when asked);
-        AccountChanged if the account is no longer as read (user, epoch, password)."""
+        `session` (clearing that email's failed logins in the same write when asked, and
+        accepting the second factor `factor`: its step recorded or its recovery code
+        removed); AccountChanged if the account is no longer as read (user, epoch,
+        password) or `factor` can no longer be accepted."""
         ...
 
     def find_token(self, token_hash: str) -> TokenRecord | None: ...

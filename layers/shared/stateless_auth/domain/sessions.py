@@ -47,6 +47,8 @@ class TokenRecord:
     email_verified: bool = False
     # The account's sessions epoch when the session opened: a later one ends it.
     sessions_epoch: int = 0
+    # How the session was opened (RFC 8176): every token of the session carries it.
+    amr: tuple[str, ...] = ("pwd",)
 
 
 @dataclass(frozen=True)

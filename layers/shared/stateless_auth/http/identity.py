@@ -22,12 +22,17 @@ def authorizer_context(event: APIGatewayProxyEventV2) -> Mapping[str, Any]:
     return identity if isinstance(identity, Mapping) else {}
 
 
-def caller_of(event: APIGatewayProxyEventV2) -> Caller:
+def caller_of(event: APIGatewayProxyEventV2, *, enrolling: bool = False) -> Caller:
     """The caller the authorizer verified; AuthError if the route runs without it (only
-    reachable if the route is deployed without the authorizer)."""
+    reachable if the route is deployed without the authorizer). `enrolling`: the two
+    enrolment routes, whose authorizer also lets through an enrolment token, which has no
+    session (its Caller's session_id is "")."""
     identity = authorizer_context(event)
     user_id, email, session_id = identity.get("sub"), identity.get("email"), identity.get("sid")
-    if not all(isinstance(v, str) and v for v in (user_id, email, session_id)):
+    no_session_allowed = enrolling and identity.get("mfa_enrollment") is True and session_id == ""
+    if not all(isinstance(v, str) and v for v in (user_id, email)) or not (
+        (isinstance(session_id, str) and session_id) or no_session_allowed
+    ):
         raise AuthError("this route needs the authorizer's context")
     return Caller(user_id=str(user_id), email=str(email), session_id=str(session_id))
 

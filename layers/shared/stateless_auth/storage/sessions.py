@@ -30,6 +30,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from stateless_auth.domain.accounts import User
+from stateless_auth.domain.mfa import FactorUse
 from stateless_auth.domain.sessions import (
     AccountChanged,
     RotationConflict,
@@ -43,6 +44,7 @@ from stateless_auth.storage.users import (
     END_EVERY_SESSION,
     NO_SESSIONS,
     email_key,
+    factor_clauses,
     failures_key,
     session_entry,
     user_is,
@@ -78,6 +80,7 @@ class SessionRepository:
             "roles": {"L": [{"S": role} for role in record.roles]},
             "email_verified": {"BOOL": record.email_verified},
             "sessions_epoch": {"N": str(record.sessions_epoch)},
+            "amr": {"L": [{"S": method} for method in record.amr]},
             "state": {"S": record.state},
             "issued_at": {"N": str(now)},
             "session_expires_at": {"N": str(record.session_expires_at)},
@@ -92,12 +95,15 @@ class SessionRepository:
         account: User,
         session: SessionInfo,
         clear_failures_of: str | None = None,
+        factor: FactorUse | None = None,
     ) -> None:
         """A new session whose current refresh token is `first_token`, listed on
         `account` (as login read it), in one transaction with, when asked, the reset of
         that email's failed-login count. AccountChanged if the account is no longer the
         one read, with the password read (a login racing a reset or a password change
-        never opens a session for the old password)."""
+        never opens a session for the old password). A second factor is accepted in the
+        account's update of the same transaction: of two logins with one code (or one
+        recovery code), one opens a session and the other fails here."""
         session_item = {
             **session_key(first_token.session_id),
             "user_id": {"S": first_token.user_id},
@@ -124,6 +130,20 @@ class SessionRepository:
             values[":list"] = {"M": {first_token.session_id: session_entry(session)}}
             condition += " AND attribute_not_exists(sessions)"
             del names["#new"]
+        if factor is not None:
+            accepted = factor_clauses(factor)
+            condition += f" AND {accepted.condition}"
+            values.update(accepted.values)
+            names.update(accepted.names)
+            if accepted.action == "SET":
+                set_part, _, remove_part = update.partition(" REMOVE ")
+                update = f"{set_part}, {accepted.clause}"
+                if remove_part:
+                    update += f" REMOVE {remove_part}"
+            elif " REMOVE " in update:
+                update += f", {accepted.clause}"
+            else:
+                update += f" REMOVE {accepted.clause}"
         account_update: dict[str, Any] = {
             "TableName": self._users_table,
             "Key": self._account_key(account.email),
@@ -184,6 +204,8 @@ class SessionRepository:
             session_expires_at=int(item["session_expires_at"]["N"]),
             email_verified=bool(item.get("email_verified", {}).get("BOOL", False)),
             sessions_epoch=int(item.get("sessions_epoch", {}).get("N", "0")),
+            # A session opened before amr was recorded was opened with a password alone.
+            amr=tuple(m["S"] for m in item.get("amr", {}).get("L", []) if "S" in m) or ("pwd",),
         )
 
     def rotate(self, old: TokenRecord, new_token_hash: str, *, now: int) -> TokenRecord:
@@ -199,6 +221,7 @@ class SessionRepository:
             session_expires_at=old.session_expires_at,
             email_verified=old.email_verified,
             sessions_epoch=old.sessions_epoch,
+            amr=old.amr,
         )
         now_value = {"N": str(now)}
         account_condition, account_values = user_is(old.user_id, old.sessions_epoch)

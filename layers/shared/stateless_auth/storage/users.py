@@ -11,6 +11,11 @@ failure count there, in the transaction that opens a session).
   (the sessions repository's rotation checks it in its transaction), so ending one is
   removing its entry and ending all is emptying the map: one write however many there
   are, and nothing to find first (`END_EVERY_SESSION`).
+- The account item also holds its second factor: `totp_secret`, `totp_last_step` (every
+  write that accepts a code is conditioned on an earlier step and records its own, so a
+  code works once), `recovery_codes` (a map of public id to argon2id hash; a use removes
+  its entry on the condition that it is there), and an enrolment not yet confirmed
+  (`pending_totp_secret`, `pending_totp_expires_at`).
 - `OTT#<sha256>`: a one-time token (verification or reset link) by its hash: its purpose,
   account and expiry. The account item holds the hash of its newest token per purpose,
   and every use is conditioned on that, so an older or used link does nothing. Only
@@ -20,6 +25,8 @@ failure count there, in the transaction that opens a session).
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -27,6 +34,7 @@ from botocore.exceptions import ClientError
 from stateless_auth.domain.accounts import User
 from stateless_auth.domain.errors import DependencyUnavailable, EmailTaken, InvalidOneTimeToken
 from stateless_auth.domain.lockout import FailedLogins
+from stateless_auth.domain.mfa import FactorUse, TotpUse
 from stateless_auth.domain.one_time_tokens import OneTimeToken, Purpose
 from stateless_auth.domain.sessions import AccountChanged, SessionInfo
 from stateless_auth.storage.faults import guarded
@@ -93,6 +101,43 @@ def user_is(user_id: str, epoch: int) -> tuple[str, dict[str, Any]]:
     if epoch == 0:
         epoch_condition = "(attribute_not_exists(sessions_epoch) OR sessions_epoch = :epoch)"
     return f"user_id = :uid AND {epoch_condition}", values
+
+
+@dataclass(frozen=True)
+class FactorClauses:
+    """How one write accepts a second factor: its update clause (SET or REMOVE, without
+    the keyword), its condition, and their names and values (prefixed, so they join any
+    other write's)."""
+
+    action: str
+    clause: str
+    condition: str
+    names: dict[str, str]
+    values: dict[str, Any]
+
+
+def factor_clauses(factor: FactorUse) -> FactorClauses:
+    """A TOTP code: the account's secret unchanged and its last accepted step earlier
+    than this one, which the write records. A recovery code: its hash still there,
+    which the write removes."""
+    if isinstance(factor, TotpUse):
+        return FactorClauses(
+            action="SET",
+            clause="totp_last_step = :mfa_step",
+            condition=(
+                "totp_secret = :mfa_secret"
+                " AND (attribute_not_exists(totp_last_step) OR totp_last_step < :mfa_step)"
+            ),
+            names={},
+            values={":mfa_secret": {"S": factor.secret}, ":mfa_step": {"N": str(factor.step)}},
+        )
+    return FactorClauses(
+        action="REMOVE",
+        clause="recovery_codes.#mfa_code",
+        condition="recovery_codes.#mfa_code = :mfa_code_hash",
+        names={"#mfa_code": factor.code_id},
+        values={":mfa_code_hash": {"S": factor.code_hash}},
+    )
 
 
 def _cancelled(exc: ClientError) -> bool:
@@ -263,6 +308,22 @@ class UserRepository:
     def clear_failed_logins(self, email: str) -> None:
         """A successful login resets the count."""
         self._client.delete_item(TableName=self._table, Key={"pk": {"S": failures_key(email)}})
+
+    def release_login_attempt(self, email: str) -> None:
+        """Take back one reserved attempt: the right password of a login that still needs
+        its second factor is no failure, but the failures before it stay counted (only
+        the whole login clears them), so the password alone never buys more guesses."""
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": failures_key(email)}},
+                UpdateExpression="ADD failures :minus_one",
+                ConditionExpression="failures > :zero",
+                ExpressionAttributeValues={":minus_one": {"N": "-1"}, ":zero": {"N": "0"}},
+            )
+        except ClientError as exc:
+            if not _condition_failed(exc):
+                raise
 
     def update_password_hash(self, email: str, password_hash: str, *, replaces: str) -> bool:
         """Replace the stored hash `replaces` by a new hash of the same password (rehash on
@@ -519,6 +580,138 @@ class UserRepository:
             user,
         )
 
+    # -- the second factor ------------------------------------------------------------
+
+    def start_totp_enrollment(self, user: User, *, secret: str, expires_at: int) -> None:
+        """Keep `secret` pending (see UserStore.start_totp_enrollment)."""
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": email_key(user.email)}},
+                UpdateExpression="SET pending_totp_secret = :s, pending_totp_expires_at = :exp",
+                ConditionExpression=(
+                    "user_id = :uid AND password_hash = :ph AND attribute_not_exists(totp_secret)"
+                ),
+                ExpressionAttributeValues={
+                    ":s": {"S": secret},
+                    ":exp": {"N": str(expires_at)},
+                    ":uid": {"S": user.user_id},
+                    ":ph": {"S": user.password_hash},
+                },
+            )
+        except ClientError as exc:
+            if _condition_failed(exc):
+                raise AccountChanged(user.user_id) from None
+            raise
+
+    def enable_totp(
+        self, user: User, *, secret: str, step: int, recovery_codes: Mapping[str, str], now: int
+    ) -> None:
+        """Turn the second factor on (see UserStore.enable_totp): one conditional update."""
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": email_key(user.email)}},
+                UpdateExpression=(
+                    "SET totp_secret = :s, totp_last_step = :step, recovery_codes = :codes,"
+                    " mfa_enabled_at = :now"
+                    " REMOVE pending_totp_secret, pending_totp_expires_at"
+                ),
+                ConditionExpression=(
+                    "user_id = :uid AND pending_totp_secret = :s"
+                    " AND pending_totp_expires_at > :now AND attribute_not_exists(totp_secret)"
+                ),
+                ExpressionAttributeValues={
+                    ":s": {"S": secret},
+                    ":step": {"N": str(step)},
+                    ":codes": _codes_map(recovery_codes),
+                    ":now": {"N": str(now)},
+                    ":uid": {"S": user.user_id},
+                },
+            )
+        except ClientError as exc:
+            if _condition_failed(exc):
+                raise AccountChanged(user.user_id) from None
+            raise
+
+    def renew_recovery_codes(
+        self, user: User, *, factor: FactorUse, recovery_codes: Mapping[str, str]
+    ) -> None:
+        """A new set of codes, accepting `factor` in the same update (a recovery code is
+        only checked there: the whole map is replaced)."""
+        accepted = factor_clauses(factor)
+        update = "SET recovery_codes = :codes"
+        if accepted.action == "SET":
+            update += ", " + accepted.clause
+        self._own_factor_update(
+            user,
+            update=update,
+            accepted=accepted,
+            values={":codes": _codes_map(recovery_codes)},
+        )
+
+    def disable_mfa(
+        self, user: User, *, factor: FactorUse, keep_session: SessionInfo | None
+    ) -> None:
+        """Turn the second factor off and end every other session (see
+        UserStore.disable_mfa), in one conditional update."""
+        accepted = factor_clauses(factor)
+        kept: dict[str, Any] = {"M": {}}
+        condition = ""
+        names: dict[str, str] = {}
+        if keep_session is not None:
+            kept["M"][keep_session.session_id] = session_entry(keep_session)
+            # As a password change: a session ended since the read is not written back.
+            condition = " AND attribute_exists(sessions.#keep)"
+            names["#keep"] = keep_session.session_id
+        self._own_factor_update(
+            user,
+            update=(
+                "SET sessions = :kept REMOVE totp_secret, totp_last_step, recovery_codes,"
+                " pending_totp_secret, pending_totp_expires_at, mfa_enabled_at"
+            ),
+            accepted=accepted,
+            values={":kept": kept},
+            condition=condition,
+            names=names,
+        )
+
+    def _own_factor_update(
+        self,
+        user: User,
+        *,
+        update: str,
+        accepted: FactorClauses,
+        values: dict[str, Any],
+        condition: str = "",
+        names: dict[str, str] | None = None,
+    ) -> None:
+        """An update of the account made with its password and second factor: conditioned
+        on the account, its password and the factor (AccountChanged otherwise)."""
+        all_names = {**(names or {}), **accepted.names}
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": {"pk": {"S": email_key(user.email)}},
+            "UpdateExpression": update,
+            "ConditionExpression": (
+                f"user_id = :uid AND password_hash = :ph AND {accepted.condition}{condition}"
+            ),
+            "ExpressionAttributeValues": {
+                ":uid": {"S": user.user_id},
+                ":ph": {"S": user.password_hash},
+                **accepted.values,
+                **values,
+            },
+        }
+        if all_names:
+            request["ExpressionAttributeNames"] = all_names
+        try:
+            self._client.update_item(**request)
+        except ClientError as exc:
+            if _condition_failed(exc):
+                raise AccountChanged(user.user_id) from None
+            raise
+
     def _delete(self, pk: str) -> dict[str, Any]:
         return {"Delete": {"TableName": self._table, "Key": {"pk": {"S": pk}}}}
 
@@ -535,6 +728,10 @@ def _reason_codes(exc: ClientError) -> list[str]:
     """The per-item codes of a cancelled transaction ("None" for items that passed)."""
     reasons: Any = exc.response.get("CancellationReasons") or []
     return [str(reason.get("Code", "None")) for reason in reasons]
+
+
+def _codes_map(recovery_codes: Mapping[str, str]) -> dict[str, Any]:
+    return {"M": {code_id: {"S": code_hash} for code_id, code_hash in recovery_codes.items()}}
 
 
 def _failures_from_item(item: dict[str, Any]) -> FailedLogins:
@@ -565,4 +762,15 @@ def _user_from_item(item: dict[str, Any]) -> User:
             for name, _ in TOKEN_ATTRIBUTES.values()
             if name in item and "S" in item[name]
         ),
+        totp_secret=item.get("totp_secret", {}).get("S", ""),
+        totp_last_step=int(item.get("totp_last_step", {}).get("N", "0")),
+        recovery_codes=tuple(
+            sorted(
+                (code_id, entry["S"])
+                for code_id, entry in item.get("recovery_codes", {}).get("M", {}).items()
+                if "S" in entry
+            )
+        ),
+        pending_totp_secret=item.get("pending_totp_secret", {}).get("S", ""),
+        pending_totp_expires_at=int(item.get("pending_totp_expires_at", {}).get("N", "0")),
     )

@@ -22,6 +22,7 @@ from typing import Any
 import jwt
 
 from stateless_auth.domain.errors import TokenVerificationError
+from stateless_auth.domain.mfa import AMR_PASSWORD, acr_of
 from stateless_auth.tokens.keys import ALGORITHM, PublicKeyStore, SigningKey
 
 TOKEN_TYPE = "at+jwt"  # noqa: S105 - a media type, not a secret
@@ -56,9 +57,11 @@ def issue_access_token(
     ttl: int,
     session_id: str,
     email_verified: bool = False,
+    amr: tuple[str, ...] | list[str] = AMR_PASSWORD,
     now: float | None = None,
 ) -> AccessToken:
-    """A signed access token for the subject, valid for ttl seconds."""
+    """A signed access token for the subject, valid for ttl seconds; `amr` says how the
+    session was opened and sets the `acr` beside it."""
     issued_at = int(time.time() if now is None else now)
     claims = {
         "iss": issuer,
@@ -72,6 +75,8 @@ def issue_access_token(
         "email": email,
         "email_verified": email_verified,
         "roles": list(roles),
+        "amr": list(amr),
+        "acr": acr_of(amr),
     }
     token = jwt.encode(
         claims,
@@ -106,9 +111,13 @@ class AccessTokenVerifier:
         audience: str,
         leeway: int = LEEWAY_SECONDS,
         clock: Callable[[], float] = time.time,
+        token_types: frozenset[str] = ACCEPTED_TOKEN_TYPES,
     ) -> None:
         self._keys = keys
         self._audience = audience
+        # The `typ` values accepted (lower case): access tokens' unless told otherwise
+        # (the mfa_token of a login has its own, tokens/mfa_tokens.py).
+        self._token_types = token_types
         self._leeway = leeway
         self._clock = clock
         # Every token signed by one key carries the same header segment: its checks are
@@ -133,8 +142,8 @@ class AccessTokenVerifier:
         header = _peek_header(header_segment)
         if header.get("alg") != ALGORITHM:
             raise TokenVerificationError("alg is not ES256")
-        if str(header.get("typ", "")).lower() not in ACCEPTED_TOKEN_TYPES:
-            raise TokenVerificationError("typ is not at+jwt")
+        if str(header.get("typ", "")).lower() not in self._token_types:
+            raise TokenVerificationError(f"typ is not {min(self._token_types)}")
         if "crit" in header:
             raise TokenVerificationError("crit header present")
         kid = header.get("kid")
@@ -200,3 +209,8 @@ class AccessTokenVerifier:
         for role in roles:
             if type(role) is not str:
                 raise TokenVerificationError("roles malformed")
+        amr = claims.get("amr", [])  # absent from tokens issued before the second factor
+        if type(amr) is not list or any(type(method) is not str for method in amr):
+            raise TokenVerificationError("amr malformed")
+        if type(claims.get("acr", "")) is not str:
+            raise TokenVerificationError("acr malformed")

@@ -19,7 +19,9 @@ from itertools import islice
 from typing import Any
 
 from stateless_auth.domain.errors import KeySetError, TokenVerificationError
+from stateless_auth.domain.mfa import ACR_SINGLE_FACTOR, acr_of
 from stateless_auth.tokens.access import AccessTokenVerifier
+from stateless_auth.tokens.mfa_tokens import MfaPurpose, MfaTokenVerifier
 
 DENY: dict[str, Any] = {"isAuthorized": False}
 # One execution environment serves one request at a time and API Gateway caches
@@ -121,8 +123,12 @@ class Authorizer:
         *,
         issuer: Callable[[], str],
         cache: VerifiedTokenCache | None = None,
+        enrollment_tokens: MfaTokenVerifier | None = None,
     ) -> None:
         self._verifier = verifier
+        # The enrolment authorizer only (ACCEPT_MFA_ENROLLMENT_TOKENS): also an
+        # enroll-purpose mfa_token, which the enrolment routes alone are guarded by.
+        self._enrollment_tokens = enrollment_tokens
         # The deployment's one fixed issuer (never the request's domain): a decision then
         # holds on every domain and API, as API Gateway's cache assumes.
         self._issuer = issuer
@@ -147,10 +153,14 @@ class Authorizer:
         try:
             claims = self._verifier.verify(token, issuer=issuer)
         except TokenVerificationError as exc:
-            return DENY, str(exc)
-        # verify() checked the types of sub, jti and exp (str, str, int) and roles (a list
-        # of strings, a fresh one from this token's JSON); sid and email are not checked.
+            if self._enrollment_tokens is None:
+                return DENY, str(exc)
+            return self._decide_enrollment(token, issuer, str(exc))
+        # verify() checked the types of sub, jti and exp (str, str, int), roles and amr
+        # (lists of strings, fresh ones from this token's JSON) and acr (a string); sid and
+        # email are not checked.
         exp: int = claims["exp"]
+        amr = claims.get("amr", [])
         decision = {
             "isAuthorized": True,
             "context": {
@@ -159,6 +169,9 @@ class Authorizer:
                 "roles": claims.get("roles", []),
                 "email": str(claims.get("email", "")),
                 "email_verified": claims.get("email_verified") is True,
+                # The level the token's own methods earn (a token without amr: aal1).
+                "acr": acr_of(amr),
+                "amr": amr,
                 "jti": claims["jti"],
                 "exp": exp,
             },
@@ -167,3 +180,39 @@ class Authorizer:
         # file the entry under the version it verified against.
         self._cache.put(token, issuer, self._verifier.loaded_key_version, decision, exp)
         return decision, "verified"
+
+    def _decide_enrollment(
+        self, token: str, issuer: str, denied: str
+    ) -> tuple[dict[str, Any], str]:
+        """An enroll-purpose mfa_token: allowed with a context that has no session and
+        says so (`mfa_enrollment`); anything else keeps the access token's denial."""
+        assert self._enrollment_tokens is not None
+        try:
+            challenge = self._enrollment_tokens.verify(
+                token, issuer=issuer, purpose=MfaPurpose.ENROLL
+            )
+        except TokenVerificationError:
+            return DENY, denied
+        decision = {
+            "isAuthorized": True,
+            "context": {
+                "sub": challenge.user_id,
+                "sid": "",
+                "roles": [],
+                "email": challenge.email,
+                "email_verified": False,  # not what this token is for
+                "acr": ACR_SINGLE_FACTOR,
+                "amr": ["pwd"],
+                "mfa_enrollment": True,
+                "jti": "",
+                "exp": challenge.expires_at,
+            },
+        }
+        self._cache.put(
+            token,
+            issuer,
+            self._enrollment_tokens.loaded_key_version,
+            decision,
+            challenge.expires_at,
+        )
+        return decision, "verified enrollment token"

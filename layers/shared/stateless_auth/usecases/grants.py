@@ -29,6 +29,7 @@ def grant_tokens(
         ttl=settings.access_token_ttl,
         session_id=record.session_id,
         email_verified=record.email_verified,
+        amr=record.amr,
         now=now,
     )
     return TokenGrant(

@@ -17,6 +17,7 @@ from stateless_auth.domain.errors import (
     EmailNotVerified,
     InvalidCredentials,
 )
+from stateless_auth.domain.mfa import AMR_PASSWORD, FactorUse, amr_for
 from stateless_auth.domain.ports import SessionStore, UserStore
 from stateless_auth.domain.sessions import (
     USER_AGENT_MAX_LENGTH,
@@ -27,6 +28,7 @@ from stateless_auth.domain.sessions import (
     TokenState,
 )
 from stateless_auth.tokens.keys import SigningKey
+from stateless_auth.tokens.mfa_tokens import MfaChallenge, MfaPurpose, MfaToken, issue_mfa_token
 from stateless_auth.tokens.refresh_tokens import hash_refresh_token, new_refresh_token
 from stateless_auth.usecases.grants import grant_tokens
 from stateless_auth.usecases.password_check import check_password
@@ -44,14 +46,19 @@ def log_in(
     issuer: str,
     settings: Settings,
     unknown_email_hash: str,
+    delivery: str = "cookie",
     clock: Callable[[], float] = time.time,
-) -> TokenGrant:
+) -> TokenGrant | MfaToken:
     """Check the password (`check_password`: its errors and lock-out) and open a
     session, listed on the account with the client's `user_agent` and `ip`.
 
     EmailNotVerified for the right password of an unverified account under
     EMAIL_VERIFICATION=required (only after the password matched, so it reveals nothing
-    to someone without it).
+    to someone without it). An account with a second factor gets an mfa_token instead
+    of a session (purpose verify: POST /auth/mfa/verify continues with a code), and so
+    does one without under MFA=required (purpose enroll: it must set one up first).
+    Neither clears the failure count (only the whole login does), but the right
+    password is not counted as a failure: its reservation is taken back.
     """
     normalised_email = normalise_email(email)
     # Before any write, so a key outage answers 503 and changes nothing (not even the
@@ -69,8 +76,19 @@ def log_in(
         # The password was right: the reserved failure is not one.
         users.clear_failed_logins(normalised_email)
         raise EmailNotVerified("verify your email first: follow the link we sent you")
+    if user.mfa_enabled or settings.mfa_required:
+        return _second_factor_due(
+            user,
+            password,
+            users=users,
+            key=key,
+            issuer=issuer,
+            settings=settings,
+            delivery=delivery,
+            clock=clock,
+        )
     try:
-        return _open_session(
+        return open_session(
             user,
             password,
             user_agent=user_agent,
@@ -91,9 +109,54 @@ def log_in(
         raise
 
 
-def _open_session(
+def _second_factor_due(
     user: User,
     password: str,
+    *,
+    users: UserStore,
+    key: SigningKey,
+    issuer: str,
+    settings: Settings,
+    delivery: str,
+    clock: Callable[[], float],
+) -> MfaToken:
+    user = _rehashed(user, password, users=users)
+    purpose = MfaPurpose.VERIFY if user.mfa_enabled else MfaPurpose.ENROLL
+    token = issue_mfa_token(
+        key,
+        MfaChallenge(
+            user_id=user.user_id,
+            email=user.email,
+            purpose=purpose,
+            password_set_id=user.password_set_id,
+            sessions_epoch=user.sessions_epoch,
+            delivery=delivery,
+        ),
+        issuer=issuer,
+        audience=settings.jwt_audience,
+        now=clock(),
+    )
+    # Best effort: were it lost, the attempt stays counted, which errs on the safe side.
+    with contextlib.suppress(DependencyUnavailable):
+        users.release_login_attempt(user.email)
+    return token
+
+
+def _rehashed(user: User, password: str, *, users: UserStore) -> User:
+    """`user` with its password hash brought to the current parameters (the login has
+    the password in hand); InvalidCredentials if a reset replaced it meanwhile."""
+    if not passwords.needs_rehash(user.password_hash):
+        return user
+    rehashed = passwords.hash_password(password)
+    if not users.update_password_hash(user.email, rehashed, replaces=user.password_hash):
+        # A reset landed since the read: this password is no longer the account's.
+        raise InvalidCredentials("the email or password is incorrect")
+    return dataclasses.replace(user, password_hash=rehashed)
+
+
+def open_session(
+    user: User,
+    password: str | None,
     *,
     user_agent: str,
     ip: str,
@@ -103,15 +166,16 @@ def _open_session(
     issuer: str,
     settings: Settings,
     clock: Callable[[], float],
+    factor: FactorUse | None = None,
 ) -> TokenGrant:
+    """A new session for `user` as read, and its tokens: with the password in hand (a
+    login), its hash is first brought to the current parameters; with a second factor
+    (`factor`, from POST /auth/mfa/verify), the session's write accepts it too, and the
+    session's `amr` says which. InvalidCredentials if the account changed since the
+    read, or the factor can no longer be accepted (used meanwhile)."""
     normalised_email = user.email
-    if passwords.needs_rehash(user.password_hash):
-        rehashed = passwords.hash_password(password)
-        if not users.update_password_hash(normalised_email, rehashed, replaces=user.password_hash):
-            # A reset landed since the read: this password is no longer the account's.
-            raise InvalidCredentials("the email or password is incorrect")
-        # The session opens on the condition of the hash now stored.
-        user = dataclasses.replace(user, password_hash=rehashed)
+    if password is not None:
+        user = _rehashed(user, password, users=users)
     now = int(clock())
     refresh_token = new_refresh_token()
     record = TokenRecord(
@@ -124,6 +188,7 @@ def _open_session(
         session_expires_at=now + settings.refresh_token_ttl,
         email_verified=user.email_verified,
         sessions_epoch=user.sessions_epoch,
+        amr=AMR_PASSWORD if factor is None else amr_for(factor),
     )
     # Opening the session also clears the email's failure count (one transaction), on
     # the condition that the account is still the one read, at its epoch: a login racing
@@ -138,7 +203,12 @@ def _open_session(
     )
     try:
         sessions.create(
-            record, now=now, account=user, session=info, clear_failures_of=normalised_email
+            record,
+            now=now,
+            account=user,
+            session=info,
+            clear_failures_of=normalised_email,
+            factor=factor,
         )
     except AccountChanged:
         raise InvalidCredentials("the email or password is incorrect") from None

@@ -11,28 +11,23 @@ from stateless_auth.config import Settings
 from stateless_auth.domain import passwords
 from stateless_auth.domain.accounts import User
 from stateless_auth.domain.errors import LoginFailed, TooManyAttempts
-from stateless_auth.domain.lockout import keep_failures_for, refuse_if_locked
+from stateless_auth.domain.lockout import FailedLogins, keep_failures_for, refuse_if_locked
 from stateless_auth.domain.ports import UserStore
 
 
-def check_password(
+def reserve_attempt(
     normalised_email: str,
-    password: str,
     *,
     users: UserStore,
     settings: Settings,
-    unknown_email_hash: str,
     clock: Callable[[], float] = time.time,
-) -> User:
-    """The account, if `password` is its password.
+) -> tuple[User | None, FailedLogins]:
+    """The account (None for an unknown email, or a never-verified one past its expiry)
+    and the email's failure record once this attempt is counted in it as a failure.
 
-    LoginFailed (an InvalidCredentials) for an unknown email or a wrong password: the
-    same answer after the same work, an unknown email's password being checked against
-    `unknown_email_hash` (`passwords.unusable_hash()`, a constant of the current parameters). A
-    never-verified account past its expiry is an unknown email. TooManyAttempts while
-    the email is locked out, even with the right password. Every attempt first reserves
-    one of the failures left before the lock-out, with a conditional write, so
-    concurrent attempts cannot check more passwords than that; the caller clears the
+    TooManyAttempts while the email is locked out. The reservation is a conditional
+    write, so concurrent attempts cannot check more credentials (a password, a second
+    factor's code) than the failures left before the lock-out; the caller clears the
     count when its whole operation succeeds.
     """
     user, failures = users.load_for_login(normalised_email)
@@ -56,10 +51,33 @@ def check_password(
             failures, started, max_failures=max_failures, lockout_seconds=lockout_seconds
         )
         raise TooManyAttempts("too many failed logins; try again later", 1)
+    return user, failures
+
+
+def check_password(
+    normalised_email: str,
+    password: str,
+    *,
+    users: UserStore,
+    settings: Settings,
+    unknown_email_hash: str,
+    clock: Callable[[], float] = time.time,
+) -> User:
+    """The account, if `password` is its password.
+
+    LoginFailed (an InvalidCredentials) for an unknown email or a wrong password: the
+    same answer after the same work, an unknown email's password being checked against
+    `unknown_email_hash` (`passwords.unusable_hash()`, a constant of the current parameters). A
+    never-verified account past its expiry is an unknown email. TooManyAttempts while
+    the email is locked out, even with the right password. Every attempt is first
+    reserved as a failure (`reserve_attempt`); the caller clears the count when its
+    whole operation succeeds.
+    """
+    user, failures = reserve_attempt(normalised_email, users=users, settings=settings, clock=clock)
     matched = passwords.verify_password(
         user.password_hash if user else unknown_email_hash, password
     )
     if user is None or not matched:
         # The reservation already counted this failure.
-        raise LoginFailed(failures.count >= max_failures)
+        raise LoginFailed(failures.count >= settings.max_failed_logins)
     return user
