@@ -54,7 +54,11 @@ def lambda_handler(event: APIGatewayProxyEventV2, context: Any) -> dict[str, Any
             )
         if route == CONFIRM_ROUTE:
             issued = mfa.confirm_totp(
-                caller, string_field(body, "code", max_length=64), users=users, mail=mail
+                caller,
+                string_field(body, "code", max_length=64),
+                users=users,
+                mail=mail,
+                settings=settings,
             )
             logger.info("mfa enabled", extra={"user_id": caller.user_id})
             metrics.add_metric(name="MfaEnabled", unit=MetricUnit.Count, value=1)

@@ -174,23 +174,32 @@ def confirm_totp(
     *,
     users: UserStore,
     mail: MailQueue,
+    settings: Settings,
     clock: Callable[[], float] = time.time,
 ) -> NewRecoveryCodes:
     """Turn MFA on with the pending secret, if `code` is one of its codes (its step then
     counts as used), and issue the recovery codes (shown once). MfaNotEnrolling with no
-    pending enrolment (none, or expired), InvalidCode for a wrong code (nothing is on
-    yet, so it is no failed login), MfaAlreadyEnabled if a factor is on already."""
+    pending enrolment (none, or expired), InvalidCode for a wrong code, MfaAlreadyEnabled
+    if a factor is on already.
+
+    A wrong code counts as a failed login for the email, as at verify: a stolen access
+    token must not get unlimited guesses at the code of an enrolment its owner began
+    (a right guess would hand the thief the recovery codes); TooManyAttempts while the
+    email is locked out.
+    """
+    user, _ = reserve_attempt(caller.email, users=users, settings=settings, clock=clock)
     now = clock()
-    user = users.get_by_email(caller.email)
     if user is None or user.user_id != caller.user_id:
+        _release(users, caller.email)  # no code was checked
         raise MfaNotEnrolling("no two-step verification set-up to confirm: enrol first")
-    if user.mfa_enabled:
-        raise MfaAlreadyEnabled("two-step verification is already on")
-    if not user.pending_totp_secret or user.pending_totp_expires_at <= now:
+    if user.mfa_enabled or not user.pending_totp_secret or user.pending_totp_expires_at <= now:
+        _release(users, caller.email)
+        if user.mfa_enabled:
+            raise MfaAlreadyEnabled("two-step verification is already on")
         raise MfaNotEnrolling("no two-step verification set-up to confirm: enrol again")
     step = mfa.accepted_step(user.pending_totp_secret, code, now=now, after_step=0)
     if step is None:
-        raise InvalidCode(WRONG_CODE)
+        raise InvalidCode(WRONG_CODE)  # the reservation counts it
     codes = mfa.new_recovery_codes()
     try:
         users.enable_totp(
@@ -201,12 +210,16 @@ def confirm_totp(
             now=int(now),
         )
     except AccountChanged:
+        _release(users, caller.email)
         fresh = users.get_by_email(caller.email)
         if fresh is not None and fresh.user_id == user.user_id and fresh.mfa_enabled:
             raise MfaAlreadyEnabled("two-step verification is already on") from None
         raise MfaNotEnrolling(
             "the set-up changed meanwhile (a new enrolment, or it expired): enrol again"
         ) from None
+    # The right code of the new factor, but no password here: take the reservation back
+    # without clearing earlier failures.
+    _release(users, caller.email)
     return NewRecoveryCodes(codes.codes, queue_notice(mail, MailKind.MFA_ENABLED, user.email))
 
 
