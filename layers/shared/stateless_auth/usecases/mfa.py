@@ -319,14 +319,17 @@ def _account_with_factor(
 ) -> tuple[User, mfa.FactorUse]:
     """The caller's account and its accepted factor, both checked under one reserved
     attempt: a wrong password or a wrong code is one failed login, with the same answer."""
-    user = _own_account(
-        caller,
-        password,
-        users=users,
-        settings=settings,
-        unknown_email_hash=unknown_email_hash,
-        clock=clock,
-    )
+    try:
+        user = _own_account(
+            caller,
+            password,
+            users=users,
+            settings=settings,
+            unknown_email_hash=unknown_email_hash,
+            clock=clock,
+        )
+    except LoginFailed as failed:
+        raise LoginFailed(failed.locked, INCORRECT) from None
     if not user.mfa_enabled:
         _release(users, caller.email)
         raise MfaNotEnabled("two-step verification is not on")
