@@ -4,8 +4,11 @@ JavaScript and CSS from ``localapi/demo/``, no build step, nothing from another 
 ``GET /demo``, ``/demo/verify-email`` and ``/demo/reset-password`` (the local API's
 default APP_URL is ``<url>/demo``, so the mails' links open the last two) all serve
 ``index.html``; the script picks the view from the path and takes ``#token=`` from the
-fragment. ``/demo/demo.js`` and ``/demo/demo.css`` are its assets. Every answer carries
-a strict Content-Security-Policy (scripts, styles and fetches only from this origin, no
+fragment. ``/demo/demo.js`` and ``/demo/demo.css`` are its assets, and
+``/demo/vendor/qrcode.js`` the one library it uses (qrcode-generator, vendored with its
+licence in ``localapi/demo/vendor/``). Only the files listed here are served, each by its
+exact path: no folder is mapped, so no other file can be reached. Every answer carries a
+strict Content-Security-Policy (scripts, styles and fetches only from this origin, no
 inline script, no framing), ``Referrer-Policy: no-referrer`` and ``Cache-Control:
 no-store``. Like the mail pages, these are static pages a link from a mail client's site
 opens, so only the ``Host`` is checked (by the caller).
@@ -27,6 +30,7 @@ _PAGE_PATHS = frozenset(
 _ASSETS = {
     DEMO_PATH + "/demo.js": ("demo.js", "text/javascript; charset=utf-8"),
     DEMO_PATH + "/demo.css": ("demo.css", "text/css; charset=utf-8"),
+    DEMO_PATH + "/vendor/qrcode.js": ("vendor/qrcode.js", "text/javascript; charset=utf-8"),
 }
 
 # 'self' only: no inline script or style (an injected <script> cannot run), fetch only

@@ -20,6 +20,11 @@ from tests.support.paths import ROOT
 
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
 BASE = "http://127.0.0.1:3000"
+# The routes behind MfaEnrollmentAuthorizer take an access token or, under MFA=required,
+# the enrol-purpose mfa_token as the Bearer: either security scheme (issue 14).
+ENROLMENT_AUTHORIZER = "MfaEnrollmentAuthorizer"
+BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
+BEARER_OR_ENROLMENT_TOKEN: list[dict[str, list[str]]] = [{"bearer": []}, {"mfaEnrollmentToken": []}]
 
 
 @pytest.fixture(scope="module")
@@ -36,12 +41,20 @@ def operations(document: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]
     }
 
 
-def template_routes() -> dict[tuple[str, str], bool]:
-    """(method, path) -> whether the route is behind the authorizer."""
+def template_authorizers() -> dict[tuple[str, str], str | None]:
+    """(method, path) -> the name of the route's authorizer, None for none."""
     template = load_template(ROOT / "template.yaml")
     local = local_parameter_values(template, {}, BASE)
     app = build_app_spec(template, ROOT, Resolver(template, parameter_values=local))
-    return {(route.method, route.path): route.authorizer is not None for route in app.routes}
+    return {
+        (route.method, route.path): None if route.authorizer is None else route.authorizer.name
+        for route in app.routes
+    }
+
+
+def template_routes() -> dict[tuple[str, str], bool]:
+    """(method, path) -> whether the route is behind an authorizer."""
+    return {key: name is not None for key, name in template_authorizers().items()}
 
 
 def test_the_document_is_valid_openapi_3_1(document: dict[str, Any]) -> None:
@@ -73,15 +86,23 @@ def test_the_routes_behind_the_authorizer_and_only_they_need_the_bearer_token(
     assert schemes["bearer"] == {**schemes["bearer"], "type": "http", "scheme": "bearer"}
     assert schemes["refreshCookie"]["in"] == "cookie"
     assert schemes["refreshCookie"]["name"] == "__Host-refresh_token"
-    for key, protected in template_routes().items():
+    enrolment = schemes["mfaEnrollmentToken"]
+    assert enrolment == {**enrolment, "type": "http", "scheme": "bearer"}
+    authorizers = template_authorizers()
+    assert ENROLMENT_AUTHORIZER in authorizers.values(), "no route uses the enrolment authorizer"
+    for key, authorizer in authorizers.items():
         security = operations(document)[key].get("security", document.get("security"))
         assert security is not None, f"{key} says nothing about security"
-        if protected:
-            assert security == [{"bearer": []}], key
+        if authorizer is not None:
+            expected = BEARER_OR_ENROLMENT_TOKEN if authorizer == ENROLMENT_AUTHORIZER else BEARER
+            assert security == expected, key
             responses = operations(document)[key]["responses"]
             assert {"401", "403"} <= responses.keys(), f"{key}: the gateway's 401 and 403"
         else:
-            assert all("bearer" not in requirement for requirement in security), key
+            assert all(
+                "bearer" not in requirement and "mfaEnrollmentToken" not in requirement
+                for requirement in security
+            ), key
 
 
 def test_every_state_changing_route_lists_its_refusals(document: dict[str, Any]) -> None:
