@@ -62,6 +62,11 @@ TOKEN_ATTRIBUTES = {
 }
 
 
+# A new password (a reset, a change) ends an enrolment begun with the old one: whoever
+# began it with a stolen password must not finish it with a token that outlives it.
+PENDING_ENROLLMENT = "pending_totp_secret, pending_totp_expires_at"
+
+
 # The update clause, and its value, that ends every session of an account: logout-all and
 # a password reset share it (a password change keeps the caller's: its own map).
 END_EVERY_SESSION = "sessions = :no_sessions"
@@ -485,7 +490,7 @@ class UserRepository:
                 f" {END_EVERY_SESSION}"
                 " ADD sessions_epoch :one"
                 " REMOVE reset_token_hash, reset_expires_at, verify_token_hash,"
-                " verify_expires_at, #ttl"
+                f" verify_expires_at, #ttl, {PENDING_ENROLLMENT}"
             ),
             values={
                 ":ph": {"S": password_hash},
@@ -538,7 +543,7 @@ class UserRepository:
                         "UpdateExpression": (
                             "SET password_hash = :ph, password_set_id = :ps, sessions = :kept"
                             " REMOVE reset_token_hash, reset_expires_at, verify_token_hash,"
-                            " verify_expires_at"
+                            f" verify_expires_at, {PENDING_ENROLLMENT}"
                         ),
                         "ConditionExpression": condition,
                         "ExpressionAttributeValues": {
@@ -668,7 +673,7 @@ class UserRepository:
             user,
             update=(
                 "SET sessions = :kept REMOVE totp_secret, totp_last_step, recovery_codes,"
-                " pending_totp_secret, pending_totp_expires_at, mfa_enabled_at"
+                f" mfa_enabled_at, {PENDING_ENROLLMENT}"
             ),
             accepted=accepted,
             values={":kept": kept},
