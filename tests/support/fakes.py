@@ -11,13 +11,19 @@ The account item lists its sessions (`User.sessions`, `lists_sessions`), as the 
 table does: the authority for refresh. `once_before(operation, call)` runs `call` right
 before a store operation's write (outside the lock), once: the unit tests' deterministic
 interleavings.
+
+The account item also holds its second factor (`User.totp_secret`, `totp_last_step`,
+`recovery_codes`, the pending enrolment): every write that accepts a factor checks what
+storage/users.py's `factor_clauses` conditions on (the secret unchanged and its last
+step earlier; the recovery code's hash still there) in the same atomic step as the rest
+of its condition, and writes what those clauses write.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
 import jwt
@@ -35,6 +41,7 @@ from stateless_auth.domain.errors import (
 )
 from stateless_auth.domain.lockout import FailedLogins
 from stateless_auth.domain.mail import MailJob, Message
+from stateless_auth.domain.mfa import FactorUse, TotpUse, time_step, totp_code
 from stateless_auth.domain.one_time_tokens import OneTimeToken, Purpose
 from stateless_auth.domain.sessions import (
     AccountChanged,
@@ -46,6 +53,8 @@ from stateless_auth.domain.sessions import (
     sessions_to_end,
 )
 from stateless_auth.tokens.keys import SigningKey
+from stateless_auth.tokens.mfa_tokens import MfaToken, MfaTokenVerifier
+from stateless_auth.usecases import mfa as mfa_usecases
 from stateless_auth.usecases.account import change_password, delete_account
 from stateless_auth.usecases.deliver_mail import Delivery, deliver
 from stateless_auth.usecases.login import log_in
@@ -83,6 +92,50 @@ class Hooks:
 
 def _listed(user: User, entries: Iterable[SessionInfo]) -> User:
     return replace(user, sessions=tuple(entries), lists_sessions=True)
+
+
+def _without_second_factor(user: User) -> User:
+    """`user` with none of the second factor's attributes (no secret, step, codes or
+    pending enrolment): what a new account's put writes, and what turning it off leaves."""
+    return replace(
+        user,
+        totp_secret="",
+        totp_last_step=0,
+        recovery_codes=(),
+        pending_totp_secret="",
+        pending_totp_expires_at=0,
+    )
+
+
+def factor_holds(stored: User, factor: FactorUse) -> bool:
+    """`factor_clauses`' condition on the account item as it stands: a TOTP code's
+    `totp_secret = :secret AND (attribute_not_exists(totp_last_step) OR totp_last_step <
+    :step)` (a missing step reads as 0), a recovery code's `recovery_codes.#id = :hash`."""
+    if isinstance(factor, TotpUse):
+        return bool(stored.totp_secret) and (
+            stored.totp_secret == factor.secret and stored.totp_last_step < factor.step
+        )
+    return stored.recovery_code_hash(factor.code_id) == factor.code_hash
+
+
+def factor_accepted(stored: User, factor: FactorUse) -> User:
+    """`factor_clauses`' write: `SET totp_last_step = :step`, or `REMOVE
+    recovery_codes.#id`."""
+    if isinstance(factor, TotpUse):
+        return replace(stored, totp_last_step=factor.step)
+    return replace(
+        stored,
+        recovery_codes=tuple(
+            (code_id, code_hash)
+            for code_id, code_hash in stored.recovery_codes
+            if code_id != factor.code_id
+        ),
+    )
+
+
+def _codes(recovery_codes: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    """The map as the repository reads it back (sorted by public id)."""
+    return tuple(sorted(recovery_codes.items()))
 
 
 @dataclass(frozen=True)
@@ -138,9 +191,13 @@ class FakeUsers(Hooks):
                     raise EmailTaken("an account with this email already exists")
                 if not replace_unverified and old.unverified_expires_at > user.created_at:
                     raise EmailTaken("an account with this email already exists")
-            # The put writes an empty session list, whatever `user` lists.
+            # The put writes an empty session list, whatever `user` lists, and no second
+            # factor (it has no such attributes; it replaces the whole item).
             self.items[user.email] = replace(
-                user, sessions=(), lists_sessions=True, pending_token_hashes=()
+                _without_second_factor(user),
+                sessions=(),
+                lists_sessions=True,
+                pending_token_hashes=(),
             )
             for purpose in Purpose:
                 self.slots.pop((user.email, purpose), None)
@@ -193,6 +250,17 @@ class FakeUsers(Hooks):
     def clear_failed_logins(self, email: str) -> None:
         with self._lock:
             self.failures.pop(email, None)
+
+    def release_login_attempt(self, email: str) -> None:
+        # The repository's `ADD failures :minus_one` on the condition `failures > :zero`
+        # (nothing happens otherwise: no item, or a count already at 0); the time of the
+        # last failure stays as it was.
+        self._run_hooks("release_login_attempt")
+        with self._lock:
+            current = self.failures.get(email)
+            if current is None or current.count <= 0:
+                return
+            self.failures[email] = replace(current, count=current.count - 1)
 
     # -- one-time tokens --------------------------------------------------------------
 
@@ -258,6 +326,8 @@ class FakeUsers(Hooks):
                 unverified_expires_at=0,
                 sessions=(),  # END_EVERY_SESSION
                 lists_sessions=True,
+                pending_totp_secret="",  # a new password ends an enrolment begun
+                pending_totp_expires_at=0,
             )
             for purpose in Purpose:
                 self.slots.pop((token.email, purpose), None)
@@ -296,7 +366,13 @@ class FakeUsers(Hooks):
                 # `attribute_exists(sessions.#keep)`: never lists an ended session again.
                 raise AccountChanged(user.user_id)
             self.items[user.email] = _listed(
-                replace(stored, password_hash=password_hash, password_set_id=password_set_id),
+                replace(
+                    stored,
+                    password_hash=password_hash,
+                    password_set_id=password_set_id,
+                    pending_totp_secret="",  # a new password ends an enrolment begun
+                    pending_totp_expires_at=0,
+                ),
                 [keep_session] if keep_session is not None else [],
             )
             for purpose in Purpose:
@@ -315,6 +391,85 @@ class FakeUsers(Hooks):
             for token_hash in user.pending_token_hashes:
                 self.one_time_tokens.pop(token_hash, None)
             self.failures.pop(user.email, None)
+
+    # -- the second factor ------------------------------------------------------------
+
+    def start_totp_enrollment(self, user: User, *, secret: str, expires_at: int) -> None:
+        # `user_id = :uid AND password_hash = :ph AND attribute_not_exists(totp_secret)`;
+        # `SET pending_totp_secret, pending_totp_expires_at` (a pending one is replaced).
+        self._run_hooks("start_totp_enrollment")
+        with self._lock:
+            stored = self._unchanged(user)
+            if stored.totp_secret:
+                raise AccountChanged(user.user_id)
+            self.items[user.email] = replace(
+                stored, pending_totp_secret=secret, pending_totp_expires_at=expires_at
+            )
+
+    def enable_totp(
+        self, user: User, *, secret: str, step: int, recovery_codes: Mapping[str, str], now: int
+    ) -> None:
+        # `user_id = :uid AND pending_totp_secret = :s AND pending_totp_expires_at > :now
+        # AND attribute_not_exists(totp_secret)` (the password is not in it); the secret,
+        # its step and the codes set, the pending enrolment removed.
+        self._run_hooks("enable_totp")
+        with self._lock:
+            stored = self.items.get(user.email)
+            if (
+                stored is None
+                or stored.user_id != user.user_id
+                or not stored.pending_totp_secret
+                or stored.pending_totp_secret != secret
+                or stored.pending_totp_expires_at <= now
+                or stored.totp_secret
+            ):
+                raise AccountChanged(user.user_id)
+            self.items[user.email] = replace(
+                stored,
+                totp_secret=secret,
+                totp_last_step=step,
+                recovery_codes=_codes(recovery_codes),
+                pending_totp_secret="",
+                pending_totp_expires_at=0,
+            )
+
+    def _with_factor(self, user: User, factor: FactorUse) -> User:
+        """`_own_factor_update`'s condition: still `user.user_id` with the hash read, and
+        `factor` still acceptable."""
+        stored = self._unchanged(user)
+        if not factor_holds(stored, factor):
+            raise AccountChanged(user.user_id)
+        return stored
+
+    def renew_recovery_codes(
+        self, user: User, *, factor: FactorUse, recovery_codes: Mapping[str, str]
+    ) -> None:
+        # `SET recovery_codes = :codes` (and a TOTP code's step); a recovery code is only
+        # in the condition, the whole map being replaced.
+        self._run_hooks("renew_recovery_codes")
+        with self._lock:
+            stored = self._with_factor(user, factor)
+            if isinstance(factor, TotpUse):
+                stored = factor_accepted(stored, factor)
+            self.items[user.email] = replace(stored, recovery_codes=_codes(recovery_codes))
+
+    def disable_mfa(
+        self, user: User, *, factor: FactorUse, keep_session: SessionInfo | None
+    ) -> None:
+        # The factor's condition, `attribute_exists(sessions.#keep)` when one is kept;
+        # `SET sessions = :kept REMOVE totp_secret, totp_last_step, recovery_codes,
+        # pending_totp_secret, pending_totp_expires_at`.
+        self._run_hooks("disable_mfa")
+        with self._lock:
+            stored = self._with_factor(user, factor)
+            if keep_session is not None and all(
+                s.session_id != keep_session.session_id for s in stored.sessions
+            ):
+                raise AccountChanged(user.user_id)
+            self.items[user.email] = _listed(
+                _without_second_factor(stored),
+                [keep_session] if keep_session is not None else [],
+            )
 
 
 class FakeSessions(Hooks):
@@ -352,9 +507,11 @@ class FakeSessions(Hooks):
         account: User,
         session: SessionInfo,
         clear_failures_of: str | None = None,
+        factor: FactorUse | None = None,
     ) -> None:
-        # One transaction: both puts are conditional, the account update too, and
-        # nothing is written (the failure count is not cleared either) unless every one
+        # One transaction: both puts are conditional, the account update too (with the
+        # second factor's condition and write, when one is given), and nothing is written
+        # (the failure count is not cleared, the factor not accepted) unless every one
         # holds; AccountChanged when only the account's condition fails.
         self._run_hooks("create")
         with self._lock:
@@ -368,8 +525,11 @@ class FakeSessions(Hooks):
                 or stored.sessions_epoch != first_token.sessions_epoch
                 or stored.password_hash != account.password_hash
                 or stored.lists_sessions != account.lists_sessions
+                or (factor is not None and not factor_holds(stored, factor))
             ):
                 raise AccountChanged(sid)
+            if factor is not None:
+                self.users.items[account.email] = factor_accepted(stored, factor)
             if account.lists_sessions:
                 entries = self._entries(account.email)
                 for ended in sessions_to_end(account.sessions, now=now):  # as read
@@ -571,6 +731,8 @@ class Flows:
     sender: FakeMailSender = field(default_factory=FakeMailSender)
     # As the login function makes it at start-up.
     unknown_email_hash: str = field(default_factory=passwords.unusable_hash)
+    # Verifies the logins' mfa_tokens (POST /auth/mfa/verify), with the key set's keys.
+    mfa_verifier: MfaTokenVerifier | None = None
 
     def signup(self, email: str, password: str) -> str:
         """The normalised email; one mail job queued."""
@@ -651,6 +813,23 @@ class Flows:
     def login(
         self, email: str, password: str, *, issuer: str, user_agent: str = "", ip: str = ""
     ) -> TokenGrant:
+        """A login that opens a session (an account with no second factor due)."""
+        answer = self.start_login(email, password, issuer=issuer, user_agent=user_agent, ip=ip)
+        assert isinstance(answer, TokenGrant), f"a second factor is due: {answer.purpose}"
+        return answer
+
+    def start_login(
+        self,
+        email: str,
+        password: str,
+        *,
+        issuer: str,
+        user_agent: str = "",
+        ip: str = "",
+        delivery: str = "cookie",
+    ) -> TokenGrant | MfaToken:
+        """A login as POST /auth/login makes it: a session, or an mfa_token when a second
+        factor is due (to verify, or under MFA=required to enrol)."""
         return log_in(
             email,
             password,
@@ -662,8 +841,15 @@ class Flows:
             issuer=issuer,
             settings=self.settings,
             unknown_email_hash=self.unknown_email_hash,
+            delivery=delivery,
             clock=self.clock,
         )
+
+    def mfa_token_for(self, email: str, password: str, *, issuer: str) -> MfaToken:
+        """The mfa_token of a login whose second factor is due."""
+        answer = self.start_login(email, password, issuer=issuer)
+        assert isinstance(answer, MfaToken), "the login opened a session"
+        return answer
 
     def refresh(self, refresh_token: str, *, issuer: str) -> TokenGrant:
         return refresh(
@@ -713,9 +899,122 @@ class Flows:
             clock=self.clock,
         )
 
+    # -- the second factor ----------------------------------------------------------------
+
+    def enroll_totp(self, caller: Caller, password: str) -> mfa_usecases.Enrollment:
+        return mfa_usecases.enroll_totp(
+            caller,
+            password,
+            users=self.users,
+            settings=self.settings,
+            unknown_email_hash=self.unknown_email_hash,
+            clock=self.clock,
+        )
+
+    def confirm_totp(self, caller: Caller, code: str) -> mfa_usecases.NewRecoveryCodes:
+        return mfa_usecases.confirm_totp(
+            caller,
+            code,
+            users=self.users,
+            mail=self.mail,
+            settings=self.settings,
+            clock=self.clock,
+        )
+
+    def enable_mfa(self, caller: Caller, password: str) -> tuple[str, tuple[str, ...]]:
+        """Enrol and confirm with the code of the clock's step, as an app would: the
+        secret and the recovery codes. That step is then used: the next code to work is
+        a later step's (`totp_at(secret, self.clock() + 30)`)."""
+        secret = self.enroll_totp(caller, password).secret
+        codes = self.confirm_totp(caller, totp_at(secret, self.clock())).codes
+        return secret, codes
+
+    def verify_mfa(
+        self,
+        mfa_token: MfaToken | str,
+        *,
+        issuer: str,
+        code: str | None = None,
+        recovery_code: str | None = None,
+        user_agent: str = "",
+        ip: str = "",
+    ) -> mfa_usecases.VerifiedLogin:
+        """POST /auth/mfa/verify: the login's second step, with a code or a recovery code."""
+        assert self.mfa_verifier is not None, "Flows made without an mfa_token verifier"
+        token = mfa_token.token if isinstance(mfa_token, MfaToken) else mfa_token
+        return mfa_usecases.verify_login(
+            token,
+            mfa_usecases.SecondFactor(code=code, recovery_code=recovery_code),
+            user_agent=user_agent,
+            ip=ip,
+            users=self.users,
+            sessions=self.sessions,
+            mail=self.mail,
+            verifier=self.mfa_verifier,
+            signing_key=self.signing_key,
+            issuer=issuer,
+            settings=self.settings,
+            clock=self.clock,
+        )
+
+    def login_with_code(self, email: str, password: str, code: str, *, issuer: str) -> TokenGrant:
+        """Both steps of an MFA login: the password, then `code`."""
+        token = self.mfa_token_for(email, password, issuer=issuer)
+        return self.verify_mfa(token, issuer=issuer, code=code).grant
+
+    def renew_recovery_codes(
+        self,
+        caller: Caller,
+        password: str,
+        *,
+        code: str | None = None,
+        recovery_code: str | None = None,
+    ) -> mfa_usecases.NewRecoveryCodes:
+        return mfa_usecases.renew_recovery_codes(
+            caller,
+            password,
+            mfa_usecases.SecondFactor(code=code, recovery_code=recovery_code),
+            users=self.users,
+            mail=self.mail,
+            settings=self.settings,
+            unknown_email_hash=self.unknown_email_hash,
+            clock=self.clock,
+        )
+
+    def disable_mfa(
+        self,
+        caller: Caller,
+        password: str,
+        *,
+        code: str | None = None,
+        recovery_code: str | None = None,
+    ) -> bool:
+        return mfa_usecases.disable_mfa(
+            caller,
+            password,
+            mfa_usecases.SecondFactor(code=code, recovery_code=recovery_code),
+            users=self.users,
+            mail=self.mail,
+            settings=self.settings,
+            unknown_email_hash=self.unknown_email_hash,
+            clock=self.clock,
+        )
+
+
+def totp_at(secret: str, now: float) -> str:
+    """The code an authenticator app shows at `now`."""
+    return totp_code(secret, time_step(now))
+
 
 def caller_of(grant: TokenGrant) -> Caller:
     """The caller the authorizer would pass on for the grant's access token (its `sub`,
     `email` and `sid`; the signature is the authorizer's business, not this helper's)."""
     claims = jwt.decode(grant.access_token, options={"verify_signature": False})
     return Caller(user_id=claims["sub"], email=claims["email"], session_id=claims["sid"])
+
+
+def caller_of_enrollment(token: MfaToken) -> Caller:
+    """The caller the enrolment authorizer passes on for an enroll-purpose mfa_token: no
+    session (the signature is the authorizer's business, not this helper's)."""
+    claims = jwt.decode(token.token, options={"verify_signature": False})
+    return Caller(user_id=claims["sub"], email=claims["email"], session_id="")

@@ -41,4 +41,8 @@ EXPECTED_SUBJECTS = {
     MailKind.RESET_PASSWORD: "reset your password",
     MailKind.PASSWORD_CHANGED: "your password was changed",
     MailKind.ACCOUNT_DELETED: "your account was deleted",
+    MailKind.MFA_ENABLED: "two-step verification is on",
+    MailKind.MFA_DISABLED: "two-step verification is off",
+    MailKind.RECOVERY_CODE_USED: "a recovery code was used",
+    MailKind.RECOVERY_CODES_RENEWED: "new recovery codes",
 }

@@ -130,6 +130,10 @@ WHAT_HAPPENED = {
     MailKind.RESET_PASSWORD: "reset the password",
     MailKind.PASSWORD_CHANGED: "was just changed",
     MailKind.ACCOUNT_DELETED: "was deleted",
+    MailKind.MFA_ENABLED: "Two-step verification was turned on",
+    MailKind.MFA_DISABLED: "Two-step verification was turned off",
+    MailKind.RECOVERY_CODE_USED: "A recovery code was just used",
+    MailKind.RECOVERY_CODES_RENEWED: "New recovery codes were made",
 }
 
 
