@@ -16,7 +16,8 @@ that is not JSON, a bad ``--env-vars`` or override exit 2 with the reason.
 
 The events of ``events/`` are written for a deployed stack and carry placeholders
 (``REPLACE_WITH_ACCESS_TOKEN``, ``..._REFRESH_TOKEN``, ``..._SESSION_ID``,
-``..._LINK_TOKEN``) and a made-up authorizer context. So that they answer as their names
+``..._LINK_TOKEN``, and the second factor's ``..._TOTP_CODE``, ``..._MFA_TOKEN``,
+``..._RECOVERY_CODE``, ``..._MFA_ENROLLMENT_TOKEN``) and a made-up authorizer context. So that they answer as their names
 say, the fresh stack is prepared first, through its own HTTP API (the same calls a client
 makes): the events' account (``EVENTS_EMAIL`` with ``EVENTS_PASSWORD``) is signed up and
 verified from the mail the stack sends, then logged in; the placeholders get that login's
@@ -28,6 +29,16 @@ of an account signed up and not yet verified, ``POST /auth/password/reset`` the 
 context, an authorizer request (``"type": "REQUEST"``), and the login, resend and forgot
 routes (``login_unknown_email.json`` names another address and stays unknown). Other events
 (signup, the JWKS, the mailer's SQS batch, the rotation steps) run on the empty stack.
+
+The second factor's events get an account in the state their route needs, through the same
+routes, with TOTP codes computed here from the enrolment's secret (RFC 6238):
+``POST /auth/mfa/totp/confirm`` an enrolment pending (and the code of the current time
+step); ``POST /auth/mfa/verify`` MFA on and a login's ``mfa_token``, with a code of the next
+time step (the confirming one is used up) or one of the recovery codes;
+``POST /auth/mfa/recovery-codes`` and ``DELETE /auth/mfa`` MFA on and a session opened with
+a recovery code (so the next step's code is still unused). ``..._MFA_ENROLLMENT_TOKEN``
+(``authorizer_mfa_enrollment.json``) is the ``mfa_token`` of a login that must enrol, which
+only ``Mfa=required`` gives: the stack runs with that override unless ``Mfa`` is given.
 
 Like SAM: ``--env-vars`` is ``{"FunctionName": {"VAR": "value"}, "Parameters": {...}}``
 (``Parameters`` for every function, the function's own entry winning) and sets only
@@ -42,9 +53,12 @@ from __future__ import annotations
 
 import argparse
 import base64
+import hashlib
+import hmac
 import http.client
 import json
 import os
+import struct
 import sys
 import time
 import traceback
@@ -69,6 +83,20 @@ ACCOUNT_ROUTES = frozenset(
 VERIFY_ROUTE = "POST /auth/verify-email"
 RESET_ROUTE = "POST /auth/password/reset"
 MAIL_TIMEOUT_SECONDS = 20.0
+# The second factor (module docstring).
+ENROLL_PATH = "/auth/mfa/totp/enroll"
+CONFIRM_PATH = "/auth/mfa/totp/confirm"
+MFA_VERIFY_PATH = "/auth/mfa/verify"
+CONFIRM_ROUTE = "POST " + CONFIRM_PATH
+MFA_VERIFY_ROUTE = "POST " + MFA_VERIFY_PATH
+MFA_ON_ROUTES = frozenset({MFA_VERIFY_ROUTE, "POST /auth/mfa/recovery-codes", "DELETE /auth/mfa"})
+TOTP_CODE = PLACEHOLDER + "TOTP_CODE"
+MFA_TOKEN = PLACEHOLDER + "MFA_TOKEN"
+RECOVERY_CODE = PLACEHOLDER + "RECOVERY_CODE"
+MFA_ENROLLMENT_TOKEN = PLACEHOLDER + "MFA_ENROLLMENT_TOKEN"
+MFA_PARAMETER = "Mfa"
+TOTP_PERIOD_SECONDS = 30
+TOTP_DIGITS = 6
 
 
 class InvokeError(Exception):
@@ -208,17 +236,72 @@ class _Stack:
                 raise InvokeError(f"preparing the stack: no mail {count} to {email}")
             time.sleep(0.02)
 
-    def log_in(self, body_delivery: bool = False) -> tuple[str, str]:
+    def log_in(self, body_delivery: bool = False, *, recovery_code: str = "") -> tuple[str, str]:
+        """(access token, refresh token) of a login; with MFA on, its second step with
+        ``recovery_code``."""
         body = {"email": EVENTS_EMAIL, "password": EVENTS_PASSWORD}
         if body_delivery:
             body["refresh_token_delivery"] = "body"  # noqa: S105 - a delivery mode
         _, answer, cookies = self.call("POST", "/auth/login", body)
+        if answer.get("mfa_required") and recovery_code:
+            _, answer, cookies = self.call(
+                "POST",
+                MFA_VERIFY_PATH,
+                {"mfa_token": answer["mfa_token"], "recovery_code": recovery_code},
+            )
+        if "access_token" not in answer:
+            raise InvokeError(f"preparing the stack: the login answered no tokens: {answer!r}")
         refresh = str(answer.get("refresh_token") or "")
         for cookie in cookies:
             name, _, rest = cookie.partition("=")
             if name == REFRESH_COOKIE:
                 refresh = rest.split(";")[0]
         return str(answer["access_token"]), refresh
+
+    def mfa_token(self, kind: str) -> str:
+        """The mfa_token of a login whose answer says ``kind`` (``mfa_required``, or
+        ``mfa_enrollment_required``)."""
+        _, answer, _ = self.call(
+            "POST", "/auth/login", {"email": EVENTS_EMAIL, "password": EVENTS_PASSWORD}
+        )
+        if not answer.get(kind):
+            hint = f" (it needs {MFA_PARAMETER}=required)" if kind != "mfa_required" else ""
+            raise InvokeError(f"preparing the stack: the login answered no {kind}{hint}")
+        return str(answer["mfa_token"])
+
+    def enroll(self, access_token: str) -> str:
+        """Start a TOTP enrolment with ``access_token``: its secret (base32)."""
+        _, answer, _ = self.call(
+            "POST",
+            ENROLL_PATH,
+            {"password": EVENTS_PASSWORD},
+            headers={"Authorization": f"Bearer {access_token}"},
+        )
+        return str(answer["secret"])
+
+    def turn_mfa_on(self) -> tuple[str, int, list[str]]:
+        """Enrol and confirm: (the secret, the time step the confirming code used, the
+        recovery codes)."""
+        access, _ = self.log_in()
+        secret = self.enroll(access)
+        step = int(time.time()) // TOTP_PERIOD_SECONDS
+        _, answer, _ = self.call(
+            "POST",
+            CONFIRM_PATH,
+            {"code": totp(secret, step)},
+            headers={"Authorization": f"Bearer {access}"},
+        )
+        return secret, step, [str(code) for code in answer["recovery_codes"]]
+
+
+def totp(secret: str, step: int) -> str:
+    """The RFC 6238 code (HMAC-SHA-1, 6 digits) of a base32 secret at a 30-second step,
+    as an authenticator app computes it."""
+    key = base64.b32decode(secret.upper() + "=" * (-len(secret) % 8))
+    digest = hmac.new(key, struct.pack(">Q", step), hashlib.sha1).digest()
+    offset = digest[-1] & 0x0F
+    number = struct.unpack(">I", digest[offset : offset + 4])[0] & 0x7FFFFFFF
+    return str(number % 10**TOTP_DIGITS).zfill(TOTP_DIGITS)
 
 
 def _claims(token: str) -> dict[str, Any]:
@@ -267,14 +350,32 @@ def prepare(api: LocalApi, event: Any, say: TextIO) -> Any:
         sent = len(api.mailbox.messages(EVENTS_EMAIL, normalise=stack.normalise))
         stack.call("POST", "/auth/password/forgot", {"email": EVENTS_EMAIL})
         values["REPLACE_WITH_LINK_TOKEN"] = stack.link_token(EVENTS_EMAIL, sent + 1)
+    if MFA_ENROLLMENT_TOKEN in text:  # Mfa=required: the login's enrolment token
+        values[MFA_ENROLLMENT_TOKEN] = stack.mfa_token("mfa_enrollment_required")
+        return _replace(event, values)
+    recovery_code = ""
+    if route in MFA_ON_ROUTES or MFA_TOKEN in text or RECOVERY_CODE in text:
+        secret, step, codes = stack.turn_mfa_on()
+        values[TOTP_CODE] = totp(secret, step + 1)  # the confirming step is used up
+        values[RECOVERY_CODE] = codes[0]
+        recovery_code = codes[-1]  # the preparation's own logins use another one
+        if MFA_TOKEN in text:
+            values[MFA_TOKEN] = stack.mfa_token("mfa_required")
+    elif route == CONFIRM_ROUTE or TOTP_CODE in text:  # an enrolment pending
+        access, refresh = stack.log_in()
+        values[TOTP_CODE] = totp(stack.enroll(access), int(time.time()) // TOTP_PERIOD_SECONDS)
+        values["REPLACE_WITH_ACCESS_TOKEN"] = access
+        values["REPLACE_WITH_REFRESH_TOKEN"] = refresh
     if "REPLACE_WITH_SESSION_ID" in text:  # another session of the account, to end
-        other, _ = stack.log_in()
+        other, _ = stack.log_in(recovery_code=recovery_code)
         values["REPLACE_WITH_SESSION_ID"] = str(_claims(other)["sid"])
     needs_token = PLACEHOLDER + "ACCESS_TOKEN" in text or PLACEHOLDER + "REFRESH_TOKEN" in text
     context = event.get("requestContext") or {}
-    if needs_token or "authorizer" in context or event.get("type") == "REQUEST":
+    if "REPLACE_WITH_ACCESS_TOKEN" not in values and (
+        needs_token or "authorizer" in context or event.get("type") == "REQUEST"
+    ):
         body_delivery = '\\"refresh_token\\": \\"REPLACE_WITH_REFRESH_TOKEN' in text
-        access, refresh = stack.log_in(body_delivery=body_delivery)
+        access, refresh = stack.log_in(body_delivery=body_delivery, recovery_code=recovery_code)
         values["REPLACE_WITH_ACCESS_TOKEN"] = access
         values["REPLACE_WITH_REFRESH_TOKEN"] = refresh
     event = _replace(event, values)
@@ -382,6 +483,17 @@ def main(argv: Sequence[str]) -> int:
     except (InvokeError, TemplateError) as exc:
         sys.stderr.write(f"localapi invoke: {exc}\n")
         return 2
+    parameters = template.get("Parameters") or {}
+    if (
+        MFA_ENROLLMENT_TOKEN in json.dumps(event)
+        and MFA_PARAMETER in parameters
+        and MFA_PARAMETER not in overrides
+    ):
+        overrides[MFA_PARAMETER] = "required"
+        sys.stderr.write(
+            f"[localapi invoke] {MFA_PARAMETER}=required: the event wants the mfa_token "
+            "of a login that must enrol\n"
+        )
 
     # Everything the stack and the functions print goes to stderr, as in `sam local
     # invoke` (Powertools logs to stdout, which in Lambda is the function's log).

@@ -2,7 +2,9 @@
 
 API Gateway calls this function only after the authorizer allowed the request; its
 context (``requestContext.authorizer.lambda``) holds the token's claims: ``sub`` (the
-user id), ``sid`` (the session), ``roles``. No token code and no key here.
+user id), ``sid`` (the session), ``roles``, and how the session was opened: ``acr``
+(``aal1`` with a password alone, ``aal2`` with a second factor too) and ``amr``. No token
+code and no key here.
 """
 
 from __future__ import annotations
@@ -11,6 +13,9 @@ import json
 from typing import Any
 
 ADMIN_ROLE = "admin"
+# The assurance level a login with a password and a second factor earns (the auth stack's
+# access tokens say "aal1" for a password alone).
+SECOND_FACTOR_ACR = "aal2"
 
 
 def _reply(status: int, body: dict[str, Any]) -> dict[str, Any]:
@@ -35,6 +40,11 @@ def _roles(value: Any) -> list[str]:
     return []
 
 
+def _acr(value: Any) -> str:
+    """The acr claim: a string, else none (no second factor can be assumed)."""
+    return value if isinstance(value, str) else ""
+
+
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     identity = ((event.get("requestContext") or {}).get("authorizer") or {}).get("lambda") or {}
     if not identity.get("sub"):  # only if the route were deployed without the authorizer
@@ -43,7 +53,21 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         "sub": str(identity["sub"]),
         "sid": str(identity.get("sid", "")),
         "roles": _roles(identity.get("roles")),
+        "acr": _acr(identity.get("acr")),
     }
+    if event.get("rawPath") == "/secure":
+        # A second factor required: exactly aal2, fail closed on anything else (a token
+        # from before the second factor existed has no acr at all).
+        if caller["acr"] != SECOND_FACTOR_ACR:
+            return _reply(
+                403,
+                {
+                    "error": "mfa_required",
+                    "message": "this route needs a login with a second factor "
+                    f"(acr {SECOND_FACTOR_ACR}); turn two-step verification on and log in again",
+                },
+            )
+        return _reply(200, {"message": f"hello, {caller['sub']}, with a second factor", **caller})
     if event.get("rawPath") == "/admin":
         if ADMIN_ROLE not in caller["roles"]:
             return _reply(
