@@ -17,8 +17,9 @@ from typing import Any
 import pytest
 
 from stateless_auth.domain.accounts import User
+from stateless_auth.domain.errors import MfaTokenUsed
 from stateless_auth.domain.lockout import FailedLogins
-from stateless_auth.domain.mfa import FactorUse, RecoveryCodeUse, TotpUse
+from stateless_auth.domain.mfa import FactorUse, RecoveryCodeUse, SpentMfaToken, TotpUse
 from stateless_auth.domain.one_time_tokens import OneTimeToken, Purpose
 from stateless_auth.domain.ports import SessionStore, UserStore
 from stateless_auth.domain.sessions import (
@@ -95,6 +96,7 @@ def open_with(
     *,
     now: int = NOW,
     clear_failures_of: str | None = None,
+    spends: SpentMfaToken | None = None,
 ) -> None:
     sessions.create(
         record,
@@ -103,6 +105,7 @@ def open_with(
         session=info(record.session_id, now=now),
         clear_failures_of=clear_failures_of,
         factor=factor,
+        spends=spends,
     )
 
 
@@ -540,6 +543,63 @@ def test_a_recovery_code_opens_one_session(users: UserStore, sessions: SessionSt
     with pytest.raises(AccountChanged):
         open_with(sessions, on, token("h2", "s2"), used)
     assert listed(users) == {"s1"}
+
+
+def test_an_mfa_token_opens_one_session(users: UserStore, sessions: SessionStore) -> None:
+    """The spent token's put is in the session's transaction: a second session with the
+    same mfa_token is refused (with a factor that would pass) and writes nothing."""
+    on = enabled(users)
+    spent = SpentMfaToken("jti-1", NOW + 300)
+    open_with(sessions, on, token("h1", "s1"), TotpUse(SECRET, STEP + 1), spends=spent)
+    with pytest.raises(MfaTokenUsed):
+        open_with(sessions, read(users), token("h2", "s2"), TotpUse(SECRET, STEP + 2), spends=spent)
+    assert listed(users) == {"s1"}
+    assert read(users).totp_last_step == STEP + 1  # the refused one accepted nothing
+    assert sessions.find_token("h2") is None
+    open_with(
+        sessions,
+        read(users),
+        token("h3", "s3"),
+        TotpUse(SECRET, STEP + 2),
+        spends=SpentMfaToken("jti-2", NOW + 300),
+    )
+    assert listed(users) == {"s1", "s3"}
+
+
+def test_a_spent_mfa_token_with_a_used_code_answers_as_spent(
+    users: UserStore, sessions: SessionStore
+) -> None:
+    """Both conditions fail at once (a copied request replayed): the token's refusal."""
+    on = enabled(users)
+    spent = SpentMfaToken("jti-1", NOW + 300)
+    open_with(sessions, on, token("h1", "s1"), TotpUse(SECRET, STEP + 1), spends=spent)
+    with pytest.raises(MfaTokenUsed):
+        open_with(sessions, on, token("h2", "s2"), TotpUse(SECRET, STEP + 1), spends=spent)
+    assert listed(users) == {"s1"}
+
+
+def test_of_concurrent_verifies_with_one_mfa_token_one_opens_a_session(
+    users: UserStore, sessions: SessionStore, race: Race
+) -> None:
+    on = enabled(users)
+    spent = SpentMfaToken("jti-race", NOW + 300)
+    codes = sorted(CODES)
+    results = race(
+        [
+            partial(
+                open_with,
+                sessions,
+                on,
+                token(f"h{i}", f"s{i}"),
+                RecoveryCodeUse(codes[i], CODES[codes[i]]),
+                spends=spent,
+            )
+            for i in range(min(4, len(codes)))
+        ]
+    )
+    assert sum(result is None for result in results) == 1
+    assert all(isinstance(r, MfaTokenUsed | AccountChanged) for r in results if r is not None)
+    assert len(listed(users)) == 1
 
 
 def test_a_session_with_a_factor_clears_the_failures(

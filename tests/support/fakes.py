@@ -38,10 +38,11 @@ from stateless_auth.domain.errors import (
     EmailTaken,
     InvalidOneTimeToken,
     MailSendFailed,
+    MfaTokenUsed,
 )
 from stateless_auth.domain.lockout import FailedLogins
 from stateless_auth.domain.mail import MailJob, Message
-from stateless_auth.domain.mfa import FactorUse, TotpUse, time_step, totp_code
+from stateless_auth.domain.mfa import FactorUse, SpentMfaToken, TotpUse, time_step, totp_code
 from stateless_auth.domain.one_time_tokens import OneTimeToken, Purpose
 from stateless_auth.domain.sessions import (
     AccountChanged,
@@ -159,6 +160,7 @@ class FakeUsers(Hooks):
         self.failures: dict[str, FailedLogins] = {}
         self.one_time_tokens: dict[str, OneTimeToken] = {}  # the OTT# items
         self.slots: dict[tuple[str, Purpose], Slot] = {}  # on the EMAIL# item
+        self.spent_mfa_tokens: dict[str, int] = {}  # the MFA#<jti> items: jti -> exp
         self.reservations = 0
         # Shared with the sessions store: a transaction spans both tables.
         self._lock = threading.RLock()
@@ -508,16 +510,21 @@ class FakeSessions(Hooks):
         session: SessionInfo,
         clear_failures_of: str | None = None,
         factor: FactorUse | None = None,
+        spends: SpentMfaToken | None = None,
     ) -> None:
         # One transaction: both puts are conditional, the account update too (with the
-        # second factor's condition and write, when one is given), and nothing is written
-        # (the failure count is not cleared, the factor not accepted) unless every one
-        # holds; AccountChanged when only the account's condition fails.
+        # second factor's condition and write, when one is given), the spent mfa_token's
+        # put too, and nothing is written (the failure count is not cleared, the factor
+        # not accepted) unless every one holds; MfaTokenUsed when the spent token's put
+        # fails (whatever else does), AccountChanged when only the account's condition
+        # fails.
         self._run_hooks("create")
         with self._lock:
             sid = first_token.session_id
             if sid in self.current or first_token.token_hash in self.tokens:
                 raise _refused("TransactionCanceledException", "TransactWriteItems")
+            if spends is not None and spends.token_id in self.users.spent_mfa_tokens:
+                raise MfaTokenUsed("this mfa_token was already used; log in again")
             stored = self.users.items.get(account.email)
             if (
                 stored is None
@@ -540,6 +547,8 @@ class FakeSessions(Hooks):
             self._write_entries(account.email, entries)
             if clear_failures_of is not None:
                 self.users.failures.pop(clear_failures_of, None)
+            if spends is not None:
+                self.users.spent_mfa_tokens[spends.token_id] = spends.expires_at
             self.tokens[first_token.token_hash] = first_token
             self.current[sid] = first_token.token_hash
             self.expires[sid] = first_token.session_expires_at

@@ -26,6 +26,7 @@ from samtranslator.translator.transform import transform
 from samtranslator.yaml_helper import yaml_parse
 
 from tests.support.paths import ROOT, TEMPLATE
+from tests.support.settings import load_test_settings
 
 pytestmark = pytest.mark.xdist_group("template")
 
@@ -46,8 +47,13 @@ FUNCTIONS = {
     "MailerFunction": "mailer",
     "SessionsFunction": "sessions",
     "AccountFunction": "account",
+    "MfaFunction": "mfa",
+    "MfaVerifyFunction": "mfa_verify",
+    # the authorizer's code again, as the MFA enrolment routes' authorizer
+    "MfaEnrollmentAuthorizerFunction": "authorizer",
 }
 ROTATION_FUNCTION = "KeyRotationFunction"
+AUTHORIZER_FUNCTIONS = {"AuthorizerFunction", "MfaEnrollmentAuthorizerFunction"}
 MAILER_FUNCTION = "MailerFunction"
 
 # docs/configuration.md (CONTRACT section 6): variable -> (parameter, default, min, max);
@@ -67,8 +73,10 @@ CONFIGURATION_VARIABLES: dict[str, tuple[str, str | None, int | None, int | None
     "MAX_EMAILS_PER_HOUR": ("MaxEmailsPerHour", "5", 1, 100),
     "EMAIL_FROM": ("EmailFrom", None, None, None),
     "APP_URL": ("AppUrl", None, None, None),
+    "MFA": ("Mfa", "optional", None, None),
 }
 EMAIL_VERIFICATION_MODES = ["required", "optional"]
+MFA_MODES = ["optional", "required"]
 # The parameter groups of the console's form: where each new setting is shown.
 PARAMETER_GROUPS = {
     "EmailVerification": "Accounts",
@@ -79,6 +87,9 @@ PARAMETER_GROUPS = {
     "MaxEmailsPerHour": "Email",
     "PasswordResetReservedConcurrency": "Functions",
     "AccountReservedConcurrency": "Functions",
+    "Mfa": "Accounts",
+    "MfaReservedConcurrency": "Functions",
+    "MfaVerifyReservedConcurrency": "Functions",
 }
 
 # docs/routes.md: (method, path) -> (function, authorizer or None for a public route)
@@ -99,12 +110,31 @@ ROUTES: dict[tuple[str, str], tuple[str, str | None]] = {
     ("POST", "/auth/logout-all"): ("SessionsFunction", "TokenAuthorizer"),
     ("POST", "/auth/password/change"): ("AccountFunction", "TokenAuthorizer"),
     ("DELETE", "/me"): ("AccountFunction", "TokenAuthorizer"),
+    # the enrolment routes alone take the enrolment token (MfaEnrollmentAuthorizer)
+    ("POST", "/auth/mfa/totp/enroll"): ("MfaFunction", "MfaEnrollmentAuthorizer"),
+    ("POST", "/auth/mfa/totp/confirm"): ("MfaFunction", "MfaEnrollmentAuthorizer"),
+    ("POST", "/auth/mfa/recovery-codes"): ("MfaFunction", "TokenAuthorizer"),
+    ("DELETE", "/auth/mfa"): ("MfaFunction", "TokenAuthorizer"),
+    ("POST", "/auth/mfa/verify"): ("MfaVerifyFunction", None),  # the mfa_token is the credential
+}
+# authorizer name -> its function
+AUTHORIZERS = {
+    "TokenAuthorizer": "AuthorizerFunction",
+    "MfaEnrollmentAuthorizer": "MfaEnrollmentAuthorizerFunction",
 }
 
-KEY_READERS = {"LoginFunction", "RefreshFunction"}  # token issuers: read the private keys
+# token issuers: read the private keys
+KEY_READERS = {"LoginFunction", "RefreshFunction", "MfaVerifyFunction"}
 # Every function that knows the secret: the issuers, and the function that rotates it.
 SECRET_HOLDERS = KEY_READERS | {ROTATION_FUNCTION}
-EXTENSION_USERS = {"LoginFunction", "RefreshFunction", "JwksFunction", "AuthorizerFunction"}
+EXTENSION_USERS = {
+    "LoginFunction",
+    "RefreshFunction",
+    "MfaVerifyFunction",
+    "JwksFunction",
+    "AuthorizerFunction",
+    "MfaEnrollmentAuthorizerFunction",
+}
 
 # The whole IAM grant of each function, as (action, resource) pairs; resources are named
 # by the logical id they point at. Least privilege means: exactly this, nothing more.
@@ -168,12 +198,35 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
         ("dynamodb:DeleteItem", "UsersTable"),  # FAILED#, pending OTT#, the account
         ("sqs:SendMessage", "MailQueue"),  # the notices
     },
+    "MfaFunction": {
+        ("dynamodb:BatchGetItem", "UsersTable"),  # the account and its failed logins
+        ("dynamodb:GetItem", "UsersTable"),  # the pending secret, at confirm
+        ("dynamodb:UpdateItem", "UsersTable"),  # a failure reserved; the factor's change
+        ("dynamodb:DeleteItem", "UsersTable"),  # a success clears the count
+        ("sqs:SendMessage", "MailQueue"),  # the notices
+    },
+    # login's grants (the second step of a login), the public keys (the mfa_token) and
+    # the mail queue (a recovery code used)
+    "MfaVerifyFunction": {
+        ("dynamodb:BatchGetItem", "UsersTable"),
+        ("dynamodb:UpdateItem", "UsersTable"),
+        ("dynamodb:DeleteItem", "UsersTable"),
+        ("dynamodb:PutItem", "UsersTable"),  # the spent mfa_token's record
+        ("dynamodb:PutItem", "SessionsTable"),
+        ("secretsmanager:GetSecretValue", "SigningKeysSecret"),
+        ("secretsmanager:GetSecretValue", "PublicKeysSecret"),
+        ("sqs:SendMessage", "MailQueue"),
+    },
     "JwksFunction": {
         ("secretsmanager:GetSecretValue", "PublicKeysSecret"),
         ("secretsmanager:GetSecretValue", "IssuerSecret"),
     },
     "MeFunction": set(),
     "AuthorizerFunction": {
+        ("secretsmanager:GetSecretValue", "PublicKeysSecret"),
+        ("secretsmanager:GetSecretValue", "IssuerSecret"),
+    },
+    "MfaEnrollmentAuthorizerFunction": {
         ("secretsmanager:GetSecretValue", "PublicKeysSecret"),
         ("secretsmanager:GetSecretValue", "IssuerSecret"),
     },
@@ -192,12 +245,12 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
         ("secretsmanager:PutSecretValue", "PublicKeysSecret"),
     },
 }
-for _issuer in ("LoginFunction", "RefreshFunction"):
+for _issuer in sorted(KEY_READERS):
     EXPECTED_GRANTS[_issuer] = EXPECTED_GRANTS[_issuer] | {
         ("secretsmanager:GetSecretValue", "IssuerSecret")
     }
 # The functions that read the fixed issuer (sign with it, verify it, or publish it).
-ISSUER_READERS = {"LoginFunction", "RefreshFunction", "JwksFunction", "AuthorizerFunction"}
+ISSUER_READERS = KEY_READERS | {"JwksFunction"} | AUTHORIZER_FUNCTIONS
 # What reading a key store takes; anything else on a key store is a write.
 KEY_STORE_READS = {
     "SigningKeysSecret": {"secretsmanager:GetSecretValue"},
@@ -225,6 +278,8 @@ MAIL_SENDERS = {
     "VerifyEmailFunction",
     "PasswordResetFunction",
     "AccountFunction",
+    "MfaFunction",
+    "MfaVerifyFunction",
 }
 MAIL_QUEUE_CONSUMPTION = {
     "sqs:ReceiveMessage",
@@ -467,13 +522,17 @@ def test_password_hashing_functions_get_more_memory(
         "LoginFunction": {"Ref": "PasswordHashingMemorySize"},
         "PasswordResetFunction": {"Ref": "PasswordHashingMemorySize"},  # a reset hashes
         "AccountFunction": {"Ref": "PasswordHashingMemorySize"},  # checks, and a change hashes
+        "MfaFunction": {"Ref": "PasswordHashingMemorySize"},  # the password; recovery codes
+        "MfaVerifyFunction": {"Ref": "PasswordHashingMemorySize"},  # a recovery code
         "AuthorizerFunction": {"Ref": "AuthorizerMemorySize"},
+        "MfaEnrollmentAuthorizerFunction": {"Ref": "AuthorizerMemorySize"},
     }
     for logical_id in FUNCTIONS:
         memory = cfn["Resources"][logical_id]["Properties"]["MemorySize"]
         assert memory == expected.get(logical_id, 256), logical_id
     description = " ".join(parameters["PasswordHashingMemorySize"]["Description"].split())
     assert "signup, login, password reset" in description
+    assert "recovery codes" in description
 
 
 # ----------------------------------------------------------- configuration
@@ -508,6 +567,45 @@ def test_the_email_verification_modes_are_the_allowed_values(sam: dict[str, Any]
     assert parameter["AllowedValues"] == EMAIL_VERIFICATION_MODES
     assert list(config.EMAIL_VERIFICATION_MODES) == EMAIL_VERIFICATION_MODES
     assert parameter["Default"] == EMAIL_VERIFICATION_MODES[0]  # required
+
+
+def test_the_mfa_modes_are_the_allowed_values(sam: dict[str, Any]) -> None:
+    """Mfa (MFA): what the functions accept, optional by default; a value the stack
+    accepts never stops a function at start-up."""
+    from stateless_auth import config
+
+    parameter = sam["Parameters"]["Mfa"]
+    assert parameter["AllowedValues"] == MFA_MODES
+    assert list(config.MFA_MODES) == MFA_MODES
+    assert parameter["Default"] == "optional"
+    for mode in MFA_MODES:
+        assert load_test_settings(MFA=mode).mfa_required is (mode == "required")
+    description = " ".join(parameter["Description"].split())
+    assert "MfaEnrollmentAuthorizer" in description
+
+
+def test_only_the_enrolment_authorizer_accepts_enrolment_tokens(cfn: dict[str, Any]) -> None:
+    """ACCEPT_MFA_ENROLLMENT_TOKENS is set on the enrolment authorizer alone, a constant
+    of the template (no parameter can turn it on anywhere else), and that function is
+    the default authorizer's code and settings otherwise."""
+    for logical_id in FUNCTIONS:
+        value = _function_env(cfn, logical_id).get("ACCEPT_MFA_ENROLLMENT_TOKENS")
+        if logical_id == "MfaEnrollmentAuthorizerFunction":
+            assert value == "true"
+        else:
+            assert value is None, logical_id
+    assert load_test_settings().accept_mfa_enrollment_tokens is False  # the default
+    assert load_test_settings(ACCEPT_MFA_ENROLLMENT_TOKENS="true").accept_mfa_enrollment_tokens
+    default, enrolment = (
+        cfn["Resources"][logical_id]["Properties"]
+        for logical_id in ("AuthorizerFunction", "MfaEnrollmentAuthorizerFunction")
+    )
+    for name in ("Code", "Handler", "Runtime", "Architectures", "Layers", "MemorySize", "Timeout"):
+        assert enrolment[name] == default[name], name
+    assert {**enrolment["Environment"]["Variables"]} == {
+        **default["Environment"]["Variables"],
+        "ACCEPT_MFA_ENROLLMENT_TOKENS": "true",
+    }
 
 
 def test_the_numeric_settings_have_the_ranges_the_functions_accept(sam: dict[str, Any]) -> None:
@@ -795,6 +893,18 @@ EXPECTED_LEADING_KEYS: dict[str, dict[tuple[str, str], tuple[str, ...]]] = {
         ("dynamodb:UpdateItem", "UsersTable"): ACCOUNTS_AND_FAILURES,
         ("dynamodb:DeleteItem", "UsersTable"): ("EMAIL#*", "FAILED#*", "OTT#*"),
     },
+    "MfaFunction": {
+        ("dynamodb:BatchGetItem", "UsersTable"): ACCOUNTS_AND_FAILURES,
+        ("dynamodb:GetItem", "UsersTable"): ACCOUNTS,
+        ("dynamodb:UpdateItem", "UsersTable"): ACCOUNTS_AND_FAILURES,
+        ("dynamodb:DeleteItem", "UsersTable"): ("FAILED#*",),  # never the account itself
+    },
+    "MfaVerifyFunction": {
+        ("dynamodb:BatchGetItem", "UsersTable"): ACCOUNTS_AND_FAILURES,
+        ("dynamodb:UpdateItem", "UsersTable"): ACCOUNTS_AND_FAILURES,
+        ("dynamodb:DeleteItem", "UsersTable"): ("FAILED#*",),
+        ("dynamodb:PutItem", "UsersTable"): ("MFA#*",),  # never an account
+    },
     "MailerFunction": {
         ("dynamodb:GetItem", "UsersTable"): ("EMAIL#*", "MAILS#*"),
         ("dynamodb:PutItem", "UsersTable"): ("OTT#*", "MAILS#*"),
@@ -857,8 +967,8 @@ def _all_grants(cfn: dict[str, Any]) -> dict[str, set[tuple[str, str]]]:
 
 
 def test_only_token_issuers_can_read_the_private_keys(cfn: dict[str, Any]) -> None:
-    """Of the functions behind the API, only login and refresh; besides them, only the
-    rotation function, which no route reaches."""
+    """Of the functions behind the API, only login, refresh and MFA verify (the token
+    issuers); besides them, only the rotation function, which no route reaches."""
     allowed_roles = {_role_of(cfn, logical_id) for logical_id in SECRET_HOLDERS}
     for role_id, grants in _all_grants(cfn).items():
         touches_secret = any(resource == "SigningKeysSecret" for _action, resource in grants)
@@ -869,7 +979,7 @@ def test_only_token_issuers_can_read_the_private_keys(cfn: dict[str, Any]) -> No
 
 
 def test_authorizer_and_jwks_read_public_keys_only(cfn: dict[str, Any]) -> None:
-    for logical_id in ("AuthorizerFunction", "JwksFunction"):
+    for logical_id in sorted(AUTHORIZER_FUNCTIONS | {"JwksFunction"}):
         assert _grants(cfn, _role_of(cfn, logical_id)) == {
             ("secretsmanager:GetSecretValue", "PublicKeysSecret"),
             ("secretsmanager:GetSecretValue", "IssuerSecret"),
@@ -1078,7 +1188,12 @@ SECRETS_MANAGER_READS = {
     "secretsmanager:ListSecretVersionIds",
 }
 ACCOUNT_ID = "123456789012"  # the local resolver's account
-SECRET_HOLDERS_IN_KEY_POLICY = ["LoginFunction", "RefreshFunction", ROTATION_FUNCTION]
+SECRET_HOLDERS_IN_KEY_POLICY = [
+    "LoginFunction",
+    "RefreshFunction",
+    "MfaVerifyFunction",
+    ROTATION_FUNCTION,
+]
 ACCOUNT_ROOT = f"arn:aws:iam::{ACCOUNT_ID}:root"
 VIA_CLOUDFORMATION = "cloudformation.amazonaws.com"
 DEPLOYMENT_ROLE = f"arn:aws:iam::{ACCOUNT_ID}:role/cfn-deployer"
@@ -1516,6 +1631,8 @@ ARGON2_CAPS = {
         5,
     ),
     "AccountFunction": ("AccountReservedConcurrency", "CapsAccountConcurrency", 5),
+    "MfaFunction": ("MfaReservedConcurrency", "CapsMfaConcurrency", 5),
+    "MfaVerifyFunction": ("MfaVerifyReservedConcurrency", "CapsMfaVerifyConcurrency", 10),
 }
 UNRESERVED_MINIMUM = 100  # Lambda keeps at least this much of an account's concurrency free
 DEFAULT_ACCOUNT_CONCURRENCY = 1000
@@ -1624,19 +1741,25 @@ def test_tracing_can_be_switched_on(sam: dict[str, Any]) -> None:
 # --------------------------------------------------------------------- API
 
 
+@pytest.mark.parametrize("name", sorted(AUTHORIZERS))
 def test_authorizer_is_a_cached_request_authorizer_with_simple_responses(
-    sam: dict[str, Any], body: dict[str, Any]
+    sam: dict[str, Any], body: dict[str, Any], name: str
 ) -> None:
     auth = sam["Resources"]["AuthApi"]["Properties"]["Auth"]
     assert auth["DefaultAuthorizer"] == "TokenAuthorizer"
-    authorizer = auth["Authorizers"]["TokenAuthorizer"]
-    assert authorizer["FunctionArn"] == {"Fn::GetAtt": ["AuthorizerFunction", "Arn"]}
+    assert set(auth["Authorizers"]) == set(AUTHORIZERS)
+    authorizer = auth["Authorizers"][name]
+    assert authorizer["FunctionArn"] == {"Fn::GetAtt": [AUTHORIZERS[name], "Arn"]}
     assert authorizer["Identity"]["ReauthorizeEvery"] == {"Ref": "AuthorizerCacheTtlSeconds"}
+    # the same settings as TokenAuthorizer's (its own name, function and cache)
+    assert {k: v for k, v in authorizer.items() if k != "FunctionArn"} == {
+        k: v for k, v in auth["Authorizers"]["TokenAuthorizer"].items() if k != "FunctionArn"
+    }
 
     ttl = sam["Parameters"]["AuthorizerCacheTtlSeconds"]
     assert (ttl["Default"], ttl["MinValue"], ttl["MaxValue"]) == (300, 0, 3600)
 
-    scheme = body["components"]["securitySchemes"]["TokenAuthorizer"]
+    scheme = body["components"]["securitySchemes"][name]
     generated = scheme["x-amazon-apigateway-authorizer"]
     assert generated["type"] == "request"
     assert generated["authorizerPayloadFormatVersion"] == "2.0"
@@ -1646,12 +1769,13 @@ def test_authorizer_is_a_cached_request_authorizer_with_simple_responses(
     assert "${__FunctionArn__}" in generated["authorizerUri"]["Fn::Sub"][0]
 
 
-def test_api_gateway_may_invoke_the_authorizer(cfn: dict[str, Any]) -> None:
+@pytest.mark.parametrize("function_id", sorted(AUTHORIZER_FUNCTIONS))
+def test_api_gateway_may_invoke_the_authorizer(cfn: dict[str, Any], function_id: str) -> None:
     permissions = [
         resource["Properties"]
         for resource in cfn["Resources"].values()
         if resource["Type"] == "AWS::Lambda::Permission"
-        and resource["Properties"]["FunctionName"] == {"Fn::GetAtt": ["AuthorizerFunction", "Arn"]}
+        and resource["Properties"]["FunctionName"] == {"Fn::GetAtt": [function_id, "Arn"]}
     ]
     assert len(permissions) == 1
     assert permissions[0]["Principal"] == "apigateway.amazonaws.com"
@@ -1672,12 +1796,22 @@ def test_route_exists_with_the_right_auth(body: dict[str, Any], method: str, pat
 
 def test_no_route_is_public_by_accident(body: dict[str, Any]) -> None:
     public = {route for route, (_fn, authorizer) in ROUTES.items() if authorizer is None}
+    enrolment = {
+        route
+        for route, (_fn, authorizer) in ROUTES.items()
+        if authorizer == "MfaEnrollmentAuthorizer"
+    }
+    assert enrolment == {("POST", "/auth/mfa/totp/enroll"), ("POST", "/auth/mfa/totp/confirm")}
     for path, operations in body["paths"].items():
         for method, operation in operations.items():
+            route = (method.upper(), path)
             if operation.get("security") == [{"NONE": []}]:
-                assert (method.upper(), path) in public, f"{method.upper()} {path} is public"
+                assert route in public, f"{method.upper()} {path} is public"
+            elif route in enrolment:
+                assert operation.get("security") == [{"MfaEnrollmentAuthorizer": []}], route
             else:
-                assert operation.get("security") == [{"TokenAuthorizer": []}], (method, path)
+                # nothing else takes an enrolment token
+                assert operation.get("security") == [{"TokenAuthorizer": []}], route
 
 
 def test_routes_use_payload_format_2(sam: dict[str, Any]) -> None:

@@ -25,6 +25,7 @@ from stateless_auth.domain.errors import (
     MfaAlreadyEnabled,
     MfaNotEnabled,
     MfaNotEnrolling,
+    MfaTokenUsed,
     RefreshRejected,
     TooManyAttempts,
 )
@@ -417,11 +418,29 @@ def test_a_recovery_code_opens_a_session_once_and_sends_a_notice(
     assert stored.recovery_code_hash(on.codes[4][:4]) is None
     assert len(stored.recovery_codes) == 9
     assert kinds(service) == [MailKind.RECOVERY_CODE_USED]
-    # Used: never again, in any spelling; another code still works.
+    # Used: never again, in any spelling; another code still works (at a new login: the
+    # first mfa_token opened its session and opens no other).
+    again = service.mfa_token_for(ANN, PASSWORD, issuer=ISSUER)
     with pytest.raises(LoginFailed):
-        service.verify_mfa(token, issuer=ISSUER, recovery_code=on.codes[4])
+        service.verify_mfa(again, issuer=ISSUER, recovery_code=on.codes[4])
     assert failures(users) == 1
-    service.verify_mfa(token, issuer=ISSUER, recovery_code=on.codes[5])
+    service.verify_mfa(again, issuer=ISSUER, recovery_code=on.codes[5])
+    assert failures(users) == 0
+
+
+def test_an_mfa_token_opens_one_session_and_a_copy_of_it_none(
+    service: Flows, users: FakeUsers, on: On, clock: Clock
+) -> None:
+    """A spent mfa_token is refused even with a code that would work, and the attempt
+    counts; a fresh login's token works with that same code."""
+    token = service.mfa_token_for(ANN, PASSWORD, issuer=ISSUER)
+    service.verify_mfa(token, issuer=ISSUER, recovery_code=on.codes[0])
+    with pytest.raises(MfaTokenUsed):
+        service.verify_mfa(token, issuer=ISSUER, recovery_code=on.codes[1])
+    assert failures(users) == 1
+    assert len(users.items[ANN].recovery_codes) == 9  # codes[1] was not spent
+    again = service.mfa_token_for(ANN, PASSWORD, issuer=ISSUER)
+    service.verify_mfa(again, issuer=ISSUER, recovery_code=on.codes[1])
     assert failures(users) == 0
 
 

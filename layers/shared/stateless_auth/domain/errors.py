@@ -80,6 +80,10 @@ class InvalidMfaToken(InvalidToken):
     """The mfa_token of a login is malformed, expired, not ours, or its account changed."""
 
 
+class MfaTokenUsed(InvalidMfaToken):
+    """The mfa_token already opened a session: it opens no other."""
+
+
 class InvalidCode(AuthError):
     """The code that should confirm a new authenticator is wrong (nothing is on yet)."""
 

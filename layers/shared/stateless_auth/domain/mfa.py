@@ -185,5 +185,15 @@ class RecoveryCodeUse:
 FactorUse = TotpUse | RecoveryCodeUse
 
 
+@dataclass(frozen=True)
+class SpentMfaToken:
+    """The mfa_token a verify opens its session with: the write that opens the session
+    records its id until it expires, on the condition that it is not recorded yet, so
+    one mfa_token opens one session (a copy of a used one is worth nothing)."""
+
+    token_id: str
+    expires_at: int
+
+
 def amr_for(factor: FactorUse) -> tuple[str, ...]:
     return AMR_TOTP if isinstance(factor, TotpUse) else AMR_RECOVERY_CODE

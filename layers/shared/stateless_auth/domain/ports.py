@@ -12,7 +12,7 @@ from typing import Protocol
 from stateless_auth.domain.accounts import User
 from stateless_auth.domain.lockout import FailedLogins
 from stateless_auth.domain.mail import MailJob, Message
-from stateless_auth.domain.mfa import FactorUse
+from stateless_auth.domain.mfa import FactorUse, SpentMfaToken
 from stateless_auth.domain.one_time_tokens import OneTimeToken
 from stateless_auth.domain.sessions import SessionInfo, TokenRecord
 
@@ -140,12 +140,14 @@ class SessionStore(Protocol):
         session: SessionInfo,
         clear_failures_of: str | None = None,
         factor: FactorUse | None = None,
+        spends: SpentMfaToken | None = None,
     ) -> None:
         """A new session whose current token is `first_token`, listed on `account` as
         `session` (clearing that email's failed logins in the same write when asked, and
         accepting the second factor `factor`: its step recorded or its recovery code
         removed); AccountChanged if the account is no longer as read (user, epoch,
-        password) or `factor` can no longer be accepted."""
+        password) or `factor` can no longer be accepted; MfaTokenUsed if `spends` (the
+        mfa_token of a verify) already opened a session."""
         ...
 
     def find_token(self, token_hash: str) -> TokenRecord | None: ...

@@ -7,7 +7,8 @@ Items in the sessions table:
   state `current` or `used`, and the session's expiry. Used tokens are kept until
   the session expires, so that a replayed one is recognised and revokes the session.
 
-And in the users table, the account item lists its live sessions (storage/users.py): a
+And in the users table, `MFA#<jti>`: an mfa_token that opened its session (so it opens
+no other), until it expires. And the account item lists its live sessions (storage/users.py): a
 session can refresh only while its account lists it. Opening a session adds its entry
 (and drops expired ones, and the least recently used beyond MAX_SESSIONS_PER_ACCOUNT);
 every rotation updates the entry's `last_used_at` on the condition that it is still
@@ -30,7 +31,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from stateless_auth.domain.accounts import User
-from stateless_auth.domain.mfa import FactorUse
+from stateless_auth.domain.errors import MfaTokenUsed
+from stateless_auth.domain.mfa import FactorUse, SpentMfaToken
 from stateless_auth.domain.sessions import (
     AccountChanged,
     RotationConflict,
@@ -49,6 +51,14 @@ from stateless_auth.storage.users import (
     session_entry,
     user_is,
 )
+
+# A spent mfa_token's record outlives the token by more than the verifier's leeway.
+SPENT_TOKEN_MARGIN_SECONDS = 120
+
+
+def spent_mfa_token_key(token_id: str) -> str:
+    """The users table's record of an mfa_token that opened its session."""
+    return f"MFA#{token_id}"
 
 
 def session_key(session_id: str) -> dict[str, Any]:
@@ -96,6 +106,7 @@ class SessionRepository:
         session: SessionInfo,
         clear_failures_of: str | None = None,
         factor: FactorUse | None = None,
+        spends: SpentMfaToken | None = None,
     ) -> None:
         """A new session whose current refresh token is `first_token`, listed on
         `account` (as login read it), in one transaction with, when asked, the reset of
@@ -103,7 +114,9 @@ class SessionRepository:
         one read, with the password read (a login racing a reset or a password change
         never opens a session for the old password). A second factor is accepted in the
         account's update of the same transaction: of two logins with one code (or one
-        recovery code), one opens a session and the other fails here."""
+        recovery code), one opens a session and the other fails here. The mfa_token a
+        verify `spends` is recorded in the users table (`MFA#<jti>`, until it expires) by
+        a conditional put of the same transaction: MfaTokenUsed if it already was."""
         session_item = {
             **session_key(first_token.session_id),
             "user_id": {"S": first_token.user_id},
@@ -179,10 +192,30 @@ class SessionRepository:
                     }
                 }
             )
+        if spends is not None:
+            items.append(
+                {
+                    "Put": {
+                        "TableName": self._users_table,
+                        "Item": {
+                            "pk": {"S": spent_mfa_token_key(spends.token_id)},
+                            "user_id": {"S": first_token.user_id},
+                            # Kept past the token's expiry and the verifier's leeway.
+                            "ttl": {"N": str(spends.expires_at + SPENT_TOKEN_MARGIN_SECONDS)},
+                        },
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                }
+            )
         try:
             self._client.transact_write_items(TransactItems=items)
         except ClientError as exc:
-            if _failed_on(exc, at=2):
+            codes = _reason_codes(exc) if _cancelled(exc) else []
+            failed = {i for i, code in enumerate(codes) if code == "ConditionalCheckFailed"}
+            if spends is not None and len(items) - 1 in failed:
+                # Whatever else failed beside it (a replayed token with a used code).
+                raise MfaTokenUsed("this mfa_token was already used; log in again") from None
+            if failed == {2}:
                 raise AccountChanged(first_token.session_id) from None
             raise
 
@@ -401,12 +434,16 @@ def _cancelled(exc: ClientError) -> bool:
     return exc.response.get("Error", {}).get("Code") == "TransactionCanceledException"
 
 
+def _reason_codes(exc: ClientError) -> list[str]:
+    reasons: Any = exc.response.get("CancellationReasons") or []
+    return [str(reason.get("Code", "None")) for reason in reasons]
+
+
 def _failed_on(exc: ClientError, *, at: int) -> bool:
     """Whether a cancelled transaction failed on its item `at` alone."""
     if not _cancelled(exc):
         return False
-    reasons: Any = exc.response.get("CancellationReasons") or []
-    codes = [str(reason.get("Code", "None")) for reason in reasons]
+    codes = _reason_codes(exc)
     return (
         len(codes) > at
         and codes[at] == "ConditionalCheckFailed"

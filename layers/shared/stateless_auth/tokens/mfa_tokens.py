@@ -53,6 +53,7 @@ class MfaChallenge:
     sessions_epoch: int
     delivery: str = "cookie"
     expires_at: int = 0  # the token's exp (0: not issued yet)
+    token_id: str = ""  # its jti ("" : not issued yet)
 
 
 @dataclass(frozen=True)
@@ -135,4 +136,5 @@ class MfaTokenVerifier:
             sessions_epoch=epoch,
             delivery=delivery,
             expires_at=claims["exp"],
+            token_id=claims["jti"],
         )

@@ -17,7 +17,7 @@ from stateless_auth.domain.errors import (
     EmailNotVerified,
     InvalidCredentials,
 )
-from stateless_auth.domain.mfa import AMR_PASSWORD, FactorUse, amr_for
+from stateless_auth.domain.mfa import AMR_PASSWORD, FactorUse, SpentMfaToken, amr_for
 from stateless_auth.domain.ports import SessionStore, UserStore
 from stateless_auth.domain.sessions import (
     USER_AGENT_MAX_LENGTH,
@@ -167,6 +167,7 @@ def open_session(
     settings: Settings,
     clock: Callable[[], float],
     factor: FactorUse | None = None,
+    spends: SpentMfaToken | None = None,
 ) -> TokenGrant:
     """A new session for `user` as read, and its tokens: with the password in hand (a
     login), its hash is first brought to the current parameters; with a second factor
@@ -209,6 +210,7 @@ def open_session(
             session=info,
             clear_failures_of=normalised_email,
             factor=factor,
+            spends=spends,
         )
     except AccountChanged:
         raise InvalidCredentials("the email or password is incorrect") from None

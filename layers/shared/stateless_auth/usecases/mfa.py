@@ -253,7 +253,8 @@ def verify_login(
 
     InvalidMfaToken for an mfa_token that is malformed, expired or not ours, or whose
     account changed since the password was checked (another password, a reset, the
-    factor turned off). LoginFailed for a wrong, replayed or used code, counted toward
+    factor turned off); MfaTokenUsed (one) for one that already opened a session, which
+    counts as a failed attempt, as a replayed code does. LoginFailed for a wrong, replayed or used code, counted toward
     the email's lock-out; TooManyAttempts while it is locked out. A used recovery code
     sends a notice.
     """
@@ -289,6 +290,7 @@ def verify_login(
             settings=settings,
             clock=clock,
             factor=factor,
+            spends=mfa.SpentMfaToken(challenge.token_id, challenge.expires_at),
         )
     except InvalidCredentials:
         # The write refused the factor (a concurrent login used this code or step) or
