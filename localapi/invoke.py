@@ -53,12 +53,9 @@ from __future__ import annotations
 
 import argparse
 import base64
-import hashlib
-import hmac
 import http.client
 import json
 import os
-import struct
 import sys
 import time
 import traceback
@@ -66,6 +63,8 @@ import urllib.parse
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
+
+import pyotp
 
 from localapi.model import FUNCTION, _function_spec, check_template, parameter_variables
 from localapi.runtime import FunctionLoadError, LoadedFunction
@@ -295,13 +294,9 @@ class _Stack:
 
 
 def totp(secret: str, step: int) -> str:
-    """The RFC 6238 code (HMAC-SHA-1, 6 digits) of a base32 secret at a 30-second step,
-    as an authenticator app computes it."""
-    key = base64.b32decode(secret.upper() + "=" * (-len(secret) % 8))
-    digest = hmac.new(key, struct.pack(">Q", step), hashlib.sha1).digest()
-    offset = digest[-1] & 0x0F
-    number = struct.unpack(">I", digest[offset : offset + 4])[0] & 0x7FFFFFFF
-    return str(number % 10**TOTP_DIGITS).zfill(TOTP_DIGITS)
+    """The code an authenticator app shows for a base32 secret at a 30-second step
+    (pyotp: RFC 6238, HMAC-SHA-1, 6 digits)."""
+    return str(pyotp.TOTP(secret, digits=TOTP_DIGITS).generate_otp(step))
 
 
 def _claims(token: str) -> dict[str, Any]:
