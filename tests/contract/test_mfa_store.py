@@ -18,8 +18,8 @@ import pytest
 
 from stateless_auth.domain.accounts import User
 from stateless_auth.domain.errors import MfaTokenUsed
+from stateless_auth.domain.factors import FactorUse, RecoveryCodeUse, SpentMfaToken, TotpUse
 from stateless_auth.domain.lockout import FailedLogins
-from stateless_auth.domain.mfa import FactorUse, RecoveryCodeUse, SpentMfaToken, TotpUse
 from stateless_auth.domain.one_time_tokens import OneTimeToken, Purpose
 from stateless_auth.domain.ports import SessionStore, UserStore
 from stateless_auth.domain.sessions import (

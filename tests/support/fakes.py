@@ -40,9 +40,10 @@ from stateless_auth.domain.errors import (
     MailSendFailed,
     MfaTokenUsed,
 )
+from stateless_auth.domain.factors import FactorUse, SpentMfaToken, TotpUse
 from stateless_auth.domain.lockout import FailedLogins
 from stateless_auth.domain.mail import MailJob, Message
-from stateless_auth.domain.mfa import FactorUse, SpentMfaToken, TotpUse, time_step, totp_code
+from stateless_auth.domain.mfa import time_step, totp_code
 from stateless_auth.domain.one_time_tokens import OneTimeToken, Purpose
 from stateless_auth.domain.sessions import (
     AccountChanged,

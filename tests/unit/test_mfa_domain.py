@@ -13,7 +13,7 @@ import pytest
 from argon2 import PasswordHasher
 from argon2.exceptions import VerificationError
 
-from stateless_auth.domain import mfa
+from stateless_auth.domain import factors, mfa
 
 # RFC 6238 Appendix B: the SHA-1 key is the ASCII string "12345678901234567890".
 RFC_SECRET = base64.b32encode(b"12345678901234567890").decode()
@@ -331,12 +331,16 @@ def test_a_hash_refuses_any_other_input() -> None:
     ],
 )
 def test_acr_of(amr: tuple[str, ...] | list[str], acr: str) -> None:
-    assert mfa.acr_of(amr) == acr
+    assert factors.acr_of(amr) == acr
 
 
 def test_the_amr_of_each_factor() -> None:
-    assert mfa.AMR_PASSWORD == ("pwd",)
-    assert mfa.amr_for(mfa.TotpUse("S", 1)) == ("pwd", "otp")
-    assert mfa.amr_for(mfa.RecoveryCodeUse("abcd", "$argon2id$h")) == ("pwd", "mfa")
-    assert mfa.acr_of(mfa.amr_for(mfa.TotpUse("S", 1))) == mfa.ACR_MULTI_FACTOR == "aal2"
-    assert mfa.acr_of(mfa.AMR_PASSWORD) == mfa.ACR_SINGLE_FACTOR == "aal1"
+    assert factors.AMR_PASSWORD == ("pwd",)
+    assert factors.amr_for(factors.TotpUse("S", 1)) == ("pwd", "otp")
+    assert factors.amr_for(factors.RecoveryCodeUse("abcd", "$argon2id$h")) == ("pwd", "mfa")
+    assert (
+        factors.acr_of(factors.amr_for(factors.TotpUse("S", 1)))
+        == factors.ACR_MULTI_FACTOR
+        == "aal2"
+    )
+    assert factors.acr_of(factors.AMR_PASSWORD) == factors.ACR_SINGLE_FACTOR == "aal1"

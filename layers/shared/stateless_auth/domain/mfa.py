@@ -1,5 +1,5 @@
-"""The second factor: TOTP codes (RFC 6238) and recovery codes, and what a session
-records of how it was opened (RFC 8176 `amr`, and the assurance level `acr`).
+"""The second factor: TOTP codes (RFC 6238) and recovery codes, and what a check of
+them is (`domain/factors.py` holds what a session records of how it was opened).
 
 TOTP is pyotp's (SHA-1, 6 digits, 30 s steps, a 160-bit base32 secret, as every
 authenticator app expects). What is ours is which time step a code may use: one within
@@ -46,22 +46,6 @@ MAX_CODE_INPUT = 64  # longer input is no code of ours (and is not worth hashing
 _RECOVERY_HASHER = PasswordHasher(
     time_cost=1, memory_cost=8192, parallelism=1, hash_len=32, type=Type.ID
 )
-
-# RFC 8176 method values: the password, a one-time password, and "mfa" for a login
-# whose second factor was a recovery code (a look-up secret, which RFC 8176 names no
-# method for).
-AMR_PASSWORD = ("pwd",)
-AMR_TOTP = ("pwd", "otp")
-AMR_RECOVERY_CODE = ("pwd", "mfa")
-ACR_SINGLE_FACTOR = "aal1"
-ACR_MULTI_FACTOR = "aal2"
-SECOND_FACTORS = frozenset({"otp", "mfa"})
-
-
-def acr_of(amr: tuple[str, ...] | list[str]) -> str:
-    """The assurance level of a login by these methods: aal2 with a second factor."""
-    return ACR_MULTI_FACTOR if SECOND_FACTORS.intersection(amr) else ACR_SINGLE_FACTOR
-
 
 # -- TOTP ---------------------------------------------------------------------------
 
@@ -148,8 +132,10 @@ def parse_recovery_code(text: str) -> tuple[str, str] | None:
     return code[:RECOVERY_ID_CHARS], code
 
 
-# A hash of no code: an unknown id is checked against it, so its answer takes as long.
-_NO_CODE_HASH = _RECOVERY_HASHER.hash(_random_chars(RECOVERY_ID_CHARS + RECOVERY_SECRET_CHARS))
+# A hash of no code (of a random one, with the parameters above): an unknown id is
+# checked against it, so its answer takes as long. A constant, so importing this module
+# (every function's cold start) hashes nothing.
+_NO_CODE_HASH = "$argon2id$v=19$m=8192,t=1,p=1$eSmAcRgnseTzdsXpJJfwrQ$2qEiZwSSuq4wHCoaBwqEO6Jb+BrqewxqxKvDMg1yhOc"
 
 
 def recovery_code_matches(stored_hash: str | None, code: str) -> bool:
@@ -159,41 +145,3 @@ def recovery_code_matches(stored_hash: str | None, code: str) -> bool:
         return _RECOVERY_HASHER.verify(stored_hash or _NO_CODE_HASH, code) and bool(stored_hash)
     except (VerificationError, InvalidHashError):
         return False
-
-
-# -- what a second-factor check hands to the write that accepts it ------------------
-
-
-@dataclass(frozen=True)
-class TotpUse:
-    """Accept the code of `step`: `totp_last_step` becomes `step`, on the condition that
-    the account's secret is still `secret` and its last accepted step is earlier."""
-
-    secret: str
-    step: int
-
-
-@dataclass(frozen=True)
-class RecoveryCodeUse:
-    """Consume one recovery code: its hash is removed, on the condition that it is still
-    there."""
-
-    code_id: str
-    code_hash: str
-
-
-FactorUse = TotpUse | RecoveryCodeUse
-
-
-@dataclass(frozen=True)
-class SpentMfaToken:
-    """The mfa_token a verify opens its session with: the write that opens the session
-    records its id until it expires, on the condition that it is not recorded yet, so
-    one mfa_token opens one session (a copy of a used one is worth nothing)."""
-
-    token_id: str
-    expires_at: int
-
-
-def amr_for(factor: FactorUse) -> tuple[str, ...]:
-    return AMR_TOTP if isinstance(factor, TotpUse) else AMR_RECOVERY_CODE

@@ -10,9 +10,9 @@ from collections.abc import Mapping
 from typing import Protocol
 
 from stateless_auth.domain.accounts import User
+from stateless_auth.domain.factors import FactorUse, SpentMfaToken
 from stateless_auth.domain.lockout import FailedLogins
 from stateless_auth.domain.mail import MailJob, Message
-from stateless_auth.domain.mfa import FactorUse, SpentMfaToken
 from stateless_auth.domain.one_time_tokens import OneTimeToken
 from stateless_auth.domain.sessions import SessionInfo, TokenRecord
 

@@ -32,7 +32,7 @@ from botocore.exceptions import ClientError
 
 from stateless_auth.domain.accounts import User
 from stateless_auth.domain.errors import MfaTokenUsed
-from stateless_auth.domain.mfa import FactorUse, SpentMfaToken
+from stateless_auth.domain.factors import FactorUse, SpentMfaToken
 from stateless_auth.domain.sessions import (
     AccountChanged,
     RotationConflict,

@@ -33,8 +33,8 @@ from botocore.exceptions import ClientError
 
 from stateless_auth.domain.accounts import User
 from stateless_auth.domain.errors import DependencyUnavailable, EmailTaken, InvalidOneTimeToken
+from stateless_auth.domain.factors import FactorUse, TotpUse
 from stateless_auth.domain.lockout import FailedLogins
-from stateless_auth.domain.mfa import FactorUse, TotpUse
 from stateless_auth.domain.one_time_tokens import OneTimeToken, Purpose
 from stateless_auth.domain.sessions import AccountChanged, SessionInfo
 from stateless_auth.storage.faults import guarded

@@ -22,7 +22,7 @@ from typing import Any
 import jwt
 
 from stateless_auth.domain.errors import TokenVerificationError
-from stateless_auth.domain.mfa import AMR_PASSWORD, acr_of
+from stateless_auth.domain.factors import AMR_PASSWORD, acr_of
 from stateless_auth.tokens.keys import ALGORITHM, PublicKeyStore, SigningKey
 
 TOKEN_TYPE = "at+jwt"  # noqa: S105 - a media type, not a secret

@@ -19,7 +19,7 @@ from itertools import islice
 from typing import Any
 
 from stateless_auth.domain.errors import KeySetError, TokenVerificationError
-from stateless_auth.domain.mfa import ACR_SINGLE_FACTOR, acr_of
+from stateless_auth.domain.factors import ACR_SINGLE_FACTOR, acr_of
 from stateless_auth.tokens.access import AccessTokenVerifier
 from stateless_auth.tokens.mfa_tokens import MfaPurpose, MfaTokenVerifier
 

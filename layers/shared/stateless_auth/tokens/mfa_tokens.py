@@ -22,7 +22,7 @@ from enum import StrEnum
 import jwt
 
 from stateless_auth.domain.errors import TokenVerificationError
-from stateless_auth.domain.mfa import AMR_PASSWORD
+from stateless_auth.domain.factors import AMR_PASSWORD
 from stateless_auth.tokens.access import AccessTokenVerifier
 from stateless_auth.tokens.keys import ALGORITHM, PublicKeyStore, SigningKey
 

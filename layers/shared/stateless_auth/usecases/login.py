@@ -17,7 +17,7 @@ from stateless_auth.domain.errors import (
     EmailNotVerified,
     InvalidCredentials,
 )
-from stateless_auth.domain.mfa import AMR_PASSWORD, FactorUse, SpentMfaToken, amr_for
+from stateless_auth.domain.factors import AMR_PASSWORD, FactorUse, SpentMfaToken, amr_for
 from stateless_auth.domain.ports import SessionStore, UserStore
 from stateless_auth.domain.sessions import (
     USER_AGENT_MAX_LENGTH,

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from stateless_auth.config import Settings
-from stateless_auth.domain import mfa
+from stateless_auth.domain import factors, mfa
 from stateless_auth.domain.accounts import Caller, User
 from stateless_auth.domain.errors import (
     DependencyUnavailable,
@@ -65,7 +65,7 @@ class NewRecoveryCodes:
     notice_queued: bool
 
 
-def accepted_factor(user: User, typed: SecondFactor, *, now: float) -> mfa.FactorUse | None:
+def accepted_factor(user: User, typed: SecondFactor, *, now: float) -> factors.FactorUse | None:
     """What accepting `typed` would write for `user`, or None if it is wrong or used:
     a TOTP code of a step later than the last accepted one, or a recovery code whose
     hash is still stored (an unknown id costs the same hash)."""
@@ -73,13 +73,13 @@ def accepted_factor(user: User, typed: SecondFactor, *, now: float) -> mfa.Facto
         step = mfa.accepted_step(
             user.totp_secret, typed.code, now=now, after_step=user.totp_last_step
         )
-        return None if step is None else mfa.TotpUse(user.totp_secret, step)
+        return None if step is None else factors.TotpUse(user.totp_secret, step)
     parsed = mfa.parse_recovery_code(typed.recovery_code or "")
     code_id, code = parsed if parsed is not None else ("", "")
     stored = user.recovery_code_hash(code_id) if parsed is not None else None
     if not mfa.recovery_code_matches(stored, code) or stored is None:
         return None
-    return mfa.RecoveryCodeUse(code_id, stored)
+    return factors.RecoveryCodeUse(code_id, stored)
 
 
 def _own_account(
@@ -290,7 +290,7 @@ def verify_login(
             settings=settings,
             clock=clock,
             factor=factor,
-            spends=mfa.SpentMfaToken(challenge.token_id, challenge.expires_at),
+            spends=factors.SpentMfaToken(challenge.token_id, challenge.expires_at),
         )
     except InvalidCredentials:
         # The write refused the factor (a concurrent login used this code or step) or
@@ -301,7 +301,7 @@ def verify_login(
         # counted (as login). Nothing was accepted, so the same code works on retry.
         _clear(users, challenge.email)
         raise
-    used_recovery = isinstance(factor, mfa.RecoveryCodeUse)
+    used_recovery = isinstance(factor, factors.RecoveryCodeUse)
     queued = used_recovery and queue_notice(mail, MailKind.RECOVERY_CODE_USED, user.email)
     return VerifiedLogin(grant, challenge.delivery, used_recovery, queued)
 
@@ -318,7 +318,7 @@ def _account_with_factor(
     settings: Settings,
     unknown_email_hash: str,
     clock: Callable[[], float],
-) -> tuple[User, mfa.FactorUse]:
+) -> tuple[User, factors.FactorUse]:
     """The caller's account and its accepted factor, both checked under one reserved
     attempt: a wrong password or a wrong code is one failed login, with the same answer."""
     try:
