@@ -22,7 +22,6 @@ def lambda_handler(event: APIGatewayProxyEventV2, context: Any) -> dict[str, Any
     if not isinstance(user_id, str) or not user_id:
         # Only reachable if the route is deployed without the authorizer.
         raise AuthError("this route needs the authorizer's context")
-    amr = identity.get("amr")
     roles = identity.get("roles")
     # The authorizer passes a list of strings; anything else is no role.
     roles = [r for r in roles if isinstance(r, str)] if isinstance(roles, list) else []
@@ -34,9 +33,5 @@ def lambda_handler(event: APIGatewayProxyEventV2, context: Any) -> dict[str, Any
             # Only an explicit true: a context without it never claims a proven email.
             "email_verified": identity.get("email_verified") in (True, "true"),
             "roles": roles,
-            # How the session was opened (the authorizer's context: aal1 without a second
-            # factor, and for tokens issued before amr existed).
-            "acr": identity.get("acr") if identity.get("acr") in ("aal1", "aal2") else "aal1",
-            "amr": [m for m in amr if isinstance(m, str)] if isinstance(amr, list) else [],
         },
     )

@@ -222,14 +222,31 @@
       }
       $("status").textContent = "Signed in as " + reply.body.email;
       $("me").textContent = JSON.stringify(reply.body, null, 2);
+      // How this session was opened: the access token's own claims (shown, not trusted:
+      // the API verified the token; this page only reads it).
+      var claims = tokenClaims(accessToken);
+      var amr = Array.isArray(claims.amr) ? claims.amr : [];
+      var acr = typeof claims.acr === "string" ? claims.acr : "aal1";
+      $("assurance").textContent = "acr " + acr + " (amr: " + amr.join(", ") + ")";
+      $("assurance").dataset.acr = acr;
+      $("assurance").dataset.amr = amr.join(" ");
       if (mfaOn === null) {
-        var amr = reply.body.amr || [];
         mfaOn = amr.indexOf("otp") >= 0 || amr.indexOf("mfa") >= 0;
       }
       view(["signed-in-view", "mfa-view", "delete-view"]);
       renderMfa();
       return loadSessions();
     });
+  }
+
+  // The payload of a JWT, for display only (base64url JSON; {} if it is not one).
+  function tokenClaims(token) {
+    try {
+      var part = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+      return JSON.parse(atob(part + "===".slice((part.length + 3) % 4)));
+    } catch (e) {
+      return {};
+    }
   }
 
   function signedOut(message) {
@@ -239,6 +256,7 @@
     endEnrolment();
     hideCodes();
     $("me").textContent = "";
+    $("assurance").textContent = "";
     $("sessions").replaceChildren();
     say(message);
     return show();
