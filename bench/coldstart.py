@@ -75,6 +75,8 @@ FUNCTION_FLOORS = {
     "account": HTTP_FLOOR,
     "jwks": HTTP_FLOOR,
     "mailer": HTTP_FLOOR,
+    "mfa": HTTP_FLOOR,
+    "mfa_verify": HTTP_FLOOR,
 }
 FORBIDDEN = ("boto3", "pydantic", "aws_xray_sdk")
 WATCHED = ("boto3", "botocore", "pydantic", "aws_xray_sdk", "aws_lambda_powertools")

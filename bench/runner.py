@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import authorizer, coldstart, dynamo, hashing, mail, report, sessions
+from bench import authorizer, coldstart, dynamo, hashing, mail, mfa, report, sessions
 from bench.common import ROOT, Row, apply_environment
 
 PARTS: dict[str, Callable[[], list[Row]]] = {
@@ -20,6 +20,7 @@ PARTS: dict[str, Callable[[], list[Row]]] = {
     "dynamodb": dynamo.run,
     "email": mail.run,
     "sessions": sessions.run,
+    "mfa": mfa.run,
     "coldstart": coldstart.run,
     "passwords": hashing.run,
 }
@@ -49,6 +50,13 @@ METHODS = {
         "route's events/ file with the authorizer handler's own context for a login's "
         "access token (sid included); budgets are DynamoDB round trips at most (+ SQS "
         "SendMessage exactly, for the notices); logout-all counted with 1 and 30 sessions."
+    ),
+    "mfa": (
+        "the same hooks; login, verify (POST /auth/mfa/verify), refresh and the MFA "
+        "function under moto, an account enrolled through the routes; budgets are DynamoDB "
+        "round trips at most (+ SQS SendMessage exactly); the MFA login's round trips and "
+        "answer time (login + verify, whole handler calls, 15 interleaved rounds, medians) "
+        "as ratios to a password login's in the same run."
     ),
     "login": (
         "per warm login: whole handler call - time inside passwords.verify_password/"

@@ -78,11 +78,18 @@ class Scenario:
     # Checks a faulted request's reply and the tables after it; given the failed call.
     check: Callable[[Stack, Ctx, dict[str, Any], Call], str]
     retry: Callable[[Stack, Ctx, Call], None]
-    # Calls after the state change committed, and the documented answer there.
+    # Calls after the state change committed, and the documented answer there: by call
+    # (``"sqs.SendMessage"``), or by its index where one operation comes twice
+    # (``"2:dynamodb.UpdateItem"``, the third call).
     after_commit: dict[str, int] = field(default_factory=dict)
     # What a clean run's success leaves for the next check's bookkeeping.
     succeeded: Callable[[Ctx], None] = lambda ctx: None
     clean_status: int = 0  # a clean run's answer; 0: any success
+
+    def documented(self, index: int) -> int:
+        """The answer documented when the ``index``-th call fails (503 unless listed)."""
+        call = self.calls[index]
+        return self.after_commit.get(f"{index}:{call}", self.after_commit.get(call, 503))
 
     def clean_run(self, stack: Stack, ctx: Ctx) -> None:
         """The request with nothing failing: a success (the mailer: no failed record)."""

@@ -1,5 +1,6 @@
 """The parameters and secrets extension failing: each function that reads keys or the
-issuer through it, imported afresh (a cold start: nothing cached), answers 503
+issuer through it (MfaVerifyFunction too: the public key set for the mfa_token, then the
+signing key), imported afresh (a cold start: nothing cached), answers 503
 `temporarily_unavailable` with Retry-After and writes nothing.
 
 The extension fails four ways: Secrets Manager behind it throttled (the extension answers
@@ -15,15 +16,17 @@ import io
 import socket
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from botocore.awsrequest import AWSResponse, HTTPHeaders
 
+from stateless_auth.domain import mfa as factor
 from stateless_auth.storage import secrets_extension
 from tests.faults.harness import FaultStack, account, failures
 from tests.faults.scenarios import PASSWORD, expect_unavailable, new_email
-from tests.support.events import load_event, with_json_body
+from tests.support.events import body, load_event, with_json_body
 from tests.support.handlers import import_handler, invoke
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
@@ -99,33 +102,61 @@ def _login_event(email: str) -> dict[str, Any]:
     return with_json_body("login_ok.json", {"email": email, "password": PASSWORD})
 
 
+def _mfa_verify_event(mfa_token: str) -> dict[str, Any]:
+    # A right code is not needed: the keys are read first (the mfa_token's check, then
+    # the signing key, before the reservation).
+    return with_json_body("mfa_verify.json", {"mfa_token": mfa_token, "code": "123456"})
+
+
 # (function, the event it gets, whether it reads the signing keys before any write)
-ROUTES = {
-    "login": lambda email: _login_event(email),
-    "refresh": lambda email: load_event("refresh_body.json"),
-    "jwks": lambda email: load_event("jwks.json"),
-    "openid": lambda email: load_event("openid_configuration.json"),
+ROUTES: dict[str, Callable[[User], dict[str, Any]]] = {
+    "login": lambda user: _login_event(user.email),
+    "refresh": lambda user: load_event("refresh_body.json"),
+    "jwks": lambda user: load_event("jwks.json"),
+    "openid": lambda user: load_event("openid_configuration.json"),
+    "mfa_verify": lambda user: _mfa_verify_event(user.mfa_token),
 }
-FUNCTION = {"login": "login", "refresh": "refresh", "jwks": "jwks", "openid": "jwks"}
+FUNCTION = {
+    "login": "login",
+    "refresh": "refresh",
+    "jwks": "jwks",
+    "openid": "jwks",
+    "mfa_verify": "mfa_verify",
+}
+
+
+@dataclass(frozen=True)
+class User:
+    email: str
+    mfa_token: str  # of the account with MFA on
 
 
 @pytest.fixture(scope="module")
-def user(faults: FaultStack) -> str:
-    return str(faults.stack.sign_up_verified(new_email("ext"), PASSWORD)["email"])
+def user(faults: FaultStack) -> User:
+    email = str(faults.stack.sign_up_verified(new_email("ext"), PASSWORD)["email"])
+    secret = factor.new_totp_secret()
+    faults.stack.dynamodb.update_item(
+        TableName=faults.stack.tables["UsersTable"],
+        Key={"pk": {"S": f"EMAIL#{email}"}},
+        UpdateExpression="SET totp_secret = :s, totp_last_step = :zero",
+        ExpressionAttributeValues={":s": {"S": secret}, ":zero": {"N": "0"}},
+    )
+    token = body(invoke(faults.stack.handlers["login"], _login_event(email)))["mfa_token"]
+    return User(email, str(token))
 
 
 @pytest.mark.parametrize("route", list(ROUTES))
 @pytest.mark.parametrize("failure", ["throttled", "unreachable", "hanging", "cut-short"])
 def test_the_extension_failing_answers_503(
     faults: FaultStack,
-    user: str,
+    user: User,
     route: str,
     failure: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(secrets_extension, "TIMEOUT_SECONDS", 0.2)
     monkeypatch.setattr(secrets_extension, "RETRY_DELAYS", (0.01,))
-    before = failures(faults.stack, user)
+    before = failures(faults.stack, user.email)
     with contextlib.ExitStack() as failing:
         if failure == "throttled":
             failing.enter_context(secrets_manager_throttled(faults))
@@ -138,8 +169,8 @@ def test_the_extension_failing_answers_503(
         reply = invoke(handler, ROUTES[route](user))
     expect_unavailable(reply)
     # Nothing written: the keys are read before anything changes.
-    assert failures(faults.stack, user) == before
-    assert account(faults.stack, user) is not None
+    assert failures(faults.stack, user.email) == before
+    assert account(faults.stack, user.email) is not None
 
 
 def test_the_authorizer_denies_without_keys(

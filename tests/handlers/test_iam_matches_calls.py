@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
+import pyotp
 import pytest
 from botocore.exceptions import ClientError
 
@@ -35,6 +36,7 @@ from tests.support.events import (
     with_refresh_cookie,
 )
 from tests.support.handlers import import_handler, invoke
+from tests.support.mfa import Authenticator
 from tests.support.rotation import rotation_aws
 from tests.support.settings import AUDIENCE
 
@@ -50,6 +52,8 @@ FUNCTIONS = {
     "mailer": "MailerFunction",
     "sessions": "SessionsFunction",
     "account": "AccountFunction",
+    "mfa": "MfaFunction",
+    "mfa_verify": "MfaVerifyFunction",
 }
 # Imported beside them to put its context on the events of the routes behind it, as API
 # Gateway does; it reads keys through the extension and makes no call recorded here.
@@ -196,6 +200,16 @@ class Recorder:
         finally:
             self.current.clear()
 
+    @contextlib.contextmanager
+    def unrecorded(self) -> Iterator[None]:
+        """The test's own calls in the middle of a handler's (an interleaving)."""
+        saved = self.current[:]
+        self.current.clear()
+        try:
+            yield
+        finally:
+            self.current[:] = saved
+
     def deliver_mail(self) -> None:
         """The mail jobs on MailQueue, handed to the mailer as its event source mapping
         would (a batch of up to 10), and deleted when done: every one must succeed."""
@@ -335,7 +349,8 @@ def refreshes(recorder: Recorder, refresh_token: str) -> int:
 def test_every_aws_call_of_the_handlers_is_granted(recorder: Recorder) -> None:
     """Through sign-up, verification, login, refresh (reuse, and a session outlived by a
     password reset), logout, a reset, the sessions and account routes
-    (sessions_and_account), the lock-out and the mail limit: each function calls exactly
+    (sessions_and_account), the second factor (second_factor), the lock-out and the mail
+    limit: each function calls exactly
     what its role is granted (the mailer's event source mapping aside), and only the
     items its dynamodb:LeadingKeys allow, each kind of them."""
     run = recorder.invoke
@@ -388,6 +403,7 @@ def test_every_aws_call_of_the_handlers_is_granted(recorder: Recorder) -> None:
     ann_access, _ann_refresh = login(recorder, ann, NEW_PASSWORD)  # a session of another user
 
     sessions_and_account(recorder, other_users_session=session_of(recorder, ann_access))
+    second_factor(recorder)
 
     for _ in range(6):  # into the lock-out
         run("login", http_event("login_ok.json", email=ann, password="wrong passphrase here"))
@@ -570,6 +586,167 @@ def sessions_and_account(recorder: Recorder, *, other_users_session: str) -> Non
     run("logout", with_refresh_cookie("logout_cookie.json", e_refresh))
     again = run("signup", http_event("signup_ok.json", email=cat, password=PASSWORD))
     assert again["statusCode"] == 202, again
+    recorder.deliver_mail()
+
+
+def mfa_login(recorder: Recorder, email: str, **factor: str) -> dict[str, Any]:
+    """POST /auth/login for an account with MFA on, then POST /auth/mfa/verify with
+    ``factor`` (code= or recovery_code=): the verify's reply."""
+    started = body(
+        recorder.invoke("login", http_event("login_ok.json", email=email, password=PASSWORD))
+    )
+    assert started["mfa_required"] is True, started
+    return dict(
+        recorder.invoke(
+            "mfa_verify", http_event("mfa_verify.json", mfa_token=started["mfa_token"], **factor)
+        )
+    )
+
+
+def enable_mfa(recorder: Recorder, email: str) -> tuple[Authenticator, list[str]]:
+    """A verified account of its own with MFA on: (its authenticator app, its recovery
+    codes)."""
+    run = recorder.invoke
+    run("signup", http_event("signup_ok.json", email=email, password=PASSWORD))
+    recorder.deliver_mail()
+    link = recorder.link_token("verify-email", email)
+    assert run("verify_email", http_event("verify_email.json", token=link))["statusCode"] == 200
+    access, _ = login(recorder, email, PASSWORD)
+    enrolled = run("mfa", authorized(recorder, "mfa_enroll.json", access, password=PASSWORD))
+    assert enrolled["statusCode"] == 200, enrolled
+    app = Authenticator(str(body(enrolled)["secret"]))
+    confirmed = run("mfa", authorized(recorder, "mfa_confirm.json", access, code=app.code()))
+    assert confirmed["statusCode"] == 200, confirmed
+    recorder.deliver_mail()  # MFA turned on
+    return app, list(body(confirmed)["recovery_codes"])
+
+
+def second_factor(recorder: Recorder) -> None:
+    """The MFA routes for accounts of their own: enrolment (a wrong password, a new
+    enrolment replacing a pending one while it is confirmed), confirmation (a wrong code),
+    logins finished with a TOTP code (a wrong one, and its replay) and with recovery codes
+    (a notice each), new recovery codes and turning MFA off (a wrong code, then each with
+    a recovery code and with a TOTP code); then a password-only login."""
+    run = recorder.invoke
+    dan, eve = "iam-mfa@example.com", "iam-mfa-2@example.com"
+
+    # dan: enrolment's refusals and the replaced enrolment, then MFA on
+    run("signup", http_event("signup_ok.json", email=dan, password=PASSWORD))
+    recorder.deliver_mail()
+    link = recorder.link_token("verify-email", dan)
+    assert run("verify_email", http_event("verify_email.json", token=link))["statusCode"] == 200
+    access, _ = login(recorder, dan, PASSWORD)
+    wrong = run("mfa", authorized(recorder, "mfa_enroll.json", access, password=NEW_PASSWORD))
+    assert body(wrong)["error"] == "invalid_credentials", wrong
+    first = body(run("mfa", authorized(recorder, "mfa_enroll.json", access, password=PASSWORD)))
+    wrong_code = Authenticator(first["secret"]).wrong_code()
+    bad_code = run("mfa", authorized(recorder, "mfa_confirm.json", access, code=wrong_code))
+    assert body(bad_code)["error"] == "invalid_code", bad_code
+    # a second enrolment lands between the confirmation's read and its write
+    users = recorder.handlers["mfa"].users
+    real_enable = users.enable_totp
+
+    def enable_after_another_enrolment(user: Any, **kwargs: Any) -> None:
+        with recorder.unrecorded():
+            recorder.aws.dynamodb.update_item(
+                TableName=recorder.aws.tables["UsersTable"],
+                Key={"pk": {"S": f"EMAIL#{dan}"}},
+                UpdateExpression="SET pending_totp_secret = :other",
+                ExpressionAttributeValues={":other": {"S": pyotp.random_base32(32)}},
+            )
+        real_enable(user, **kwargs)
+
+    users.enable_totp = enable_after_another_enrolment
+    try:
+        raced = run(
+            "mfa",
+            authorized(
+                recorder, "mfa_confirm.json", access, code=Authenticator(first["secret"]).code()
+            ),
+        )
+    finally:
+        del users.enable_totp
+    assert body(raced)["error"] == "mfa_not_enrolling", raced
+    app = Authenticator(
+        str(
+            body(run("mfa", authorized(recorder, "mfa_enroll.json", access, password=PASSWORD)))[
+                "secret"
+            ]
+        )
+    )
+    confirmed = run("mfa", authorized(recorder, "mfa_confirm.json", access, code=app.code()))
+    assert confirmed["statusCode"] == 200, confirmed
+    codes = list(body(confirmed)["recovery_codes"])
+    recorder.deliver_mail()  # MFA turned on
+
+    # dan's logins: a wrong code, a right one, its replay, a recovery code
+    wrong_code = app.wrong_code()
+    assert body(mfa_login(recorder, dan, code=wrong_code))["error"] == "invalid_credentials"
+    code = app.code()
+    verified = mfa_login(recorder, dan, code=code)
+    assert verified["statusCode"] == 200, verified
+    assert body(mfa_login(recorder, dan, code=code))["error"] == "invalid_credentials"
+    recovered = mfa_login(recorder, dan, recovery_code=codes[0])
+    assert recovered["statusCode"] == 200, recovered
+    recorder.deliver_mail()  # a recovery code was used
+    dan_access = str(body(recovered)["access_token"])
+    renewed = run(
+        "mfa",
+        authorized(
+            recorder,
+            "mfa_recovery_codes.json",
+            dan_access,
+            password=PASSWORD,
+            recovery_code=codes[1],
+        ),
+    )
+    assert renewed["statusCode"] == 200, renewed
+    recorder.deliver_mail()  # new recovery codes
+    renewed_codes = list(body(renewed)["recovery_codes"])
+    off = run(
+        "mfa",
+        authorized(
+            recorder,
+            "mfa_disable.json",
+            dan_access,
+            password=PASSWORD,
+            recovery_code=renewed_codes[0],
+        ),
+    )
+    assert off["statusCode"] == 204, off
+    recorder.deliver_mail()  # MFA turned off
+    login(recorder, dan, PASSWORD)  # the password alone again
+
+    # eve: new codes and turning MFA off with TOTP codes
+    app, codes = enable_mfa(recorder, eve)
+    eve_access = str(body(mfa_login(recorder, eve, recovery_code=codes[0]))["access_token"])
+    recorder.deliver_mail()
+    renewed = run(
+        "mfa",
+        authorized(
+            recorder,
+            "mfa_recovery_codes.json",
+            eve_access,
+            password=PASSWORD,
+            code=app.code(),
+        ),
+    )
+    assert renewed["statusCode"] == 200, renewed
+    renewed_codes = list(body(renewed)["recovery_codes"])
+    eve_access = str(body(mfa_login(recorder, eve, recovery_code=renewed_codes[0]))["access_token"])
+    recorder.deliver_mail()
+    wrong = run(
+        "mfa",
+        authorized(
+            recorder, "mfa_disable.json", eve_access, password=PASSWORD, code=app.wrong_code()
+        ),
+    )
+    assert body(wrong)["error"] == "invalid_credentials", wrong
+    off = run(
+        "mfa",
+        authorized(recorder, "mfa_disable.json", eve_access, password=PASSWORD, code=app.code()),
+    )
+    assert off["statusCode"] == 204, off
     recorder.deliver_mail()
 
 

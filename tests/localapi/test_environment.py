@@ -98,7 +98,7 @@ def test_over_the_real_template_each_function_sees_its_own_variables(tmp_path: P
     for resource in template["Resources"].values():
         if resource["Type"] == "AWS::Serverless::Function":
             folder = tmp_path / resource["Properties"]["CodeUri"]
-            folder.mkdir(parents=True)
+            folder.mkdir(parents=True, exist_ok=True)  # the two authorizers share theirs
             (folder / "app.py").write_text(PROBE, encoding="utf-8")
     local = local_parameter_values(template, {}, "http://127.0.0.1:3000")
     app = build_app_spec(template, tmp_path, Resolver(template, parameter_values=local))
@@ -107,6 +107,8 @@ def test_over_the_real_template_each_function_sees_its_own_variables(tmp_path: P
         "SIGNING_KEYS_SECRET_ID": "from-the-shell",  # of login, refresh and rotation
         "KEYS_REFRESH_SECONDS": "7",  # a setting the template does not declare
         "AWS_PROFILE": "production",
+        # of the enrolment authorizer only: never the default one's, whatever the shell says
+        "ACCEPT_MFA_ENROLLMENT_TOKENS": "true",
     }
     with running_local_api(env, template=tmp_path / "template.yaml") as base_url:
         me = get(base_url, "GET", "/me", {"Authorization": "Bearer probe"})
@@ -115,6 +117,12 @@ def test_over_the_real_template_each_function_sees_its_own_variables(tmp_path: P
                 me["event"]["requestContext"]["authorizer"]["lambda"]["environment"]
             ),
             "MeFunction": me["environment"],
+            # the same code (functions/authorizer/), loaded a second time with its own
+            "MfaEnrollmentAuthorizerFunction": json.loads(
+                get(base_url, "POST", "/auth/mfa/totp/enroll", {"Authorization": "Bearer probe"})[
+                    "event"
+                ]["requestContext"]["authorizer"]["lambda"]["environment"]
+            ),
             "LoginFunction": get(base_url, "POST", "/auth/login", {})["environment"],
             "JwksFunction": get(base_url, "GET", "/.well-known/jwks.json", {})["environment"],
         }
@@ -131,6 +139,13 @@ def test_over_the_real_template_each_function_sees_its_own_variables(tmp_path: P
     authorizer, login = seen["AuthorizerFunction"], seen["LoginFunction"]
     assert "SIGNING_KEYS_SECRET_ID" not in authorizer  # in AWS it cannot see it either
     assert "JWKS_MAX_AGE_SECONDS" not in authorizer
+    assert "ACCEPT_MFA_ENROLLMENT_TOKENS" not in authorizer
+    enrollment = seen["MfaEnrollmentAuthorizerFunction"]
+    assert enrollment["ACCEPT_MFA_ENROLLMENT_TOKENS"] == "true"
+    # the default authorizer's settings, and that one besides
+    assert set(app.functions["MfaEnrollmentAuthorizerFunction"].environment) == set(
+        app.functions["AuthorizerFunction"].environment
+    ) | {"ACCEPT_MFA_ENROLLMENT_TOKENS"}
     assert authorizer["PUBLIC_KEYS_SECRET_ID"] == login["PUBLIC_KEYS_SECRET_ID"]
     # USERS_TABLE and SESSIONS_TABLE: wherever the template gives them, and only there
     for name in ("USERS_TABLE", "SESSIONS_TABLE"):

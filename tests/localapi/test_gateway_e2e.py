@@ -224,6 +224,33 @@ def test_no_caching_of_authorizer_results(api: str, authorizer_log: Path) -> Non
     assert len(authorizer_calls(authorizer_log)) == before + 2
 
 
+def test_a_route_is_guarded_by_its_own_authorizer(api: str, authorizer_log: Path) -> None:
+    """Two authorizers of one API (template.yaml's TokenAuthorizer and
+    MfaEnrollmentAuthorizer): each route calls the one it names, each its own function,
+    though both run the same code with different variables."""
+    enrolling = {"Authorization": "Bearer enrolling"}
+    reply = call(api, "POST", "/enrolling/echo", headers=enrolling)
+    assert reply.status == 200
+    assert reply.event["requestContext"]["authorizer"] == {
+        "lambda": {"sub": "u1", "enrolling": True}
+    }
+    assert authorizer_calls(authorizer_log)[-1]["routeKey"] == "POST /enrolling/echo"
+    # the default authorizer's function was loaded without the variable: it denies
+    denied = call(api, "GET", "/private/echo", headers=enrolling)
+    assert (denied.status, denied.json()) == (403, {"message": "Forbidden"})
+    # what the default one allows, the second one allows too (the same code)
+    good = call(api, "POST", "/enrolling/echo", headers={"Authorization": "Bearer good"})
+    assert good.event["requestContext"]["authorizer"] == {
+        "lambda": {"sub": "u1", "roles": ["user"]}
+    }
+    before = len(authorizer_calls(authorizer_log))
+    missing = call(api, "POST", "/enrolling/echo")
+    assert (missing.status, missing.json()) == (401, {"message": "Unauthorized"})
+    assert len(authorizer_calls(authorizer_log)) == before
+    bad = call(api, "POST", "/enrolling/echo", headers={"Authorization": "Bearer bad"})
+    assert (bad.status, bad.json()) == (403, {"message": "Forbidden"})
+
+
 @pytest.mark.parametrize("token", ["Bearer raise", "Bearer malformed"])
 def test_failing_authorizer_is_500(api: LocalApiUrl, token: str) -> None:
     reply = call(api, "GET", "/private/echo", headers={"Authorization": token})

@@ -90,6 +90,66 @@ def test_parameter_overrides_and_env_vars_reach_the_function(tmp_path: Path) -> 
     assert json.loads(reply["body"])["expires_in"] == 30
 
 
+def body_of(reply: dict[str, Any]) -> Any:
+    return json.loads(reply["body"]) if reply.get("body") else None
+
+
+def test_mfa_enroll_and_confirm_get_an_account_in_the_state_they_need() -> None:
+    enrolled, _ = answer("MfaFunction", "-e", str(EVENTS / "mfa_enroll.json"))
+    assert enrolled["statusCode"] == 200, enrolled
+    assert set(body_of(enrolled)) == {"secret", "otpauth_uri"}
+    # confirm: an enrolment pending, and the code of the current step computed from it
+    confirmed, logs = answer("MfaFunction", "-e", str(EVENTS / "mfa_confirm.json"))
+    assert confirmed["statusCode"] == 200, confirmed
+    assert len(body_of(confirmed)["recovery_codes"]) == 10
+    assert "prepared: POST /auth/mfa/totp/enroll -> 200" in logs
+
+
+@pytest.mark.parametrize(
+    ("event", "amr"),
+    [("mfa_verify.json", ["pwd", "otp"]), ("mfa_verify_recovery.json", ["pwd", "mfa"])],
+)
+def test_mfa_verify_finishes_a_login_of_an_account_with_mfa_on(event: str, amr: list[str]) -> None:
+    reply, logs = answer("MfaVerifyFunction", "-e", str(EVENTS / event))
+    assert reply["statusCode"] == 200, reply
+    token_claims = claims(body_of(reply)["access_token"])
+    assert (token_claims["email"], token_claims["amr"], token_claims["acr"]) == (
+        "ann@example.com",
+        amr,
+        "aal2",
+    )
+    assert "prepared: POST /auth/mfa/totp/confirm -> 200" in logs
+
+
+@pytest.mark.parametrize(
+    ("event", "status"), [("mfa_recovery_codes.json", 200), ("mfa_disable.json", 204)]
+)
+def test_the_mfa_routes_behind_the_authorizer_get_an_aal2_session(event: str, status: int) -> None:
+    reply, logs = answer("MfaFunction", "-e", str(EVENTS / event))
+    assert reply["statusCode"] == status, reply
+    # the session came from a recovery code, so the event's TOTP code was still unused
+    assert "prepared: POST /auth/mfa/verify -> 200" in logs
+
+
+def test_the_enrolment_authorizer_event_runs_with_mfa_required() -> None:
+    event = str(EVENTS / "authorizer_mfa_enrollment.json")
+    reply, logs = answer("MfaEnrollmentAuthorizerFunction", "-e", event)
+    assert "Mfa=required" in logs
+    assert reply["isAuthorized"] is True, reply
+    context = reply["context"]
+    assert (context["mfa_enrollment"], context["sid"], context["acr"]) == (True, "", "aal1")
+    assert context["email"] == "ann@example.com"
+    # the default authorizer refuses the same token
+    refused, _ = answer("AuthorizerFunction", "-e", event)
+    assert refused == {"isAuthorized": False}
+    # without Mfa=required the login gives no enrolment token: said so, exit 1
+    done = invoke(
+        "MfaEnrollmentAuthorizerFunction", "-e", event, "--parameter-overrides", "Mfa=optional"
+    )
+    assert done.returncode == 1
+    assert "no mfa_enrollment_required" in done.stderr
+
+
 def test_the_jwks_needs_no_account() -> None:
     reply, logs = answer("JwksFunction", "-e", str(EVENTS / "jwks.json"))
     assert reply["statusCode"] == 200

@@ -65,9 +65,18 @@ def test_app_spec_reads_routes_authorizers_and_merged_environment(
     assert keys["GET /private/echo"].authorizer is not None
     assert keys["GET /private/echo"].authorizer.identity_headers == ("Authorization",)
     assert keys["GET /public/echo"].authorizer is None
+    # two authorizers, each its own function (the same code loaded twice)
+    enrolling = keys["POST /enrolling/echo"].authorizer
+    assert enrolling is not None
+    assert (enrolling.name, enrolling.function_id) == (
+        "EnrollingToyAuthorizer",
+        "EnrollingAuthorizerFunction",
+    )
+    assert keys["GET /private/echo"].authorizer.function_id == "AuthorizerFunction"
     assert keys["GET /items/{id}"].function_id == "EchoFunction"
     assert set(app.functions) == {
         "AuthorizerFunction",
+        "EnrollingAuthorizerFunction",
         "BoomFunction",
         "EchoFunction",
         "StoreFunction",
@@ -78,5 +87,13 @@ def test_app_spec_reads_routes_authorizers_and_merged_environment(
     assert echo.timeout_seconds == 3
     assert echo.memory_mb == 256
     assert "ONLY_ON_ECHO" not in app.functions["BoomFunction"].environment
+    assert app.functions["EnrollingAuthorizerFunction"].environment["TOY_ACCEPT_ENROLLING"] == (
+        "true"
+    )
+    assert "TOY_ACCEPT_ENROLLING" not in app.functions["AuthorizerFunction"].environment
+    assert (
+        app.functions["EnrollingAuthorizerFunction"].code_dir
+        == app.functions["AuthorizerFunction"].code_dir
+    )
     assert {"ONLY_ON_ECHO", "ONLY_ON_STORE", "GREETING"} <= app.declared_variables
     assert app.cors is None
