@@ -17,6 +17,7 @@ AMR_TOTP = ("pwd", "otp")
 AMR_RECOVERY_CODE = ("pwd", "mfa")
 ACR_SINGLE_FACTOR = "aal1"
 ACR_MULTI_FACTOR = "aal2"
+ACR_LEVELS = frozenset({ACR_SINGLE_FACTOR, ACR_MULTI_FACTOR})
 SECOND_FACTORS = frozenset({"otp", "mfa"})
 
 

@@ -209,8 +209,13 @@ class AccessTokenVerifier:
         for role in roles:
             if type(role) is not str:
                 raise TokenVerificationError("roles malformed")
-        amr = claims.get("amr", [])  # absent from tokens issued before the second factor
-        if type(amr) is not list or any(type(method) is not str for method in amr):
-            raise TokenVerificationError("amr malformed")
-        if type(claims.get("acr", "")) is not str:
+        amr = claims.get("amr")  # absent from tokens issued before the second factor
+        if amr is not None:
+            if type(amr) is not list:
+                raise TokenVerificationError("amr malformed")
+            for method in amr:
+                if type(method) is not str:
+                    raise TokenVerificationError("amr malformed")
+        acr = claims.get("acr")
+        if acr is not None and type(acr) is not str:
             raise TokenVerificationError("acr malformed")

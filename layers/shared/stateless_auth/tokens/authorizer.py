@@ -19,7 +19,7 @@ from itertools import islice
 from typing import Any
 
 from stateless_auth.domain.errors import KeySetError, TokenVerificationError
-from stateless_auth.domain.factors import ACR_SINGLE_FACTOR, acr_of
+from stateless_auth.domain.factors import ACR_LEVELS, ACR_SINGLE_FACTOR
 from stateless_auth.tokens.access import AccessTokenVerifier
 from stateless_auth.tokens.mfa_tokens import MfaPurpose, MfaTokenVerifier
 
@@ -160,7 +160,7 @@ class Authorizer:
         # (lists of strings, fresh ones from this token's JSON) and acr (a string); sid and
         # email are not checked.
         exp: int = claims["exp"]
-        amr = claims.get("amr", [])
+        acr = claims.get("acr")
         decision = {
             "isAuthorized": True,
             "context": {
@@ -169,9 +169,10 @@ class Authorizer:
                 "roles": claims.get("roles", []),
                 "email": str(claims.get("email", "")),
                 "email_verified": claims.get("email_verified") is True,
-                # The level the token's own methods earn (a token without amr: aal1).
-                "acr": acr_of(amr),
-                "amr": amr,
+                # The level the token says (we signed it; a token from before the second
+                # factor has none: aal1), and how its session was opened.
+                "acr": acr if acr in ACR_LEVELS else ACR_SINGLE_FACTOR,
+                "amr": claims.get("amr", []),
                 "jti": claims["jti"],
                 "exp": exp,
             },
