@@ -106,6 +106,7 @@ def _without_second_factor(user: User) -> User:
         recovery_codes=(),
         pending_totp_secret="",
         pending_totp_expires_at=0,
+        code_failures=FailedLogins(),
     )
 
 
@@ -122,11 +123,13 @@ def factor_holds(stored: User, factor: FactorUse) -> bool:
 
 def factor_accepted(stored: User, factor: FactorUse) -> User:
     """`factor_clauses`' write: `SET totp_last_step = :step`, or `REMOVE
-    recovery_codes.#id`."""
+    recovery_codes.#id`; and, as every write that accepts a right code, the count of
+    wrong codes cleared (`REMOVE code_failures, last_code_failure_at`)."""
     if isinstance(factor, TotpUse):
-        return replace(stored, totp_last_step=factor.step)
+        return replace(stored, totp_last_step=factor.step, code_failures=FailedLogins())
     return replace(
         stored,
+        code_failures=FailedLogins(),
         recovery_codes=tuple(
             (code_id, code_hash)
             for code_id, code_hash in stored.recovery_codes
@@ -253,6 +256,41 @@ class FakeUsers(Hooks):
     def clear_failed_logins(self, email: str) -> None:
         with self._lock:
             self.failures.pop(email, None)
+
+    def reserve_code_attempt(
+        self,
+        user: User,
+        seen: FailedLogins,
+        *,
+        now: int,
+        max_failures: int,
+        lockout_seconds: int,
+    ) -> tuple[bool, FailedLogins]:
+        # reserve_login_attempt's write on the account item's own count, conditioned on
+        # `user_id = :uid` (AccountChanged when the account is gone or another one's).
+        self._run_hooks("reserve_code_attempt")
+        with self._lock:
+            stored = self.items.get(user.email)
+            if stored is None or stored.user_id != user.user_id:
+                raise AccountChanged(user.user_id)
+            current = stored.code_failures
+            if current.count < max_failures:
+                counted = FailedLogins(current.count + 1, now)
+            elif (
+                current.locked_for(now, max_failures=max_failures, lockout_seconds=lockout_seconds)
+                <= 0
+            ):
+                counted = FailedLogins(1, now)
+            else:
+                return False, current
+            self.items[user.email] = replace(stored, code_failures=counted)
+            return True, counted
+
+    def clear_code_failures(self, user: User) -> None:
+        with self._lock:
+            stored = self.items.get(user.email)
+            if stored is not None and stored.user_id == user.user_id:
+                self.items[user.email] = replace(stored, code_failures=FailedLogins())
 
     def release_login_attempt(self, email: str) -> None:
         # The repository's `ADD failures :minus_one` on the condition `failures > :zero`
@@ -434,6 +472,7 @@ class FakeUsers(Hooks):
                 recovery_codes=_codes(recovery_codes),
                 pending_totp_secret="",
                 pending_totp_expires_at=0,
+                code_failures=FailedLogins(),  # the confirming code was right
             )
 
     def _with_factor(self, user: User, factor: FactorUse) -> User:
@@ -454,7 +493,9 @@ class FakeUsers(Hooks):
             stored = self._with_factor(user, factor)
             if isinstance(factor, TotpUse):
                 stored = factor_accepted(stored, factor)
-            self.items[user.email] = replace(stored, recovery_codes=_codes(recovery_codes))
+            self.items[user.email] = replace(
+                stored, recovery_codes=_codes(recovery_codes), code_failures=FailedLogins()
+            )
 
     def disable_mfa(
         self, user: User, *, factor: FactorUse, keep_session: SessionInfo | None
@@ -534,6 +575,7 @@ class FakeSessions(Hooks):
                 or stored.password_hash != account.password_hash
                 or stored.lists_sessions != account.lists_sessions
                 or (factor is not None and not factor_holds(stored, factor))
+                or (factor is None and stored.mfa_enabled)  # attribute_not_exists(totp_secret)
             ):
                 raise AccountChanged(sid)
             if factor is not None:

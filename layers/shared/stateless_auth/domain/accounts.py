@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from stateless_auth.domain.lockout import FailedLogins
 from stateless_auth.domain.sessions import SessionInfo
 
 DEFAULT_ROLES = ("user",)
@@ -41,6 +42,10 @@ class User:
     # An enrolment begun and not yet confirmed (its secret, and until when it may be).
     pending_totp_secret: str = ""
     pending_totp_expires_at: int = 0
+    # Wrong second-factor codes in a row, counted on the account itself: apart from the
+    # email's failed passwords, so that neither a password reset nor a change (which end
+    # a password lock-out) gives back guesses at the code. Only a right code clears it.
+    code_failures: FailedLogins = field(default_factory=FailedLogins)
 
     @property
     def mfa_enabled(self) -> bool:
@@ -67,3 +72,15 @@ class Caller:
     # "" for an enrolment token (MFA=required, before the account has a second factor):
     # it has no session.
     session_id: str
+    # An enrolment token's binding: the password id and sessions epoch it was issued for
+    # (None for an access token, whose session the account's list already binds).
+    password_set_id: str | None = None
+    sessions_epoch: int | None = None
+
+    def bound_to_other_than(self, user: User) -> bool:
+        """Whether this caller's enrolment token was issued for another password or
+        epoch of the account than `user`'s (a reset or change since voids it)."""
+        return self.password_set_id is not None and (
+            self.password_set_id,
+            self.sessions_epoch,
+        ) != (user.password_set_id, user.sessions_epoch)

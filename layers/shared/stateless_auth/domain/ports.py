@@ -51,6 +51,24 @@ class UserStore(Protocol):
 
     def clear_failed_logins(self, email: str) -> None: ...
 
+    def reserve_code_attempt(
+        self,
+        user: User,
+        seen: FailedLogins,
+        *,
+        now: int,
+        max_failures: int,
+        lockout_seconds: int,
+    ) -> tuple[bool, FailedLogins]:
+        """As reserve_login_attempt, for one second-factor code of the account `user`
+        (its own count, on the account item); AccountChanged if the account is gone or
+        another one's."""
+        ...
+
+    def clear_code_failures(self, user: User) -> None:
+        """A right code resets the account's count of wrong ones."""
+        ...
+
     def release_login_attempt(self, email: str) -> None:
         """Take back one reserved attempt (the right password of a login that still needs
         its second factor): the failures counted before it stay."""

@@ -34,6 +34,17 @@ def caller_of(event: APIGatewayProxyEventV2, *, enrolling: bool = False) -> Call
         (isinstance(session_id, str) and session_id) or no_session_allowed
     ):
         raise AuthError("this route needs the authorizer's context")
+    if no_session_allowed:
+        psid, epoch = identity.get("psid"), identity.get("epoch")
+        if not isinstance(psid, str) or type(epoch) is not int:
+            raise AuthError("this route needs the authorizer's context")
+        return Caller(
+            user_id=str(user_id),
+            email=str(email),
+            session_id="",
+            password_set_id=psid,
+            sessions_epoch=epoch,
+        )
     return Caller(user_id=str(user_id), email=str(email), session_id=str(session_id))
 
 

@@ -43,6 +43,7 @@ from stateless_auth.domain.sessions import (
 )
 from stateless_auth.storage.faults import guarded
 from stateless_auth.storage.users import (
+    CLEAR_CODE_FAILURES,
     END_EVERY_SESSION,
     NO_SESSIONS,
     email_key,
@@ -143,20 +144,27 @@ class SessionRepository:
             values[":list"] = {"M": {first_token.session_id: session_entry(session)}}
             condition += " AND attribute_not_exists(sessions)"
             del names["#new"]
-        if factor is not None:
+        if factor is None:
+            # A session without a second factor only while the account has none: a login
+            # racing the confirm that turns one on must not open a password-only session.
+            condition += " AND attribute_not_exists(totp_secret)"
+        else:
             accepted = factor_clauses(factor)
             condition += f" AND {accepted.condition}"
             values.update(accepted.values)
             names.update(accepted.names)
+            # A right code: the account's count of wrong ones is cleared in the same write.
+            removed = [CLEAR_CODE_FAILURES]
             if accepted.action == "SET":
                 set_part, _, remove_part = update.partition(" REMOVE ")
                 update = f"{set_part}, {accepted.clause}"
                 if remove_part:
-                    update += f" REMOVE {remove_part}"
-            elif " REMOVE " in update:
-                update += f", {accepted.clause}"
+                    removed.insert(0, remove_part)
             else:
-                update += f" REMOVE {accepted.clause}"
+                set_part, _, remove_part = update.partition(" REMOVE ")
+                update = set_part
+                removed = [part for part in (remove_part, accepted.clause) if part] + removed
+            update += " REMOVE " + ", ".join(removed)
         account_update: dict[str, Any] = {
             "TableName": self._users_table,
             "Key": self._account_key(account.email),

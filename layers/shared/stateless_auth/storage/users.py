@@ -62,6 +62,13 @@ TOKEN_ATTRIBUTES = {
 }
 
 
+# The attributes of a failure count: the FAILED#<email> item's (wrong passwords), and the
+# account item's own for wrong second-factor codes, which only a right code clears.
+FAILED_PASSWORDS = ("failures", "last_failure_at")
+FAILED_CODES = ("code_failures", "last_code_failure_at")
+CLEAR_CODE_FAILURES = "code_failures, last_code_failure_at"
+
+
 # A new password (a reset, a change) ends an enrolment begun with the old one: whoever
 # began it with a stolen password must not finish it with a token that outlives it.
 PENDING_ENROLLMENT = "pending_totp_secret, pending_totp_expires_at"
@@ -257,14 +264,63 @@ class UserRepository:
         the attempt may go on and the record as it now stands; a refused attempt gets the
         record that refused it, whose `locked_for` gives the Retry-After.
         """
-        key = {"pk": {"S": failures_key(email)}}
+        return self._reserve(
+            {"pk": {"S": failures_key(email)}},
+            FAILED_PASSWORDS,
+            seen,
+            now=now,
+            max_failures=max_failures,
+            lockout_seconds=lockout_seconds,
+            expiry=("#ttl = :ttl", {":ttl": {"N": str(now + keep_for)}}),
+        )
+
+    def reserve_code_attempt(
+        self,
+        user: User,
+        seen: FailedLogins,
+        *,
+        now: int,
+        max_failures: int,
+        lockout_seconds: int,
+    ) -> tuple[bool, FailedLogins]:
+        """Count one second-factor code as a failure before it is checked, on the account
+        item (the same rule and guarantee as reserve_login_attempt); it never creates an
+        item. AccountChanged if the account is gone or another one's."""
+        return self._reserve(
+            {"pk": {"S": email_key(user.email)}},
+            FAILED_CODES,
+            seen,
+            now=now,
+            max_failures=max_failures,
+            lockout_seconds=lockout_seconds,
+            owner=user.user_id,
+        )
+
+    def _reserve(
+        self,
+        key: dict[str, Any],
+        attributes: tuple[str, str],
+        seen: FailedLogins,
+        *,
+        now: int,
+        max_failures: int,
+        lockout_seconds: int,
+        expiry: tuple[str, dict[str, Any]] | None = None,
+        owner: str | None = None,
+    ) -> tuple[bool, FailedLogins]:
+        count, last = attributes
         for _ in range(RESERVE_ATTEMPTS):
-            values = {
+            values: dict[str, Any] = {
                 ":one": {"N": "1"},
                 ":now": {"N": str(now)},
-                ":ttl": {"N": str(now + keep_for)},
                 ":max": {"N": str(max_failures)},
             }
+            names: dict[str, str] = {}
+            extra_set = ""
+            if expiry is not None:
+                extra_set = ", " + expiry[0]
+                values.update(expiry[1])
+                names["#ttl"] = "ttl"
             lock_over = (
                 seen.count >= max_failures
                 and seen.locked_for(now, max_failures=max_failures, lockout_seconds=lockout_seconds)
@@ -272,32 +328,38 @@ class UserRepository:
             )
             if lock_over:
                 # Only one of the attempts that saw this lock end may restart the count.
-                update = "SET failures = :one, last_failure_at = :now, #ttl = :ttl"
-                condition = "failures >= :max AND last_failure_at = :seen"
+                update = f"SET {count} = :one, {last} = :now{extra_set}"
+                condition = f"{count} >= :max AND {last} = :seen"
                 values[":seen"] = {"N": str(seen.last_failure_at)}
             else:
                 update = (
-                    "SET failures = if_not_exists(failures, :zero) + :one,"
-                    " last_failure_at = :now, #ttl = :ttl"
+                    f"SET {count} = if_not_exists({count}, :zero) + :one, {last} = :now{extra_set}"
                 )
-                condition = "attribute_not_exists(failures) OR failures < :max"
+                condition = f"(attribute_not_exists({count}) OR {count} < :max)"
                 values[":zero"] = {"N": "0"}
+            if owner is not None:  # on an account: that account, never a new item
+                condition = f"user_id = :uid AND {condition}"
+                values[":uid"] = {"S": owner}
+            request: dict[str, Any] = {
+                "TableName": self._table,
+                "Key": key,
+                "UpdateExpression": update,
+                "ConditionExpression": condition,
+                "ExpressionAttributeValues": values,
+                "ReturnValues": "UPDATED_NEW",
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+            if names:
+                request["ExpressionAttributeNames"] = names
             try:
-                reply = self._client.update_item(
-                    TableName=self._table,
-                    Key=key,
-                    UpdateExpression=update,
-                    ConditionExpression=condition,
-                    ExpressionAttributeNames={"#ttl": "ttl"},
-                    ExpressionAttributeValues=values,
-                    ReturnValues="UPDATED_NEW",
-                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
-                )
+                reply = self._client.update_item(**request)
             except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                if not _condition_failed(exc):
                     raise
                 old: Any = exc.response.get("Item") or {}  # ALL_OLD
-                seen = _failures_from_item(old)
+                if owner is not None and old.get("user_id", {}).get("S") != owner:
+                    raise AccountChanged(owner) from None
+                seen = _failures_from_item(old, attributes)
                 if (
                     seen.locked_for(now, max_failures=max_failures, lockout_seconds=lockout_seconds)
                     > 0
@@ -305,10 +367,24 @@ class UserRepository:
                     return False, seen
                 continue  # the record moved (a lock ended or restarted meanwhile): try again
             return True, FailedLogins(
-                count=int(reply["Attributes"]["failures"]["N"]), last_failure_at=now
+                count=int(reply["Attributes"][count]["N"]), last_failure_at=now
             )
         # Still contended after a few tries: refuse rather than check a password unbudgeted.
         return False, FailedLogins(count=max_failures, last_failure_at=now)
+
+    def clear_code_failures(self, user: User) -> None:
+        """A right code resets the account's count of wrong ones (never creates an item)."""
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": email_key(user.email)}},
+                UpdateExpression=f"REMOVE {CLEAR_CODE_FAILURES}",
+                ConditionExpression="user_id = :uid",
+                ExpressionAttributeValues={":uid": {"S": user.user_id}},
+            )
+        except ClientError as exc:
+            if not _condition_failed(exc):
+                raise
 
     def clear_failed_logins(self, email: str) -> None:
         """A successful login resets the count."""
@@ -620,7 +696,7 @@ class UserRepository:
                 UpdateExpression=(
                     "SET totp_secret = :s, totp_last_step = :step, recovery_codes = :codes,"
                     " mfa_enabled_at = :now"
-                    " REMOVE pending_totp_secret, pending_totp_expires_at"
+                    f" REMOVE {PENDING_ENROLLMENT}, {CLEAR_CODE_FAILURES}"
                 ),
                 ConditionExpression=(
                     "user_id = :uid AND pending_totp_secret = :s"
@@ -648,6 +724,7 @@ class UserRepository:
         update = "SET recovery_codes = :codes"
         if accepted.action == "SET":
             update += ", " + accepted.clause
+        update += f" REMOVE {CLEAR_CODE_FAILURES}"  # a right code
         self._own_factor_update(
             user,
             update=update,
@@ -673,7 +750,7 @@ class UserRepository:
             user,
             update=(
                 "SET sessions = :kept REMOVE totp_secret, totp_last_step, recovery_codes,"
-                f" mfa_enabled_at, {PENDING_ENROLLMENT}"
+                f" mfa_enabled_at, {PENDING_ENROLLMENT}, {CLEAR_CODE_FAILURES}"
             ),
             accepted=accepted,
             values={":kept": kept},
@@ -739,10 +816,13 @@ def _codes_map(recovery_codes: Mapping[str, str]) -> dict[str, Any]:
     return {"M": {code_id: {"S": code_hash} for code_id, code_hash in recovery_codes.items()}}
 
 
-def _failures_from_item(item: dict[str, Any]) -> FailedLogins:
+def _failures_from_item(
+    item: dict[str, Any], attributes: tuple[str, str] | None = None
+) -> FailedLogins:
+    count, last = attributes or FAILED_PASSWORDS
     return FailedLogins(
-        count=int(item.get("failures", {}).get("N", "0")),
-        last_failure_at=int(item.get("last_failure_at", {}).get("N", "0")),
+        count=int(item.get(count, {}).get("N", "0")),
+        last_failure_at=int(item.get(last, {}).get("N", "0")),
     )
 
 
@@ -778,4 +858,5 @@ def _user_from_item(item: dict[str, Any]) -> User:
         ),
         pending_totp_secret=item.get("pending_totp_secret", {}).get("S", ""),
         pending_totp_expires_at=int(item.get("pending_totp_expires_at", {}).get("N", "0")),
+        code_failures=_failures_from_item(item, FAILED_CODES),
     )

@@ -205,7 +205,11 @@ class Authorizer:
                 "acr": ACR_SINGLE_FACTOR,
                 "amr": ["pwd"],
                 "mfa_enrollment": True,
-                "jti": "",
+                # The password and epoch it was issued for: the enrolment routes check
+                # them against the account, so a reset or change voids the token.
+                "psid": challenge.password_set_id,
+                "epoch": challenge.sessions_epoch,
+                "jti": challenge.token_id,
                 "exp": challenge.expires_at,
             },
         }

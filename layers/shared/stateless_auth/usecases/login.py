@@ -100,6 +100,32 @@ def log_in(
             settings=settings,
             clock=clock,
         )
+    except InvalidCredentials:
+        # The account changed since the read. If the change was a second factor turned on
+        # (a confirm racing this login), the password is still right: the login goes on
+        # to the factor, as it would have a moment later; anything else is refused.
+        fresh = users.get_by_email(normalised_email)
+        if (
+            fresh is None
+            or not fresh.mfa_enabled
+            or (
+                fresh.user_id,
+                fresh.password_set_id,
+                fresh.sessions_epoch,
+            )
+            != (user.user_id, user.password_set_id, user.sessions_epoch)
+        ):
+            raise
+        return _second_factor_due(
+            fresh,
+            password,
+            users=users,
+            key=key,
+            issuer=issuer,
+            settings=settings,
+            delivery=delivery,
+            clock=clock,
+        )
     except DependencyUnavailable:
         # The password was right: a store that failed afterwards must not leave the
         # reserved attempt counted, or a user retrying through a brownout, as Retry-After

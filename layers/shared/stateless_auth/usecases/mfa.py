@@ -5,10 +5,12 @@ code). Every code is accepted in the same conditional write as what it authorise
 (storage: `factor_clauses`), so a code, or a recovery code, works once however many
 requests race with it.
 
-The lock-out (CONTRACT §5) covers the second factor: every code checked at login, or
-with the password at renewal or turn-off, is first reserved as a failed login for the
-email, so a wrong code counts, and concurrent guesses cannot exceed the failures left.
-Only a whole success (password and factor) clears the count.
+The lock-out (CONTRACT §5) covers the second factor: every code is first reserved as a
+failure on the account's own count of wrong codes (`reserve_code_attempt`), so a wrong
+code counts, concurrent guesses cannot exceed the failures left, and either count at
+its limit locks the email's logins. Only a right code clears the codes' count: a
+password reset or change, which end a password lock-out, give back no guesses at the
+code.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from stateless_auth.domain.errors import (
     MfaNotEnrolling,
     TokenVerificationError,
 )
+from stateless_auth.domain.lockout import FailedLogins
 from stateless_auth.domain.mail import SERVICE_NAME, MailKind
 from stateless_auth.domain.ports import MailQueue, SessionStore, UserStore
 from stateless_auth.domain.sessions import AccountChanged, TokenGrant
@@ -39,9 +42,10 @@ from stateless_auth.tokens.keys import SigningKey
 from stateless_auth.tokens.mfa_tokens import MfaPurpose, MfaTokenVerifier
 from stateless_auth.usecases.login import open_session
 from stateless_auth.usecases.notices import queue_notice
-from stateless_auth.usecases.password_check import check_password, reserve_attempt
+from stateless_auth.usecases.password_check import check_password, reserve_code_attempt
 
 INCORRECT = "the password or code is incorrect"
+VOID_ENROLLMENT = "the password changed since this enrolment token was issued; log in again"
 WRONG_CODE = "the code is incorrect"
 
 
@@ -105,6 +109,9 @@ def _own_account(
         # The token outlived its account; the password was right, so no failure.
         _release(users, caller.email)
         raise InvalidCredentials(INCORRECT)
+    if caller.bound_to_other_than(user):
+        _release(users, caller.email)
+        raise InvalidMfaToken(VOID_ENROLLMENT)
     return user
 
 
@@ -182,21 +189,25 @@ def confirm_totp(
     pending enrolment (none, or expired), InvalidCode for a wrong code, MfaAlreadyEnabled
     if a factor is on already.
 
-    A wrong code counts as a failed login for the email, as at verify: a stolen access
-    token must not get unlimited guesses at the code of an enrolment its owner began
-    (a right guess would hand the thief the recovery codes); TooManyAttempts while the
-    email is locked out.
+    A wrong code counts, as at verify (`reserve_code_attempt`): a stolen access token
+    must not get unlimited guesses at the code of an enrolment its owner began (a right
+    guess would hand the thief the recovery codes); TooManyAttempts while the email is
+    locked out.
     """
-    user, _ = reserve_attempt(caller.email, users=users, settings=settings, clock=clock)
+    user, password_failures = users.load_for_login(caller.email)
     now = clock()
     if user is None or user.user_id != caller.user_id:
-        _release(users, caller.email)  # no code was checked
         raise MfaNotEnrolling("no two-step verification set-up to confirm: enrol first")
-    if user.mfa_enabled or not user.pending_totp_secret or user.pending_totp_expires_at <= now:
-        _release(users, caller.email)
-        if user.mfa_enabled:
-            raise MfaAlreadyEnabled("two-step verification is already on")
+    if caller.bound_to_other_than(user):
+        raise InvalidMfaToken(VOID_ENROLLMENT)
+    if user.mfa_enabled:
+        raise MfaAlreadyEnabled("two-step verification is already on")
+    if not user.pending_totp_secret or user.pending_totp_expires_at <= now:
         raise MfaNotEnrolling("no two-step verification set-up to confirm: enrol again")
+    try:
+        reserve_code_attempt(user, password_failures, users=users, settings=settings, clock=clock)
+    except AccountChanged:
+        raise MfaNotEnrolling("no two-step verification set-up to confirm: enrol again") from None
     step = mfa.accepted_step(user.pending_totp_secret, code, now=now, after_step=0)
     if step is None:
         raise InvalidCode(WRONG_CODE)  # the reservation counts it
@@ -210,16 +221,13 @@ def confirm_totp(
             now=int(now),
         )
     except AccountChanged:
-        _release(users, caller.email)
         fresh = users.get_by_email(caller.email)
         if fresh is not None and fresh.user_id == user.user_id and fresh.mfa_enabled:
             raise MfaAlreadyEnabled("two-step verification is already on") from None
         raise MfaNotEnrolling(
             "the set-up changed meanwhile (a new enrolment, or it expired): enrol again"
         ) from None
-    # The right code of the new factor, but no password here: take the reservation back
-    # without clearing earlier failures.
-    _release(users, caller.email)
+    # enable_totp cleared the count of wrong codes: this one was right.
     return NewRecoveryCodes(codes.codes, queue_notice(mail, MailKind.MFA_ENABLED, user.email))
 
 
@@ -263,20 +271,27 @@ def verify_login(
     except TokenVerificationError:
         raise InvalidMfaToken("the mfa_token is invalid or expired; log in again") from None
     key = signing_key()  # before any write, as login
-    user, failures = reserve_attempt(challenge.email, users=users, settings=settings, clock=clock)
+    user, password_failures = users.load_for_login(challenge.email)
     if (
         user is None
+        or user.expired(clock())
         or user.user_id != challenge.user_id
         or user.password_set_id != challenge.password_set_id
         or user.sessions_epoch != challenge.sessions_epoch
         or not user.mfa_enabled
     ):
-        # The login this token continues no longer holds; no code was checked.
-        _release(users, challenge.email)
+        # The login this token continues no longer holds; no code is checked.
         raise InvalidMfaToken("the account changed since this login began; log in again")
+    try:
+        counted = reserve_code_attempt(
+            user, password_failures, users=users, settings=settings, clock=clock
+        )
+    except AccountChanged:
+        raise InvalidMfaToken("the account changed since this login began; log in again") from None
+    locked = counted.count >= settings.max_failed_logins
     factor = accepted_factor(user, typed, now=clock())
     if factor is None:
-        raise LoginFailed(failures.count >= settings.max_failed_logins, WRONG_CODE)
+        raise LoginFailed(locked, WRONG_CODE)
     try:
         grant = open_session(
             user,
@@ -295,11 +310,12 @@ def verify_login(
     except InvalidCredentials:
         # The write refused the factor (a concurrent login used this code or step) or
         # the account changed under it: a failed attempt, as a wrong code.
-        raise LoginFailed(failures.count >= settings.max_failed_logins, WRONG_CODE) from None
+        raise LoginFailed(locked, WRONG_CODE) from None
     except DependencyUnavailable:
         # The code was right: a store that failed afterwards must not leave the attempt
         # counted (as login). Nothing was accepted, so the same code works on retry.
-        _clear(users, challenge.email)
+        with contextlib.suppress(DependencyUnavailable):
+            users.clear_code_failures(user)
         raise
     used_recovery = isinstance(factor, factors.RecoveryCodeUse)
     queued = used_recovery and queue_notice(mail, MailKind.RECOVERY_CODE_USED, user.email)
@@ -319,8 +335,8 @@ def _account_with_factor(
     unknown_email_hash: str,
     clock: Callable[[], float],
 ) -> tuple[User, factors.FactorUse]:
-    """The caller's account and its accepted factor, both checked under one reserved
-    attempt: a wrong password or a wrong code is one failed login, with the same answer."""
+    """The caller's account and its accepted factor: a wrong password counts as a failed
+    login, a wrong code as a wrong code; both give the same answer."""
     try:
         user = _own_account(
             caller,
@@ -332,12 +348,20 @@ def _account_with_factor(
         )
     except LoginFailed as failed:
         raise LoginFailed(failed.locked, INCORRECT) from None
+    # The password was right: its reservation goes back, and the code is counted on its
+    # own (`reserve_code_attempt`), which only a right code clears.
+    _release(users, caller.email)
     if not user.mfa_enabled:
-        _release(users, caller.email)
         raise MfaNotEnabled("two-step verification is not on")
+    try:
+        counted = reserve_code_attempt(
+            user, FailedLogins(), users=users, settings=settings, clock=clock
+        )
+    except AccountChanged:
+        raise LoginFailed(False, INCORRECT) from None
     factor = accepted_factor(user, typed, now=clock())
     if factor is None:
-        raise LoginFailed(False, INCORRECT)
+        raise LoginFailed(counted.count >= settings.max_failed_logins, INCORRECT)
     return user, factor
 
 

@@ -37,6 +37,11 @@ def reserve_attempt(
         user = None  # DynamoDB's TTL deletes late
     max_failures, lockout_seconds = settings.max_failed_logins, settings.lockout_seconds
     refuse_if_locked(failures, started, max_failures=max_failures, lockout_seconds=lockout_seconds)
+    if user is not None:
+        # Wrong second-factor codes lock the email's logins too (their own count).
+        refuse_if_locked(
+            user.code_failures, started, max_failures=max_failures, lockout_seconds=lockout_seconds
+        )
     reserved, failures = users.reserve_login_attempt(
         normalised_email,
         failures,
@@ -52,6 +57,38 @@ def reserve_attempt(
         )
         raise TooManyAttempts("too many failed logins; try again later", 1)
     return user, failures
+
+
+def reserve_code_attempt(
+    user: User,
+    password_failures: FailedLogins,
+    *,
+    users: UserStore,
+    settings: Settings,
+    clock: Callable[[], float] = time.time,
+) -> FailedLogins:
+    """The account's count of wrong second-factor codes once this attempt is counted in
+    it, before the code is checked: the same rule and guarantee as `reserve_attempt`, on
+    the account's own count, which a password reset or change leaves alone (only a right
+    code clears it), so neither gives back guesses at the code. TooManyAttempts while
+    the email is locked out by either count; AccountChanged if the account is gone."""
+    started = clock()
+    max_failures, lockout_seconds = settings.max_failed_logins, settings.lockout_seconds
+    for counted in (password_failures, user.code_failures):
+        refuse_if_locked(
+            counted, started, max_failures=max_failures, lockout_seconds=lockout_seconds
+        )
+    reserved, codes = users.reserve_code_attempt(
+        user,
+        user.code_failures,
+        now=int(started),
+        max_failures=max_failures,
+        lockout_seconds=lockout_seconds,
+    )
+    if not reserved:
+        refuse_if_locked(codes, started, max_failures=max_failures, lockout_seconds=lockout_seconds)
+        raise TooManyAttempts("too many failed logins; try again later", 1)
+    return codes
 
 
 def check_password(
