@@ -1,4 +1,4 @@
-"""The handlers behind the authorizer (sessions, account, me) with arbitrary payload 2.0
+"""The handlers behind the authorizer (sessions, account, me, mfa) with arbitrary payload 2.0
 events and arbitrary authorizer contexts (missing, empty, wrong types, an unknown user,
 a real session's): never raises, a valid payload 2.0 response below 500 with a JSON
 error body for every status >= 400, and no password, token or cookie value of the event
@@ -21,7 +21,17 @@ from tests.property.checks import (
 from tests.property.strategies import authorizer_contexts, http_events
 from tests.support.handlers import Stack, stack_in_moto
 
-FUNCTIONS = ("sessions", "account", "me", "authorizer", "login", "signup", "verify_email", "mailer")
+FUNCTIONS = (
+    "sessions",
+    "account",
+    "me",
+    "mfa",
+    "authorizer",
+    "login",
+    "signup",
+    "verify_email",
+    "mailer",
+)
 EMAIL = "property-protected@example.com"
 PASSWORD = "a protected property passphrase 42"
 
@@ -32,6 +42,10 @@ ROUTES = [
     ("account", "password_change.json", None),
     ("account", "account_delete.json", None),
     ("me", "me.json", None),
+    ("mfa", "mfa_enroll.json", None),
+    ("mfa", "mfa_confirm.json", None),
+    ("mfa", "mfa_recovery_codes.json", None),
+    ("mfa", "mfa_disable.json", None),
 ]
 
 

@@ -22,7 +22,16 @@ from tests.property.checks import (
 from tests.property.strategies import Case, http_events
 from tests.support.handlers import Stack, stack_in_moto
 
-FUNCTIONS = ("signup", "verify_email", "login", "refresh", "logout", "password_reset", "jwks")
+FUNCTIONS = (
+    "signup",
+    "verify_email",
+    "login",
+    "refresh",
+    "logout",
+    "password_reset",
+    "jwks",
+    "mfa_verify",
+)
 FUNCTIONS_AND_MAILER = (*FUNCTIONS, "mailer")
 EMAIL = "property@example.com"
 PASSWORD = "a property test passphrase 42"
@@ -40,6 +49,8 @@ ROUTES = [
     ("password_reset", "password_reset.json", None),
     ("jwks", "jwks.json", None),
     ("jwks", "openid_configuration.json", None),
+    ("mfa_verify", "mfa_verify.json", None),
+    ("mfa_verify", "mfa_verify_recovery.json", None),
 ]
 
 
