@@ -1,16 +1,23 @@
 """The second factor's store contract: the pending enrolment, turning TOTP on, renewing
-recovery codes, turning it off, opening a session that accepts a factor, and taking a
-reserved login attempt back (UserStore and SessionStore, domain/ports.py).
+recovery codes, turning it off, opening a session that accepts a factor, taking a
+reserved login attempt back, and the account's own count of wrong codes (UserStore and
+SessionStore, domain/ports.py).
 
 Run against the fakes and the DynamoDB repositories alike (see conftest). Every accepted
 factor is a conditional write (storage/users.py `factor_clauses`): a TOTP code's step
 must be later than the last accepted one and the secret unchanged; a recovery code's
 hash must still be there. A refused write writes nothing.
+
+Wrong second-factor codes are counted on the account item itself (`code_failures`,
+`reserve_code_attempt`), apart from the email's failed passwords (FAILED#): every write
+that accepts a right code clears that count, and nothing else does (neither a password
+reset nor a change, which clear FAILED#).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -123,6 +130,44 @@ def count_failures(users: UserStore, times: int = 2) -> None:
 
 def failures(users: UserStore) -> FailedLogins:
     return users.load_for_login(ANN)[1]
+
+
+CODE_MAX = 3
+CODE_LOCKOUT = 60
+
+
+def reserve_code(
+    users: UserStore,
+    now: int,
+    *,
+    account: User | None = None,
+    seen: FailedLogins | None = None,
+) -> tuple[bool, FailedLogins]:
+    """One code attempt reserved on `account` (the account as read now), from `seen`
+    (the count as that read found it)."""
+    account = account if account is not None else read(users)
+    return users.reserve_code_attempt(
+        account,
+        account.code_failures if seen is None else seen,
+        now=now,
+        max_failures=CODE_MAX,
+        lockout_seconds=CODE_LOCKOUT,
+    )
+
+
+def count_wrong_codes(users: UserStore, times: int = 2) -> None:
+    for now in range(1, times + 1):
+        assert reserve_code(users, now)[0]
+
+
+def wrong_codes(users: UserStore) -> FailedLogins:
+    return read(users).code_failures
+
+
+def lock_codes(users: UserStore) -> None:
+    """CODE_MAX wrong codes at times 1, 2, 3: locked until 3 + CODE_LOCKOUT."""
+    for now in (1, 2, 3):
+        assert reserve_code(users, now)[0]
 
 
 def listed(users: UserStore) -> set[str]:
@@ -308,10 +353,13 @@ def test_renewing_with_a_recovery_code_replaces_every_code(users: UserStore) -> 
 def test_renewing_with_a_factor_that_cannot_be_accepted_writes_nothing(
     users: UserStore, factor: FactorUse
 ) -> None:
-    on = enabled(users)
+    enabled(users)
+    count_wrong_codes(users)
+    on = read(users)
     with pytest.raises(AccountChanged):
         users.renew_recovery_codes(on, factor=factor, recovery_codes=NEW_CODES)
     assert factor_state(read(users)) == factor_state(on)
+    assert wrong_codes(users) == FailedLogins(2, 2)  # a refused code clears nothing
 
 
 def test_renewing_with_a_changed_password_writes_nothing(users: UserStore) -> None:
@@ -377,24 +425,30 @@ def test_of_concurrent_renewals_with_one_recovery_code_one_wins(
 def test_disabling_removes_the_factor_and_every_session_but_the_kept_one(
     users: UserStore, sessions: SessionStore
 ) -> None:
+    # The session MFA was turned on from (opened with the password alone, before), and
+    # two opened with a code since.
+    open_with(sessions, read(users), token("h1", "s1"), None)
     enabled(users)
-    for n in (1, 2, 3):
-        open_with(sessions, read(users), token(f"h{n}", f"s{n}"), None)
+    for n in (2, 3):
+        open_with(sessions, read(users), token(f"h{n}", f"s{n}"), TotpUse(SECRET, STEP + n))
+    count_wrong_codes(users)
     on = read(users)
+    assert listed(users) == {"s1", "s2", "s3"}
     kept = next(s for s in on.sessions if s.session_id == "s2")
-    users.disable_mfa(on, factor=TotpUse(SECRET, STEP + 1), keep_session=kept)
+    users.disable_mfa(on, factor=TotpUse(SECRET, STEP + 4), keep_session=kept)
     stored = read(users)
     assert not stored.mfa_enabled
     assert factor_state(stored) == ("", 0, (), "", 0)
     assert stored.sessions == (kept,)
     assert stored.password_hash == on.password_hash
+    assert stored.code_failures == FailedLogins()  # a right code
 
 
 def test_disabling_with_a_recovery_code_keeping_no_session(
     users: UserStore, sessions: SessionStore
 ) -> None:
+    open_with(sessions, read(users), token(), None)  # before MFA was on
     enabled(users)
-    open_with(sessions, read(users), token(), None)
     users.disable_mfa(read(users), factor=RecoveryCodeUse("aaaa", CODES["aaaa"]), keep_session=None)
     stored = read(users)
     assert factor_state(stored) == ("", 0, (), "", 0)
@@ -427,8 +481,9 @@ def test_disabling_removes_a_pending_enrolment_too(users: UserStore) -> None:
 def test_disabling_with_a_factor_that_cannot_be_accepted_writes_nothing(
     users: UserStore, sessions: SessionStore, factor: FactorUse
 ) -> None:
+    open_with(sessions, read(users), token(), None)  # before MFA was on
     enabled(users)
-    open_with(sessions, read(users), token(), None)
+    count_wrong_codes(users)
     on = read(users)
     with pytest.raises(AccountChanged):
         users.disable_mfa(on, factor=factor, keep_session=None)
@@ -446,8 +501,8 @@ def test_disabling_with_a_changed_password_writes_nothing(users: UserStore) -> N
 def test_disabling_never_lists_again_a_session_ended_since_its_read(
     users: UserStore, sessions: SessionStore
 ) -> None:
+    open_with(sessions, read(users), token(), None)  # before MFA was on
     enabled(users)
-    open_with(sessions, read(users), token(), None)
     on = read(users)
     (kept,) = on.sessions
     assert sessions.end_all_sessions(ANN, "u1")
@@ -513,13 +568,17 @@ def test_a_session_opened_with_a_recovery_code_removes_it(
 def test_a_refused_factor_opens_nothing_and_clears_nothing(
     users: UserStore, sessions: SessionStore, stores: Stores, factor: FactorUse
 ) -> None:
-    on = enabled(users)
+    enabled(users)
     count_failures(users)
+    count_wrong_codes(users)
+    on = read(users)
     with pytest.raises(AccountChanged):
         open_with(sessions, on, token(), factor, clear_failures_of=ANN)
-    # The transaction fails as one: no session or token item, no entry, the failures kept.
+    # The transaction fails as one: no session or token item, no entry, the failures
+    # (the passwords' and the codes') kept.
     assert sessions.find_token("h1") is None
     assert read(users) == on
+    assert on.code_failures == FailedLogins(2, 2)
     assert failures(users) == FailedLogins(2, 2)
     assert stores.users_item_exists(f"FAILED#{ANN}")
 
@@ -620,21 +679,23 @@ def test_a_session_with_a_factor_clears_the_failures(
 def test_a_factor_joins_the_removal_of_expired_sessions(
     users: UserStore, sessions: SessionStore, factor: FactorUse
 ) -> None:
-    # The account's update then has both a SET and a REMOVE part: the factor's clause
-    # must land in the right one.
-    enabled(users)
+    # The account's update then has both a SET and a REMOVE part (the expired entry, the
+    # count of wrong codes): the factor's clause must land in the right one.
     short = token("old", "old-session")
-    sessions.create(
+    sessions.create(  # before MFA was on
         short,
         now=NOW - 100,
         account=read(users),
         session=info("old-session", now=NOW - 100, expires_at=NOW - 1),
     )
+    enabled(users)
+    count_wrong_codes(users)
     on = read(users)
     assert listed(users) == {"old-session"}
     open_with(sessions, on, token(), factor)
     stored = read(users)
     assert listed(users) == {"s1"}  # the expired one dropped
+    assert stored.code_failures == FailedLogins()  # and the wrong codes cleared
     if isinstance(factor, TotpUse):
         assert stored.totp_last_step == STEP + 1
         assert stored.recovery_codes == on.recovery_codes
@@ -804,12 +865,12 @@ def test_a_rotation_is_still_refused_for_an_account_whose_session_ended(
 ) -> None:
     # Turning the factor off ends the other sessions as a password change does: their
     # refresh answers as the account changed.
+    open_with(sessions, read(users), token("h1", "s1"), None)  # before MFA was on
     enabled(users)
-    open_with(sessions, read(users), token("h1", "s1"), None)
-    open_with(sessions, read(users), token("h2", "s2"), None)
+    open_with(sessions, read(users), token("h2", "s2"), TotpUse(SECRET, STEP + 1))
     on = read(users)
     kept = next(s for s in on.sessions if s.session_id == "s1")
-    users.disable_mfa(on, factor=TotpUse(SECRET, STEP + 1), keep_session=kept)
+    users.disable_mfa(on, factor=TotpUse(SECRET, STEP + 2), keep_session=kept)
     other = sessions.find_token("h2")
     assert other is not None
     with pytest.raises(AccountChanged):
@@ -817,6 +878,235 @@ def test_a_rotation_is_still_refused_for_an_account_whose_session_ended(
     mine = sessions.find_token("h1")
     assert mine is not None
     assert sessions.rotate(mine, "h1-next", now=NOW + 1).amr == ("pwd",)
+
+
+# --- the account's count of wrong codes -------------------------------------------------
+
+
+def test_a_new_account_has_no_wrong_codes(account: User) -> None:
+    assert account.code_failures == FailedLogins()
+
+
+def test_each_code_attempt_takes_one_slot_on_the_account_until_the_limit(
+    users: UserStore, stores: Stores, account: User
+) -> None:
+    for now in (1, 2, 3):
+        assert reserve_code(users, now) == (True, FailedLogins(now, now))
+        assert wrong_codes(users) == FailedLogins(now, now)
+    assert reserve_code(users, 4) == (False, FailedLogins(CODE_MAX, 3))
+    # On the account item alone: no FAILED# item, nothing else of the account changed.
+    assert failures(users) == FailedLogins()
+    assert not stores.users_item_exists(f"FAILED#{ANN}")
+    assert replace(read(users), code_failures=FailedLogins()) == account
+
+
+def test_failed_passwords_and_wrong_codes_are_counted_apart(users: UserStore) -> None:
+    count_failures(users)
+    assert wrong_codes(users) == FailedLogins()
+    count_wrong_codes(users, 1)
+    assert (failures(users), wrong_codes(users)) == (FailedLogins(2, 2), FailedLogins(1, 1))
+    users.clear_failed_logins(ANN)
+    assert (failures(users), wrong_codes(users)) == (FailedLogins(), FailedLogins(1, 1))
+    count_failures(users, 1)
+    users.clear_code_failures(read(users))
+    assert (failures(users), wrong_codes(users)) == (FailedLogins(1, 1), FailedLogins())
+
+
+def test_a_code_attempt_never_creates_an_item(users: UserStore, stores: Stores) -> None:
+    gone = User(user_id="u3", email="nobody@example.com", password_hash="h", created_at=1)
+    with pytest.raises(AccountChanged):
+        reserve_code(users, 1, account=gone)
+    users.clear_code_failures(gone)  # quiet, and writes nothing either
+    assert users.get_by_email("nobody@example.com") is None
+    assert not stores.users_item_exists("EMAIL#nobody@example.com")
+    assert not stores.users_item_exists("FAILED#nobody@example.com")
+
+
+def test_a_code_attempt_for_another_account_of_the_email_is_refused(
+    users: UserStore, account: User
+) -> None:
+    """The account read is gone and the address has another one: the attempt is not
+    counted against (nor cleared from) the new account."""
+    count_wrong_codes(users, 1)
+    stranger = replace(account, user_id="u2")
+    with pytest.raises(AccountChanged):
+        reserve_code(users, 5, account=stranger)
+    users.clear_code_failures(stranger)
+    assert wrong_codes(users) == FailedLogins(1, 1)
+    assert read(users).user_id == "u1"
+
+
+def test_code_attempts_that_read_the_same_count_share_the_slots_left(users: UserStore) -> None:
+    count_wrong_codes(users, CODE_MAX - 1)
+    seen = read(users)
+    outcomes = [reserve_code(users, 10, account=seen) for _ in range(5)]
+    assert (
+        outcomes == [(True, FailedLogins(CODE_MAX, 10))] + [(False, FailedLogins(CODE_MAX, 10))] * 4
+    )
+    assert wrong_codes(users) == FailedLogins(CODE_MAX, 10)
+
+
+def test_concurrent_code_attempts_never_exceed_the_limit(users: UserStore, race: Race) -> None:
+    count_wrong_codes(users, 1)
+    seen = read(users)
+    outcomes = race([partial(reserve_code, users, 5, account=seen) for _ in range(10)])
+    assert sorted((o for o in outcomes if o[0]), key=lambda o: o[1].count) == [
+        (True, FailedLogins(count, 5)) for count in range(2, CODE_MAX + 1)
+    ]
+    assert [o for o in outcomes if not o[0]] == [(False, FailedLogins(CODE_MAX, 5))] * (
+        10 - CODE_MAX + 1
+    )
+    assert wrong_codes(users) == FailedLogins(CODE_MAX, 5)
+
+
+def test_wrong_codes_lock_for_lockout_seconds_then_the_count_restarts(users: UserStore) -> None:
+    lock_codes(users)
+    # Even from a stale read (no wrong code seen), the answer is the count as it stands,
+    # whose lock-out gives the Retry-After; refusals do not extend the lock.
+    for seen in (FailedLogins(), wrong_codes(users)):
+        ok, record = reserve_code(users, 30, seen=seen)
+        assert (ok, record) == (False, FailedLogins(CODE_MAX, 3))
+        assert record.locked_for(30, max_failures=CODE_MAX, lockout_seconds=CODE_LOCKOUT) == 33
+    later = 3 + CODE_LOCKOUT
+    assert reserve_code(users, later - 1) == (False, FailedLogins(CODE_MAX, 3))
+    assert reserve_code(users, later) == (True, FailedLogins(1, later))
+    assert wrong_codes(users) == FailedLogins(1, later)
+
+
+def test_a_stale_read_of_an_ended_code_lock_still_restarts(users: UserStore) -> None:
+    lock_codes(users)
+    later = 3 + CODE_LOCKOUT
+    assert reserve_code(users, later, seen=FailedLogins()) == (True, FailedLogins(1, later))
+    assert reserve_code(users, later, seen=FailedLogins()) == (True, FailedLogins(2, later))
+
+
+def test_concurrent_code_attempts_after_a_lock_restart_it_once(
+    users: UserStore, race: Race
+) -> None:
+    lock_codes(users)
+    seen, later = read(users), 3 + CODE_LOCKOUT
+    outcomes = race([partial(reserve_code, users, later, account=seen) for _ in range(8)])
+    assert sorted((o for o in outcomes if o[0]), key=lambda o: o[1].count) == [
+        (True, FailedLogins(count, later)) for count in range(1, CODE_MAX + 1)
+    ]
+    assert [o for o in outcomes if not o[0]] == [(False, FailedLogins(CODE_MAX, later))] * (
+        8 - CODE_MAX
+    )
+
+
+def test_clearing_the_wrong_codes_resets_the_count_and_keeps_the_account(
+    users: UserStore,
+) -> None:
+    enabled(users)
+    lock_codes(users)
+    count_failures(users)
+    before = read(users)
+    users.clear_code_failures(before)
+    assert read(users) == replace(before, code_failures=FailedLogins())
+    assert failures(users) == FailedLogins(2, 2)  # the passwords' count is another one
+    assert reserve_code(users, 4) == (True, FailedLogins(1, 4))
+
+
+def _enable(users: UserStore, sessions: SessionStore) -> None:
+    users.enable_totp(read(users), secret=SECRET, step=STEP, recovery_codes=CODES, now=NOW)
+
+
+def _renew_with_a_code(users: UserStore, sessions: SessionStore) -> None:
+    users.renew_recovery_codes(
+        read(users), factor=TotpUse(SECRET, STEP + 1), recovery_codes=NEW_CODES
+    )
+
+
+def _renew_with_a_recovery_code(users: UserStore, sessions: SessionStore) -> None:
+    users.renew_recovery_codes(
+        read(users), factor=RecoveryCodeUse("bbbb", CODES["bbbb"]), recovery_codes=NEW_CODES
+    )
+
+
+def _disable(users: UserStore, sessions: SessionStore) -> None:
+    users.disable_mfa(read(users), factor=TotpUse(SECRET, STEP + 1), keep_session=None)
+
+
+def _session_with_a_code(users: UserStore, sessions: SessionStore) -> None:
+    open_with(sessions, read(users), token(), TotpUse(SECRET, STEP + 1))
+
+
+def _session_with_a_recovery_code(users: UserStore, sessions: SessionStore) -> None:
+    open_with(sessions, read(users), token(), RecoveryCodeUse("cccc", CODES["cccc"]))
+
+
+@pytest.mark.parametrize(
+    "accept",
+    [
+        _enable,
+        _renew_with_a_code,
+        _renew_with_a_recovery_code,
+        _disable,
+        _session_with_a_code,
+        _session_with_a_recovery_code,
+    ],
+    ids=[
+        "enable",
+        "renew-code",
+        "renew-recovery-code",
+        "disable",
+        "session-code",
+        "session-recovery-code",
+    ],
+)
+def test_every_write_that_accepts_a_right_code_clears_the_wrong_ones(
+    users: UserStore,
+    sessions: SessionStore,
+    accept: Callable[[UserStore, SessionStore], None],
+) -> None:
+    if accept is _enable:  # the confirm's: the enrolment pending, no factor on yet
+        users.start_totp_enrollment(read(users), secret=SECRET, expires_at=NOW + 600)
+    else:
+        enabled(users)
+    count_failures(users)
+    lock_codes(users)
+    accept(users, sessions)
+    assert wrong_codes(users) == FailedLogins()
+    # Clearing the passwords' count is the callers' own write (beside, or after).
+    assert failures(users) == FailedLogins(2, 2)
+
+
+def test_a_session_without_a_factor_leaves_the_wrong_codes(
+    users: UserStore, sessions: SessionStore, account: User
+) -> None:
+    # Wrong codes at the confirm of an enrolment, then a login with the password alone
+    # (MFA is not on yet): only a right code clears the codes' count.
+    users.start_totp_enrollment(account, secret=SECRET, expires_at=NOW + 600)
+    count_failures(users)
+    count_wrong_codes(users)
+    open_with(sessions, read(users), token(), None, clear_failures_of=ANN)
+    assert listed(users) == {"s1"}
+    assert failures(users) == FailedLogins()
+    assert wrong_codes(users) == FailedLogins(2, 2)
+
+
+# --- a session without a second factor -------------------------------------------------
+
+
+def test_a_session_without_a_factor_is_refused_once_a_factor_is_on(
+    users: UserStore, sessions: SessionStore, stores: Stores, account: User
+) -> None:
+    """`attribute_not_exists(totp_secret)`: a login that read the account before MFA was
+    turned on (`account`) opens no password-only session after, nor does one that read
+    it since; the transaction writes nothing (the failures are not cleared)."""
+    on = enabled(users)
+    count_failures(users)
+    for read_as in (account, on):
+        with pytest.raises(AccountChanged):
+            open_with(sessions, read_as, token(), None, clear_failures_of=ANN)
+    assert sessions.find_token("h1") is None
+    assert listed(users) == set()
+    assert failures(users) == FailedLogins(2, 2)
+    assert stores.users_item_exists(f"FAILED#{ANN}")
+    # Once the factor is off again, the password alone opens a session.
+    users.disable_mfa(read(users), factor=TotpUse(SECRET, STEP + 1), keep_session=None)
+    open_with(sessions, read(users), token("h2", "s2"), None)
+    assert listed(users) == {"s2"}
 
 
 # --- a new password and the factor -------------------------------------------------------
@@ -846,3 +1136,28 @@ def test_a_password_change_leaves_the_factor_on(users: UserStore) -> None:
         on.totp_last_step,
         on.recovery_codes,
     )
+
+
+@pytest.mark.parametrize("how", ["reset", "change"])
+def test_a_new_password_clears_the_failed_passwords_not_the_wrong_codes(
+    users: UserStore, stores: Stores, how: str
+) -> None:
+    """A reset or change ends a password lock-out (FAILED#), but gives back no guesses at
+    the code: the account's count of wrong codes stays, lock and all."""
+    enabled(users)
+    count_failures(users)
+    lock_codes(users)
+    if how == "reset":
+        reset = OneTimeToken("r1", Purpose.RESET_PASSWORD, ANN, "u1", NOW + 600)
+        assert users.issue_one_time_token(reset, password_set_id="", require_unverified=False)
+        users.reset_password(reset, password_hash="$argon2id$p2", password_set_id="p2", now=NOW)
+    else:
+        users.change_password(
+            read(users), password_hash="$argon2id$p2", password_set_id="p2", keep_session=None
+        )
+    after = read(users)
+    assert after.password_hash == "$argon2id$p2"
+    assert failures(users) == FailedLogins()
+    assert not stores.users_item_exists(f"FAILED#{ANN}")
+    assert after.code_failures == FailedLogins(CODE_MAX, 3)
+    assert reserve_code(users, 4) == (False, FailedLogins(CODE_MAX, 3))  # still locked

@@ -396,23 +396,43 @@ def test_the_right_password_alone_does_not_clear_earlier_failures(api: Client) -
     for _ in range(MAX_FAILED_LOGINS - 1):
         assert_error(mfa.log_in(api, user.email, WRONG), 401, "invalid_credentials")
     token = mfa.mfa_token(api, user.email, PASSWORD)  # not counted, and clears nothing
-    assert_error(
-        mfa.verify(Device(api, LAPTOP), token, code=user.app.wrong_code()),
-        401,
-        "invalid_credentials",
-    )
+    # so one more wrong password is the last one left
+    assert_error(mfa.log_in(api, user.email, WRONG), 401, "invalid_credentials")
+    # and the email is locked: the code too (the right one), from the mfa_token taken before
     assert_locked(mfa.verify(Device(api, LAPTOP), token, code=user.app.code()))
+    assert_locked(mfa.log_in(api, user.email, PASSWORD))
+
+
+def test_the_right_password_alone_does_not_clear_earlier_wrong_codes(api: Client) -> None:
+    """Wrong codes are counted on the account, apart from wrong passwords: fresh logins
+    with the right password between them give back no guesses."""
+    user = mfa_account(api, "lockout-codes")
+    for _ in range(MAX_FAILED_LOGINS):
+        token = mfa.mfa_token(api, user.email, PASSWORD)
+        assert_error(
+            mfa.verify(Device(api, LAPTOP), token, code=user.app.wrong_code()),
+            401,
+            "invalid_credentials",
+        )
+    assert_locked(mfa.verify(Device(api, LAPTOP), token, code=user.app.code()))
+    assert_locked(mfa.log_in(api, user.email, PASSWORD))
 
 
 def test_a_verified_login_clears_the_failures(api: Client) -> None:
     user = mfa_account(api, "lockout-clear")
-    for _ in range(MAX_FAILED_LOGINS - 1):
-        assert_error(mfa.log_in(api, user.email, WRONG), 401, "invalid_credentials")
+
+    def fail_all_but_one_of_each() -> None:
+        for _ in range(MAX_FAILED_LOGINS - 1):
+            assert_error(mfa.log_in(api, user.email, WRONG), 401, "invalid_credentials")
+            token = mfa.mfa_token(api, user.email, PASSWORD)
+            wrong = mfa.verify(Device(api, LAPTOP), token, code=user.app.wrong_code())
+            assert_error(wrong, 401, "invalid_credentials")
+
+    fail_all_but_one_of_each()
     _, reply = login_verified_with(api, user.email, code=user.app.code())
     assert_token_response(reply)
-    # The count starts again: as many failures as before are allowed once more.
-    for _ in range(MAX_FAILED_LOGINS - 1):
-        assert_error(mfa.log_in(api, user.email, WRONG), 401, "invalid_credentials")
+    # Both counts start again: as many failures as before are allowed once more.
+    fail_all_but_one_of_each()
     _, reply = login_verified_with(api, user.email, recovery_code=user.recovery_codes[0])
     assert_token_response(reply)
 

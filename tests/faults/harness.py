@@ -260,8 +260,15 @@ def session_violations(stack: Stack, email: str, user_id: str) -> list[str]:
 
 
 def failures(stack: Stack, email: str) -> int:
+    """The email's failed passwords (its FAILED# item)."""
     item = get(stack, "UsersTable", f"FAILED#{email}") or {}
     return int(item.get("failures", {}).get("N", "0"))
+
+
+def code_failures(stack: Stack, email: str) -> int:
+    """The account's own count of wrong second-factor codes (on its EMAIL# item)."""
+    item = get(stack, "UsersTable", f"EMAIL#{email}") or {}
+    return int(item.get("code_failures", {}).get("N", "0"))
 
 
 def account(stack: Stack, email: str) -> dict[str, Any] | None:

@@ -5,10 +5,13 @@ code, a wrong code) and the login of an account with MFA on.
 What a fault must never do here: accept a code without what it authorises (a time step
 recorded used, a recovery code removed, while the session, the new codes or the turn-off
 did not happen), turn the factor on without the codes reaching the caller, or lose
-counted failures. So each check reads the account back: after a 503 its factor is as it
-was (the same code then works on the retry, once), and where a call comes after the
-change committed (the notice, a best-effort release or clear of the failure count) the
-answer is the change's own.
+counted failures: the email's failed passwords (FAILED#) or the account's own count of
+wrong codes (`code_failures` on its item, which only a right code clears). So each check
+reads the account back: after a 503 its factor is as it was (the same code then works
+on the retry, once), and where a call comes after the change committed, or is a
+best-effort release or clear of a count (the notice; the password's reservation taken
+back at renew and turn-off once it was right; FAILED# cleared) the answer is the
+change's own.
 
 Codes: each check's account gets its last accepted step set back (``_reset_steps``, the
 tests' own write to moto), so the current step's code is unused, and recovery codes are
@@ -21,7 +24,14 @@ import time
 from typing import Any
 
 from stateless_auth.domain import mfa as factor
-from tests.faults.harness import Call, account, failures, get, password_verifies
+from tests.faults.harness import (
+    Call,
+    account,
+    code_failures,
+    failures,
+    get,
+    password_verifies,
+)
 from tests.faults.scenarios import (
     Ctx,
     Scenario,
@@ -64,7 +74,9 @@ def _update(
 
 
 def _clear_failures(stack: Stack, email: str) -> None:
+    """No failed password (the FAILED# item) and no wrong code (the account's own count)."""
     stack.dynamodb.delete_item(TableName=stack.tables[USERS], Key={"pk": {"S": f"FAILED#{email}"}})
+    _update(stack, email, "REMOVE code_failures, last_code_failure_at")
 
 
 def _reset_steps(stack: Stack, email: str) -> None:
@@ -153,9 +165,21 @@ def invariants(stack: Stack, ctx: Ctx, *, failed_login: bool = False) -> str:
     )
     if failed_login:
         assert failures(stack, ctx.email) >= ctx.failures_before, "the failure count decreased"
+        assert code_failures(stack, ctx.email) >= ctx.code_failures_before, (
+            "the count of wrong codes decreased"
+        )
     return "listed sessions whole; password verifies" + (
         "; failures not decreased" if failed_login else ""
     )
+
+
+def _no_code_counted(stack: Stack, ctx: Ctx, *, at_most: int = 0) -> str:
+    """A right code's attempt: counted at most ``at_most`` times (a 503 after the
+    reservation may leave it counted, which errs on the safe side), else taken back or
+    cleared with the change it authorised."""
+    counted = code_failures(stack, ctx.email)
+    assert counted <= at_most, f"{counted} wrong codes counted for a right one"
+    return "no wrong code counted" if at_most == 0 else "at most the right code's attempt counted"
 
 
 # --- preparation -----------------------------------------------------------------------
@@ -169,6 +193,7 @@ def _mfa_user(stack: Stack, tag: str) -> Ctx:
         ctx.message["secret"] = _new_secret()
         _turn_on(stack, ctx.email, ctx.message["secret"])
     _clear_failures(stack, ctx.email)
+    ctx.failures_before = ctx.code_failures_before = 0
     _reset_steps(stack, ctx.email)
     _forget_sessions(stack, ctx.email)
     return ctx
@@ -194,6 +219,7 @@ def _plain_session(stack: Stack, tag: str) -> Ctx:
     ctx = verified_user(stack, tag)
     _turn_off(stack, ctx.email)
     _clear_failures(stack, ctx.email)
+    ctx.failures_before = ctx.code_failures_before = 0
     if not ctx.access:
         logged_in(stack, ctx)
     return ctx
@@ -214,9 +240,11 @@ def _check_login_mfa(stack: Stack, ctx: Ctx, reply: dict[str, Any], call: Call) 
     if reply["statusCode"] == 200:
         assert body(reply)["mfa_required"] is True, reply
         # The reservation's release was lost: the attempt stays counted (the safe side).
-        return invariants(stack, ctx, failed_login=True) + "; mfa_required, no session"
+        counted = _no_code_counted(stack, ctx)
+        return invariants(stack, ctx, failed_login=True) + f"; mfa_required, no session; {counted}"
     expect_unavailable(reply)
-    return invariants(stack, ctx, failed_login=True) + "; no session, no mfa_token"
+    counted = _no_code_counted(stack, ctx)
+    return invariants(stack, ctx, failed_login=True) + f"; no session, no mfa_token; {counted}"
 
 
 def _retry_login_mfa(stack: Stack, ctx: Ctx, call: Call) -> None:
@@ -244,8 +272,14 @@ def _check_verify(stack: Stack, ctx: Ctx, reply: dict[str, Any], call: Call) -> 
     state = _State(stack, ctx.email)
     assert state["totp_last_step"] == "0", "a code accepted by a 503"
     assert state.listed == ctx.message["listed"], "a session opened by a 503"
+    # The code was right: a 503 after its reservation clears it (as login's), so a user
+    # retrying through a brownout does not lock themselves out.
+    _no_code_counted(stack, ctx)
     invariants(stack, ctx)
-    return "no session; the code's step not used (the same code works on the retry)"
+    return (
+        "no session; the code's step not used (the same code works on the retry);"
+        " no wrong code counted"
+    )
 
 
 def _retry_verify(stack: Stack, ctx: Ctx, call: Call) -> None:
@@ -254,6 +288,7 @@ def _retry_verify(stack: Stack, ctx: Ctx, call: Call) -> None:
     replayed = _verify(stack, ctx)  # both spent now: the code (checked first) and the token
     assert error_of(replayed) in {(401, "invalid_credentials"), (401, "invalid_token")}, replayed
     expect(_verify(stack, _with_mfa_token(ctx, stack)), 401, "invalid_credentials")  # the code too
+    assert code_failures(stack, ctx.email) >= 1, "a used code not counted"
     _clear_failures(stack, ctx.email)
     invariants(stack, ctx)
 
@@ -279,13 +314,15 @@ def _check_recovery(stack: Stack, ctx: Ctx, reply: dict[str, Any], call: Call) -
     if call.service == "sqs":  # the notice, after the session opened with the code
         expect(reply, 200)
         assert _recovery_id(ctx) not in stored, "a recovery code used and kept"
+        _no_code_counted(stack, ctx)
         invariants(stack, ctx)
         return "logged in (200), the code spent; only the notice lost"
     expect_unavailable(reply)
     assert _recovery_id(ctx) in stored, "a recovery code spent by a 503"
     assert state.listed == ctx.message["listed"], "a session opened by a 503"
+    _no_code_counted(stack, ctx)
     invariants(stack, ctx)
-    return "no session; the recovery code kept"
+    return "no session; the recovery code kept; no wrong code counted"
 
 
 def _retry_recovery(stack: Stack, ctx: Ctx, call: Call) -> None:
@@ -299,8 +336,10 @@ def _retry_recovery(stack: Stack, ctx: Ctx, call: Call) -> None:
 def _prepare_wrong_code(stack: Stack) -> Ctx:
     ctx = _with_mfa_token(_mfa_user(stack, "wrongcode"), stack)
     expect(_wrong_code(stack, ctx), 401, "invalid_credentials")  # one counted already
+    # on the account's own count of wrong codes, not on the email's failed passwords
     ctx.failures_before = failures(stack, ctx.email)
-    assert ctx.failures_before == 1
+    ctx.code_failures_before = code_failures(stack, ctx.email)
+    assert (ctx.failures_before, ctx.code_failures_before) == (0, 1)
     return ctx
 
 
@@ -315,12 +354,13 @@ def _wrong_code(stack: Stack, ctx: Ctx) -> dict[str, Any]:
 
 def _check_wrong_code(stack: Stack, ctx: Ctx, reply: dict[str, Any], call: Call) -> str:
     expect_unavailable(reply)
-    return invariants(stack, ctx, failed_login=True)
+    return invariants(stack, ctx, failed_login=True) + "; wrong codes not decreased"
 
 
 def _retry_wrong_code(stack: Stack, ctx: Ctx, call: Call) -> None:
     expect(_wrong_code(stack, ctx), 401, "invalid_credentials")
-    assert failures(stack, ctx.email) > ctx.failures_before
+    assert code_failures(stack, ctx.email) > ctx.code_failures_before
+    assert failures(stack, ctx.email) == ctx.failures_before  # not a failed password
 
 
 # --- enrol and confirm -----------------------------------------------------------------
@@ -328,7 +368,6 @@ def _retry_wrong_code(stack: Stack, ctx: Ctx, call: Call) -> None:
 
 def _prepare_enroll(stack: Stack) -> Ctx:
     ctx = _plain_session(stack, "enroll")
-    ctx.failures_before = 0
     ctx.message["pending"] = _attribute(stack, ctx.email, "pending_totp_secret")
     return ctx
 
@@ -360,7 +399,6 @@ def _retry_enroll(stack: Stack, ctx: Ctx, call: Call) -> None:
 
 def _prepare_confirm(stack: Stack) -> Ctx:
     ctx = _plain_session(stack, "confirm")
-    ctx.failures_before = 0
     started = _enroll(stack, ctx)
     expect(started, 200)
     ctx.message["secret"] = body(started)["secret"]
@@ -381,13 +419,15 @@ def _check_confirm(stack: Stack, ctx: Ctx, reply: dict[str, Any], call: Call) ->
         assert state["totp_secret"] == secret
         stored = state["recovery_codes"]
         assert sorted(code.replace("-", "")[:4] for code in codes) == stored
+        counted = _no_code_counted(stack, ctx)  # turning it on cleared the count
         invariants(stack, ctx)
-        return "on (200) with the recovery codes answered stored; only a notice or a release lost"
+        return f"on (200) with the recovery codes answered stored; only a notice lost; {counted}"
     expect_unavailable(reply)
     assert state["totp_secret"] is None, "MFA on after a 503 (codes lost)"
     assert state["pending_totp_secret"] == secret, "the enrolment lost"
+    counted = _no_code_counted(stack, ctx, at_most=1)
     invariants(stack, ctx)
-    return "still off, the enrolment pending (the same code confirms on the retry)"
+    return f"still off, the enrolment pending (the same code confirms on the retry); {counted}"
 
 
 def _retry_confirm(stack: Stack, ctx: Ctx, call: Call) -> None:
@@ -397,6 +437,7 @@ def _retry_confirm(stack: Stack, ctx: Ctx, call: Call) -> None:
         assert len(body(reply)["recovery_codes"]) == factor.RECOVERY_CODE_COUNT
     expect(_confirm(stack, ctx), 409, "mfa_already_enabled")
     assert _attribute(stack, ctx.email, "totp_secret") == ctx.message["secret"]
+    assert code_failures(stack, ctx.email) == 0  # the right code cleared what was counted
 
 
 # --- renew the recovery codes, turn the factor off -------------------------------------
@@ -408,7 +449,6 @@ def _prepare_renew(stack: Stack) -> Ctx:
         _turn_off(stack, ctx.email)
         logged_in(stack, ctx)
         _turn_on(stack, ctx.email, ctx.message["secret"])
-    ctx.failures_before = 0
     _fresh_recovery_codes(stack, ctx.email)
     ctx.message["stored"] = _attribute(stack, ctx.email, "recovery_codes")
     ctx.message["code"] = _code(ctx.message["secret"])
@@ -429,20 +469,26 @@ def _check_renew(stack: Stack, ctx: Ctx, reply: dict[str, Any], call: Call) -> s
     if reply["statusCode"] == 200:
         codes = body(reply)["recovery_codes"]
         assert sorted(code.replace("-", "")[:4] for code in codes) == stored
+        counted = _no_code_counted(stack, ctx)  # the renewal cleared the count
         invariants(stack, ctx)
         return (
-            "renewed (200), the codes answered are the stored ones; only a notice or a clear lost"
+            "renewed (200), the codes answered are the stored ones;"
+            f" only a notice, a release or a clear lost; {counted}"
         )
     expect_unavailable(reply)
     assert stored == ctx.message["stored"], "recovery codes replaced by a 503"
     assert state["totp_last_step"] == "0", "the code spent by a 503"
-    return invariants(stack, ctx, failed_login=True) + "; the old codes, the code unspent"
+    counted = _no_code_counted(stack, ctx, at_most=1)
+    return (
+        invariants(stack, ctx, failed_login=True) + f"; the old codes, the code unspent; {counted}"
+    )
 
 
 def _retry_renew(stack: Stack, ctx: Ctx, call: Call) -> None:
     if _attribute(stack, ctx.email, "recovery_codes") == ctx.message["stored"]:
         expect(_renew(stack, ctx), 200)
     expect(_renew(stack, ctx), 401, "invalid_credentials")  # the code was accepted once
+    assert code_failures(stack, ctx.email) == 1, "the used code not counted"
     _clear_failures(stack, ctx.email)
 
 
@@ -457,7 +503,7 @@ def _prepare_disable(stack: Stack) -> Ctx:
     other = logged_in(stack, Ctx(**{**vars(ctx), "message": {}}))
     ctx.message = {"secret": _new_secret(), "other": other.token, "other_session": other.session_id}
     _turn_on(stack, ctx.email, ctx.message["secret"])
-    ctx.failures_before = 0
+    ctx.failures_before = ctx.code_failures_before = 0
     ctx.message["code"] = _code(ctx.message["secret"])
     return ctx
 
@@ -472,12 +518,17 @@ def _check_disable(stack: Stack, ctx: Ctx, reply: dict[str, Any], call: Call) ->
     if reply["statusCode"] == 204:
         assert state["totp_secret"] is None
         assert ctx.message["other_session"] not in listed, "another session kept"
+        counted = _no_code_counted(stack, ctx)  # the turn-off cleared the count
         invariants(stack, ctx)
-        return "off (204), the other session ended; only a notice or a clear lost"
+        return (
+            "off (204), the other session ended; only a notice, a release or a clear lost;"
+            f" {counted}"
+        )
     expect_unavailable(reply)
     assert state["totp_secret"] == ctx.message["secret"], "off by a 503"
     assert ctx.message["other_session"] in listed, "a session ended by a 503"
-    return invariants(stack, ctx, failed_login=True) + "; MFA on, every session kept"
+    counted = _no_code_counted(stack, ctx, at_most=1)
+    return invariants(stack, ctx, failed_login=True) + f"; MFA on, every session kept; {counted}"
 
 
 def _retry_disable(stack: Stack, ctx: Ctx, call: Call) -> None:
@@ -533,8 +584,8 @@ MFA_SCENARIOS = (
     Scenario(
         "POST /auth/mfa/verify (wrong code)",
         (
-            "dynamodb.BatchGetItem",
-            "dynamodb.UpdateItem",
+            "dynamodb.BatchGetItem",  # the account and its failed passwords
+            "dynamodb.UpdateItem",  # the code reserved on the account's count (EMAIL#)
         ),
         _prepare_wrong_code,
         _wrong_code,
@@ -559,46 +610,57 @@ MFA_SCENARIOS = (
     Scenario(
         "POST /auth/mfa/totp/confirm",
         (
-            "dynamodb.BatchGetItem",
-            "dynamodb.UpdateItem",
-            "dynamodb.UpdateItem",
-            "dynamodb.UpdateItem",
+            "dynamodb.BatchGetItem",  # the account and its failed passwords
+            "dynamodb.UpdateItem",  # the code reserved on the account's count (EMAIL#)
+            "dynamodb.UpdateItem",  # MFA on, the count cleared
             "sqs.SendMessage",
         ),
         _prepare_confirm,
         _confirm,
         _check_confirm,
         _retry_confirm,
-        after_commit={"3:dynamodb.UpdateItem": 200, "sqs.SendMessage": 200},
+        after_commit={"sqs.SendMessage": 200},
     ),
     Scenario(
         "POST /auth/mfa/recovery-codes",
         (
-            "dynamodb.BatchGetItem",
-            "dynamodb.UpdateItem",
-            "dynamodb.UpdateItem",
-            "dynamodb.DeleteItem",
+            "dynamodb.BatchGetItem",  # the account and its failed passwords
+            "dynamodb.UpdateItem",  # the password reserved (FAILED#)
+            "dynamodb.UpdateItem",  # ... and released, the password right (FAILED#)
+            "dynamodb.UpdateItem",  # the code reserved on the account's count (EMAIL#)
+            "dynamodb.UpdateItem",  # the new codes, the count of wrong codes cleared
+            "dynamodb.DeleteItem",  # FAILED# cleared
             "sqs.SendMessage",
         ),
         _prepare_renew,
         _renew,
         _check_renew,
         _retry_renew,
-        after_commit={"dynamodb.DeleteItem": 200, "sqs.SendMessage": 200},
+        after_commit={
+            "2:dynamodb.UpdateItem": 200,  # a best-effort release
+            "dynamodb.DeleteItem": 200,
+            "sqs.SendMessage": 200,
+        },
     ),
     Scenario(
         "DELETE /auth/mfa",
         (
             "dynamodb.BatchGetItem",
-            "dynamodb.UpdateItem",
-            "dynamodb.UpdateItem",
-            "dynamodb.DeleteItem",
+            "dynamodb.UpdateItem",  # the password reserved (FAILED#)
+            "dynamodb.UpdateItem",  # ... and released (FAILED#)
+            "dynamodb.UpdateItem",  # the code reserved (EMAIL#)
+            "dynamodb.UpdateItem",  # MFA off, the other sessions ended, the count cleared
+            "dynamodb.DeleteItem",  # FAILED# cleared
             "sqs.SendMessage",
         ),
         _prepare_disable,
         _disable,
         _check_disable,
         _retry_disable,
-        after_commit={"dynamodb.DeleteItem": 204, "sqs.SendMessage": 204},
+        after_commit={
+            "2:dynamodb.UpdateItem": 204,  # a best-effort release
+            "dynamodb.DeleteItem": 204,
+            "sqs.SendMessage": 204,
+        },
     ),
 )

@@ -53,6 +53,7 @@ class Ctx:
     access: str = ""  # an access token
     session_id: str = ""
     failures_before: int = 0
+    code_failures_before: int = 0  # the account's wrong second-factor codes
     message: dict[str, Any] = field(default_factory=dict)  # an SQS message (the mailer)
 
 

@@ -49,10 +49,21 @@ def user_item(stack: Stack, email: str) -> dict[str, Any]:
 
 
 def failures(stack: Stack, email: str) -> int:
+    """The email's failed passwords (its FAILED# item)."""
     item = stack.dynamodb.get_item(
         TableName=stack.tables["UsersTable"], Key={"pk": {"S": f"FAILED#{email}"}}
     ).get("Item")
     return 0 if item is None else int(item["failures"]["N"])
+
+
+def code_failures(stack: Stack, email: str) -> int:
+    """The account's own count of wrong second-factor codes (on its EMAIL# item)."""
+    return int(user_item(stack, email).get("code_failures", {}).get("N", "0"))
+
+
+def counts(stack: Stack, email: str) -> tuple[int, int]:
+    """(failed passwords, wrong codes)."""
+    return failures(stack, email), code_failures(stack, email)
 
 
 def subjects(stack: Stack, email: str) -> list[str]:
@@ -215,7 +226,7 @@ def test_login_with_mfa_on_answers_an_mfa_token_and_no_tokens(stack: Stack) -> N
     ) == {"isAuthorized": False}
     assert error_of(refresh(stack, answer["mfa_token"])) == (401, "invalid_token")
     # the right password is no failure, but the count is reset only by a verify
-    assert failures(stack, account.email) == 0
+    assert counts(stack, account.email) == (0, 0)
 
 
 def test_verify_with_a_code_opens_an_aal2_session_and_refuses_the_code_again(
@@ -240,7 +251,7 @@ def test_verify_with_a_code_opens_an_aal2_session_and_refuses_the_code_again(
     # the same code again, with a fresh mfa_token: a failed login
     replay = verify(stack, mfa_token(stack, account.email), code=code)
     assert error_of(replay) == (401, "invalid_credentials")
-    assert failures(stack, account.email) == 1
+    assert counts(stack, account.email) == (0, 1)  # on the account's count of wrong codes
     # a refreshed token keeps the session's amr
     refreshed = stack.invoke(
         "refresh",
@@ -308,7 +319,7 @@ def test_verify_needs_exactly_one_factor(stack: Stack) -> None:
     for junk in ({"code": "1"}, {"mfa_token": 5, "code": "123456"}):
         event = with_json_body("mfa_verify.json", junk)
         assert error_of(stack.invoke("mfa_verify", event))[0] == 400, junk
-    assert failures(stack, account.email) == 0  # no code was checked
+    assert counts(stack, account.email) == (0, 0)  # no code was checked
 
 
 def test_verify_refuses_anything_but_a_live_mfa_token(stack: Stack) -> None:
@@ -322,7 +333,7 @@ def test_verify_refuses_anything_but_a_live_mfa_token(stack: Stack) -> None:
     ):
         reply = verify(stack, token, code=code)
         assert error_of(reply) == (401, "invalid_token"), token
-    assert failures(stack, account.email) == 0
+    assert counts(stack, account.email) == (0, 0)
 
 
 def test_a_password_reset_voids_the_mfa_token_but_not_the_second_factor(stack: Stack) -> None:
@@ -349,12 +360,19 @@ def test_wrong_codes_count_toward_the_lock_out(stack: Stack) -> None:
         assert error_of(verify(stack, token, code=account.app.wrong_code()))[1] == (
             "invalid_credentials"
         )
+    assert counts(stack, account.email) == (0, 5)  # counted on the account, not FAILED#
+    last = int(user_item(stack, account.email)["last_code_failure_at"]["N"])
     locked = stack.invoke(
         "login",
         with_json_body("login_ok.json", {"email": account.email, "password": PASSWORD}),
     )
     assert error_of(locked) == (429, "too_many_attempts")
     assert 0 < int(locked["headers"]["Retry-After"]) <= 300
+    assert int(user_item(stack, account.email)["last_code_failure_at"]["N"]) == last
+    # the right code is refused too: the lock holds the code as well as the password
+    right = verify(stack, token, code=account.app.code())
+    assert error_of(right) == (429, "too_many_attempts")
+    assert counts(stack, account.email) == (0, 5)
 
 
 @pytest.mark.parametrize(
@@ -374,7 +392,7 @@ def test_verify_refuses_cross_site_and_non_json_calls(
     )
     event["headers"] = {**event["headers"], **headers}
     assert error_of(stack.invoke("mfa_verify", event)) in expected
-    assert failures(stack, account.email) == 0
+    assert counts(stack, account.email) == (0, 0)
 
 
 # --- new recovery codes, and MFA off ----------------------------------------------------
@@ -406,6 +424,8 @@ def test_new_recovery_codes_replace_the_old_ones(stack: Stack) -> None:
         payload={"password": PASSWORD, "code": account.app.wrong_code()},
     )
     assert error_of(wrong_code) == error_of(wrong)  # the same answer for either factor
+    # each on its own count: the wrong password on FAILED#, the wrong code on the account
+    assert counts(stack, account.email) == (1, 1)
     reply = stack.call(
         "mfa",
         "mfa_recovery_codes.json",
@@ -415,6 +435,7 @@ def test_new_recovery_codes_replace_the_old_ones(stack: Stack) -> None:
     assert reply["statusCode"] == 200, reply
     renewed = body(reply)["recovery_codes"]
     assert len(renewed) == 10
+    assert counts(stack, account.email) == (0, 0)  # both factors right: both cleared
     assert not set(renewed) & set(account.codes)
     assert "new recovery codes" in subjects(stack, account.email)
     old = verify(stack, mfa_token(stack, account.email), recovery_code=account.codes[1])
@@ -436,6 +457,7 @@ def test_mfa_off_needs_both_factors_and_ends_every_other_session(stack: Stack) -
         payload={"password": PASSWORD, "code": account.app.wrong_code()},
     )
     assert error_of(refused) == (401, "invalid_credentials")
+    assert counts(stack, account.email) == (0, 1)
     reply = stack.call(
         "mfa",
         "mfa_disable.json",
@@ -443,6 +465,7 @@ def test_mfa_off_needs_both_factors_and_ends_every_other_session(stack: Stack) -
         payload={"password": PASSWORD, "code": account.app.code()},
     )
     assert reply["statusCode"] == 204, reply
+    assert counts(stack, account.email) == (0, 0)
     assert "two-step verification is off" in subjects(stack, account.email)
     assert error_of(refresh(stack, other["refresh_token"])) == (401, "invalid_token")
     assert refresh(stack, mine["refresh_token"])["statusCode"] == 200  # the caller's is kept
@@ -455,7 +478,13 @@ def test_mfa_off_needs_both_factors_and_ends_every_other_session(stack: Stack) -
     )
     assert error_of(off) == (409, "mfa_not_enabled")
     item = user_item(stack, account.email)
-    assert not {"totp_secret", "recovery_codes", "totp_last_step"} & set(item)
+    assert not {
+        "totp_secret",
+        "recovery_codes",
+        "totp_last_step",
+        "code_failures",
+        "last_code_failure_at",
+    } & set(item)
 
 
 # --- MFA=required: the enrolment token and its authorizer --------------------------------
@@ -525,9 +554,19 @@ def test_mfa_required_enrols_with_the_enrolment_token_only(
         "acr",
         "amr",
         "mfa_enrollment",
+        "psid",
+        "epoch",
         "jti",
         "exp",
     }
+    # bound to the password and epoch it was issued for, which the enrolment routes check
+    item = user_item(stack, email)
+    token_claims = claims_of(token)
+    assert (context["psid"], context["epoch"]) == (
+        item["password_set_id"]["S"],
+        int(item["sessions_epoch"]["N"]),
+    )
+    assert (context["jti"], context["exp"]) == (token_claims["jti"], token_claims["exp"])
 
     def with_enrolment_context(name: str, payload: dict[str, Any]) -> dict[str, Any]:
         event = with_json_body(name, payload)
@@ -553,6 +592,65 @@ def test_mfa_required_enrols_with_the_enrolment_token_only(
     assert body(required_login(required, email))["mfa_required"] is True
     # the enrolment token is no verify token
     assert error_of(verify(stack, token, code=app.code())) == (401, "invalid_token")
+
+
+def test_an_enrolment_context_for_another_password_or_epoch_is_refused(
+    stack: Stack, required: Required
+) -> None:
+    """The MFA function checks the enrolment token's psid and epoch (from the enrolment
+    authorizer's context) against the account: a token from before a reset, or a context
+    without them, neither enrols nor confirms, and counts nothing."""
+    email = "mfa-required-bound@example.com"
+    stack.sign_up_verified(email, PASSWORD)
+    token = body(required_login(required, email))["mfa_token"]
+    decision = invoke(
+        required.enrollment_authorizer, with_bearer("authorizer_mfa_enrollment.json", token)
+    )
+    assert decision["isAuthorized"] is True, decision
+    context = decision["context"]
+
+    def call(name: str, payload: dict[str, Any], lambda_context: dict[str, Any]) -> Any:
+        event = with_json_body(name, payload)
+        event["headers"] = {**event["headers"], "authorization": f"Bearer {token}"}
+        event["requestContext"] = {
+            **event["requestContext"],
+            "authorizer": {"lambda": lambda_context},
+        }
+        return stack.invoke("mfa", event)
+
+    started = call("mfa_enroll.json", {"password": PASSWORD}, context)
+    assert started["statusCode"] == 200, started
+    app = Authenticator(body(started)["secret"])
+    code = app.code()  # refused before it is checked: it confirms at the end
+    stale = [
+        {**context, "psid": "another-password-set-id"},
+        {**context, "epoch": context["epoch"] + 1},
+    ]
+    for bound in stale:
+        assert error_of(call("mfa_enroll.json", {"password": PASSWORD}, bound)) == (
+            401,
+            "invalid_token",
+        )
+        assert error_of(call("mfa_confirm.json", {"code": code}, bound)) == (
+            401,
+            "invalid_token",
+        )
+    for unbound in (
+        {k: v for k, v in context.items() if k != "psid"},
+        {k: v for k, v in context.items() if k != "epoch"},
+        {**context, "epoch": str(context["epoch"])},
+    ):
+        assert error_of(call("mfa_confirm.json", {"code": code}, unbound)) == (
+            400,
+            "invalid_request",
+        )
+    item = user_item(stack, email)
+    assert "totp_secret" not in item
+    assert item["pending_totp_secret"]["S"] == app.secret  # the enrolment untouched
+    assert counts(stack, email) == (0, 0)
+    # the context as the authorizer gave it still confirms
+    confirmed = call("mfa_confirm.json", {"code": code}, context)
+    assert confirmed["statusCode"] == 200, confirmed
 
 
 def test_mfa_required_still_answers_email_not_verified_first(

@@ -148,6 +148,19 @@ def guess(stack: Stack, account: Enrolled, password: str) -> tuple[int, str]:
     return error_of(verify(stack, body(answer)["mfa_token"], code=account.app.wrong_code()))
 
 
+def clear_failures(stack: Stack, email: str) -> None:
+    """The tests' own write: no failed password (the FAILED# item) and no wrong code (the
+    account's own count) counted for the email."""
+    table = stack.tables["UsersTable"]
+    stack.dynamodb.delete_item(TableName=table, Key={"pk": {"S": f"FAILED#{email}"}})
+    stack.dynamodb.update_item(
+        TableName=table,
+        Key={"pk": {"S": f"EMAIL#{email}"}},
+        UpdateExpression="REMOVE code_failures, last_code_failure_at",
+        ConditionExpression="attribute_exists(user_id)",
+    )
+
+
 def reset_password(stack: Stack, email: str, new_password: str) -> None:
     """What whoever reads the mailbox can do: ask for a link and follow it."""
     forgot = with_json_body("password_forgot.json", {"email": email})
@@ -499,9 +512,7 @@ def test_guard_malformed_factors_at_the_new_routes_answer_4xx_never_5xx(stack: S
                 reply = stack.invoke(function, event)
                 assert 400 <= reply["statusCode"] < 500, (route, repr(value)[:40], reply)
         # Each checked guess counts: start every value with a clean record.
-        stack.dynamodb.delete_item(
-            TableName=stack.tables["UsersTable"], Key={"pk": {"S": f"FAILED#{victim.email}"}}
-        )
+        clear_failures(stack, victim.email)
     for bad_token in (None, 7, "", "a.b.c", token[:-2] + "\u00e9\u00e9", token + "." + "A" * 9000):
         reply = verify(stack, bad_token, code="123456")  # type: ignore[arg-type]
         assert reply["statusCode"] in (400, 401), (repr(bad_token)[:40], reply)
@@ -601,9 +612,7 @@ def test_guard_a_factor_used_on_one_route_is_refused_on_every_other(stack: Stack
     assert renewed["statusCode"] == 200, renewed
     assert error_of(fresh_verify(code=code)) == CHECKED
     assert error_of(disable(code=code)) == CHECKED
-    stack.dynamodb.delete_item(
-        TableName=stack.tables["UsersTable"], Key={"pk": {"S": f"FAILED#{victim.email}"}}
-    )
+    clear_failures(stack, victim.email)
     assert error_of(fresh_verify(recovery_code=victim.codes[1])) == CHECKED  # the old set
     item = stack.dynamodb.get_item(
         TableName=stack.tables["UsersTable"], Key={"pk": {"S": f"EMAIL#{victim.email}"}}

@@ -1066,7 +1066,15 @@ def caller_of(grant: TokenGrant) -> Caller:
 
 
 def caller_of_enrollment(token: MfaToken) -> Caller:
-    """The caller the enrolment authorizer passes on for an enroll-purpose mfa_token: no
-    session (the signature is the authorizer's business, not this helper's)."""
+    """The caller the enrolment authorizer passes on for an enroll-purpose mfa_token
+    (http/identity.py `caller_of(enrolling=True)`): no session, bound to the password and
+    epoch the token was issued for (its `psid`, `epoch`); the signature is the
+    authorizer's business, not this helper's."""
     claims = jwt.decode(token.token, options={"verify_signature": False})
-    return Caller(user_id=claims["sub"], email=claims["email"], session_id="")
+    return Caller(
+        user_id=claims["sub"],
+        email=claims["email"],
+        session_id="",
+        password_set_id=claims["psid"],
+        sessions_epoch=claims["epoch"],
+    )

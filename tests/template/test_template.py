@@ -901,7 +901,7 @@ EXPECTED_LEADING_KEYS: dict[str, dict[tuple[str, str], tuple[str, ...]]] = {
     },
     "MfaVerifyFunction": {
         ("dynamodb:BatchGetItem", "UsersTable"): ACCOUNTS_AND_FAILURES,
-        ("dynamodb:UpdateItem", "UsersTable"): ACCOUNTS_AND_FAILURES,
+        ("dynamodb:UpdateItem", "UsersTable"): ACCOUNTS,  # wrong codes count on the account
         ("dynamodb:DeleteItem", "UsersTable"): ("FAILED#*",),
         ("dynamodb:PutItem", "UsersTable"): ("MFA#*",),  # never an account
     },

@@ -9,7 +9,7 @@ each new code, as the account accepts each step once."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import jwt
@@ -116,8 +116,19 @@ def next_code(clock: Clock, secret: str) -> str:
 
 
 def failures(users: FakeUsers) -> int:
+    """The email's failed passwords (its FAILED# record)."""
     record = users.failures.get(ANN)
     return record.count if record is not None else 0
+
+
+def code_failures(users: FakeUsers) -> int:
+    """The account's own count of wrong second-factor codes (`code_failures`)."""
+    return users.items[ANN].code_failures.count
+
+
+def counts(users: FakeUsers) -> tuple[int, int]:
+    """(failed passwords, wrong codes)."""
+    return failures(users), code_failures(users)
 
 
 def kinds(service: Flows) -> list[str]:
@@ -251,7 +262,7 @@ def test_confirming_turns_mfa_on_with_ten_codes_and_a_notice(
     assert all(code not in repr(stored) for code in issued.codes)
     assert (stored.pending_totp_secret, stored.pending_totp_expires_at) == ("", 0)
     assert kinds(service) == [MailKind.MFA_ENABLED]
-    assert failures(users) == 0
+    assert counts(users) == (0, 0)
 
 
 def test_confirming_without_an_enrolment(service: Flows, first: TokenGrant) -> None:
@@ -268,7 +279,7 @@ def test_confirming_an_expired_enrolment(
     with pytest.raises(MfaNotEnrolling):
         service.confirm_totp(caller, totp_at(secret, clock.now))
     assert not users.items[ANN].mfa_enabled
-    assert failures(users) == 0  # no code was checked
+    assert counts(users) == (0, 0)  # no code was checked
 
 
 def test_confirming_just_before_the_enrolment_expires(
@@ -289,12 +300,28 @@ def test_a_wrong_code_at_confirm_is_invalid_code_and_counts(
     wrong = "000000" if totp_at(secret, clock.now) != "000000" else "111111"
     with pytest.raises(InvalidCode):
         service.confirm_totp(caller, wrong)
-    assert failures(users) == 1
+    assert counts(users) == (0, 1)  # on the account's count of wrong codes
     assert users.items[ANN].pending_totp_secret == secret  # still pending
     assert not users.items[ANN].mfa_enabled
     service.confirm_totp(caller, totp_at(secret, clock.now))
     assert users.items[ANN].mfa_enabled
-    assert failures(users) == 1  # the right code takes its own attempt back only
+    assert counts(users) == (0, 0)  # a right code clears the wrong ones
+
+
+def test_a_right_code_at_confirm_clears_wrong_codes_not_failed_passwords(
+    service: Flows, users: FakeUsers, first: TokenGrant, clock: Clock
+) -> None:
+    with pytest.raises(InvalidCredentials):
+        service.login(ANN, WRONG, issuer=ISSUER)
+    caller = caller_of(first)
+    secret = service.enroll_totp(caller, PASSWORD).secret
+    wrong = "000000" if totp_at(secret, clock.now) != "000000" else "111111"
+    with pytest.raises(InvalidCode):
+        service.confirm_totp(caller, wrong)
+    assert counts(users) == (1, 1)
+    service.confirm_totp(caller, totp_at(secret, clock.now))
+    # No password was shown at confirm: the failed one stays counted.
+    assert counts(users) == (1, 0)
 
 
 @pytest.mark.parametrize("typed", ["", "12345", "1234567", "abcdef", "١٢٣٤٥٦"])
@@ -423,9 +450,9 @@ def test_a_recovery_code_opens_a_session_once_and_sends_a_notice(
     again = service.mfa_token_for(ANN, PASSWORD, issuer=ISSUER)
     with pytest.raises(LoginFailed):
         service.verify_mfa(again, issuer=ISSUER, recovery_code=on.codes[4])
-    assert failures(users) == 1
+    assert counts(users) == (0, 1)
     service.verify_mfa(again, issuer=ISSUER, recovery_code=on.codes[5])
-    assert failures(users) == 0
+    assert counts(users) == (0, 0)
 
 
 def test_an_mfa_token_opens_one_session_and_a_copy_of_it_none(
@@ -437,11 +464,11 @@ def test_an_mfa_token_opens_one_session_and_a_copy_of_it_none(
     service.verify_mfa(token, issuer=ISSUER, recovery_code=on.codes[0])
     with pytest.raises(MfaTokenUsed):
         service.verify_mfa(token, issuer=ISSUER, recovery_code=on.codes[1])
-    assert failures(users) == 1
+    assert counts(users) == (0, 1)
     assert len(users.items[ANN].recovery_codes) == 9  # codes[1] was not spent
     again = service.mfa_token_for(ANN, PASSWORD, issuer=ISSUER)
     service.verify_mfa(again, issuer=ISSUER, recovery_code=on.codes[1])
-    assert failures(users) == 0
+    assert counts(users) == (0, 0)
 
 
 def test_a_recovery_code_of_another_set_or_made_up_is_refused(
@@ -465,7 +492,7 @@ def test_a_replayed_code_is_refused_and_counted(
     with pytest.raises(LoginFailed) as refused:
         service.verify_mfa(token, issuer=ISSUER, code=code)
     assert not refused.value.locked
-    assert failures(users) == 1
+    assert counts(users) == (0, 1)
     assert users.items[ANN].sessions == sessions
     clock.now += 29  # still the same step: still refused
     with pytest.raises(LoginFailed):
@@ -511,7 +538,7 @@ def test_wrong_codes_lock_the_email_out(
         with pytest.raises(LoginFailed) as refused:
             service.verify_mfa(token, issuer=ISSUER, code=wrong)
         assert refused.value.locked is (attempt == MAX)
-        assert failures(users) == attempt
+        assert counts(users) == (0, attempt)  # the account's own count, not FAILED#
     with pytest.raises(TooManyAttempts) as locked:
         service.verify_mfa(token, issuer=ISSUER, code=right)
     assert 0 < locked.value.retry_after <= service.settings.lockout_seconds
@@ -529,16 +556,16 @@ def test_the_right_password_is_not_counted_but_earlier_failures_stay_until_verif
 ) -> None:
     with pytest.raises(InvalidCredentials):
         service.start_login(ANN, WRONG, issuer=ISSUER)
-    assert failures(users) == 1
+    assert counts(users) == (1, 0)
     token = service.mfa_token_for(ANN, PASSWORD, issuer=ISSUER)
-    assert failures(users) == 1  # not counted, not cleared
+    assert counts(users) == (1, 0)  # not counted, not cleared
     with pytest.raises(LoginFailed):
         service.verify_mfa(token, issuer=ISSUER, code="000000")
-    assert failures(users) == 2
+    assert counts(users) == (1, 1)  # the wrong code on the account's own count
     token = service.mfa_token_for(ANN, PASSWORD, issuer=ISSUER)
-    assert failures(users) == 2
+    assert counts(users) == (1, 1)  # the right password clears neither
     service.verify_mfa(token, issuer=ISSUER, code=next_code(clock, on.secret))
-    assert failures(users) == 0
+    assert counts(users) == (0, 0)  # the whole login clears both
 
 
 def test_passwords_alone_never_buy_more_code_guesses(
@@ -552,6 +579,55 @@ def test_passwords_alone_never_buy_more_code_guesses(
             service.verify_mfa(token, issuer=ISSUER, code="000000")
     with pytest.raises(TooManyAttempts):
         service.start_login(ANN, PASSWORD, issuer=ISSUER)
+
+
+def wrong_codes_at_verify(service: Flows, times: int = MAX) -> None:
+    """`times` wrong codes at verify, each with a fresh mfa_token from the password."""
+    for _ in range(times):
+        token = service.mfa_token_for(ANN, PASSWORD, issuer=ISSUER)
+        with pytest.raises(LoginFailed):
+            service.verify_mfa(token, issuer=ISSUER, code="000000")
+
+
+def test_a_password_reset_after_wrong_codes_keeps_the_code_lock_out(
+    service: Flows, users: FakeUsers, on: On, clock: Clock
+) -> None:
+    """Whoever reads the owner's mail can reset the password at will: a reset ends the
+    lock-out of wrong passwords, never the one wrong codes built (only a right code, or
+    the lock's end, does), so resets give back no guesses at the code."""
+    with pytest.raises(InvalidCredentials):
+        service.start_login(ANN, WRONG, issuer=ISSUER)
+    wrong_codes_at_verify(service)
+    assert counts(users) == (1, MAX)
+    service.forgot_password(ANN)
+    service.deliver_queued()
+    service.reset_password(service.token_for(ANN, "reset_password"), NEW_PASSWORD)
+    assert counts(users) == (0, MAX)  # the passwords' count ended; the codes' kept
+    assert users.items[ANN].code_failures.last_failure_at == int(clock.now)  # as it was
+    with pytest.raises(TooManyAttempts) as locked:
+        service.start_login(ANN, NEW_PASSWORD, issuer=ISSUER)
+    assert 0 < locked.value.retry_after <= service.settings.lockout_seconds
+    assert counts(users) == (0, MAX)  # the refused login counted nothing
+    # The lock ends when it would have without the reset; a right code then clears it.
+    clock.now += service.settings.lockout_seconds
+    token = service.mfa_token_for(ANN, NEW_PASSWORD, issuer=ISSUER)
+    service.verify_mfa(token, issuer=ISSUER, code=totp_at(on.secret, clock.now))
+    assert counts(users) == (0, 0)
+
+
+def test_failed_passwords_lock_the_code_too(
+    service: Flows, users: FakeUsers, on: On, clock: Clock
+) -> None:
+    # Either count at its limit locks the email: an mfa_token taken before the wrong
+    # passwords gets no code checked once they lock it, the right code included.
+    token = service.mfa_token_for(ANN, PASSWORD, issuer=ISSUER)
+    for _ in range(MAX):
+        with pytest.raises(InvalidCredentials):
+            service.start_login(ANN, WRONG, issuer=ISSUER)
+    with pytest.raises(TooManyAttempts):
+        service.verify_mfa(token, issuer=ISSUER, code=next_code(clock, on.secret))
+    assert counts(users) == (MAX, 0)  # the refused code was not counted
+    assert users.items[ANN].totp_last_step < time_step(clock.now)  # nor accepted
 
 
 def test_email_not_verified_comes_before_any_mfa_answer(
@@ -572,14 +648,14 @@ def test_a_password_change_voids_the_mfa_token(
 ) -> None:
     token = service.mfa_token_for(ANN, PASSWORD, issuer=ISSUER)
     service.change_password(caller_of(on.grant), PASSWORD, NEW_PASSWORD)
-    before = failures(users)
+    before = counts(users)
     with pytest.raises(InvalidMfaToken) as voided:
         service.verify_mfa(token, issuer=ISSUER, code=next_code(clock, on.secret))
     assert (answer_for(voided.value).status, answer_for(voided.value).code) == (
         401,
         "invalid_token",
     )
-    assert failures(users) == before  # no code was checked
+    assert counts(users) == before  # no code was checked
     assert users.items[ANN].totp_last_step < time_step(clock.now)  # nor accepted
     fresh = service.mfa_token_for(ANN, NEW_PASSWORD, issuer=ISSUER)
     service.verify_mfa(fresh, issuer=ISSUER, code=totp_at(on.secret, clock.now))
@@ -665,7 +741,7 @@ def test_tokens_that_are_not_mfa_tokens_of_ours_are_refused(
     ):
         with pytest.raises(InvalidMfaToken):
             service.verify_mfa(token, issuer=ISSUER, code=code)
-    assert failures(users) == 0
+    assert counts(users) == (0, 0)
     # Our own, as the login makes it, does verify.
     ours = issue_mfa_token(
         service.signing_key(), challenge, issuer=ISSUER, audience=AUDIENCE, now=clock.now
@@ -720,8 +796,9 @@ def test_the_enrolment_authorizer_takes_enrolment_tokens_with_their_own_context(
     assert decision["isAuthorized"] is True
     context = decision["context"]
     _, claims = mfa_claims(enrolment)
+    stored = users.items[ANN]
     assert context == {
-        "sub": users.items[ANN].user_id,
+        "sub": stored.user_id,
         "email": ANN,
         "sid": "",
         "roles": [],
@@ -729,9 +806,15 @@ def test_the_enrolment_authorizer_takes_enrolment_tokens_with_their_own_context(
         "acr": "aal1",
         "amr": ["pwd"],
         "mfa_enrollment": True,
-        "jti": context["jti"],
+        # What the enrolment routes check against the account: the password and epoch
+        # the token was issued for.
+        "psid": stored.password_set_id,
+        "epoch": stored.sessions_epoch,
+        "jti": claims["jti"],
         "exp": claims["exp"],
     }
+    assert (claims["psid"], claims["epoch"]) == (stored.password_set_id, stored.sessions_epoch)
+    assert context["jti"]
     # The plain authorizer denies it.
     store = store_for(key_set)
     plain = Authorizer(
@@ -850,8 +933,13 @@ def test_renewing_clears_earlier_failures(
 ) -> None:
     with pytest.raises(InvalidCredentials):
         service.login(ANN, WRONG, issuer=ISSUER)
+    with pytest.raises(LoginFailed):
+        service.verify_mfa(
+            service.mfa_token_for(ANN, PASSWORD, issuer=ISSUER), issuer=ISSUER, code="000000"
+        )
+    assert counts(users) == (1, 1)
     service.renew_recovery_codes(caller_of(on.grant), PASSWORD, code=next_code(clock, on.secret))
-    assert failures(users) == 0
+    assert counts(users) == (0, 0)
 
 
 @pytest.mark.parametrize("wrong", ["password", "code", "recovery_code"])
@@ -870,8 +958,10 @@ def test_renewing_with_a_wrong_factor_counts_and_changes_nothing(
     }
     with pytest.raises(InvalidCredentials):
         attempts[wrong]()
-    assert failures(users) == 1
-    assert users.items[ANN] == before
+    # A wrong password on the email's count; a wrong code (the password right) on the
+    # account's own.
+    assert counts(users) == ((1, 0) if wrong == "password" else (0, 1))
+    assert replace(users.items[ANN], code_failures=before.code_failures) == before
     assert kinds(service) == []
 
 
@@ -894,20 +984,26 @@ def test_renewing_without_mfa_is_refused_and_not_counted(
 ) -> None:
     with pytest.raises(MfaNotEnabled):
         service.renew_recovery_codes(caller_of(first), PASSWORD, code="123456")
-    assert failures(users) == 0
+    assert counts(users) == (0, 0)
 
 
+@pytest.mark.parametrize("by", ["passwords", "codes"])
 def test_renewing_while_locked_out_is_refused(
-    service: Flows, users: FakeUsers, on: On, clock: Clock
+    service: Flows, users: FakeUsers, on: On, clock: Clock, by: str
 ) -> None:
-    for _ in range(MAX):
-        with pytest.raises(InvalidCredentials):
-            service.login(ANN, WRONG, issuer=ISSUER)
-    with pytest.raises(TooManyAttempts):
-        service.renew_recovery_codes(
-            caller_of(on.grant), PASSWORD, code=next_code(clock, on.secret)
-        )
-    assert users.items[ANN].recovery_codes != ()
+    if by == "passwords":
+        for _ in range(MAX):
+            with pytest.raises(InvalidCredentials):
+                service.login(ANN, WRONG, issuer=ISSUER)
+    else:
+        wrong_codes_at_verify(service)
+    before = users.items[ANN]
+    for attempt in (service.renew_recovery_codes, service.disable_mfa):
+        with pytest.raises(TooManyAttempts):
+            attempt(caller_of(on.grant), PASSWORD, code=next_code(clock, on.secret))
+    assert users.items[ANN] == before  # nothing renewed, nothing turned off or counted
+    with pytest.raises(TooManyAttempts):  # nor a password change
+        service.change_password(caller_of(on.grant), PASSWORD, NEW_PASSWORD)
 
 
 # --- turning MFA off -----------------------------------------------------------------------
@@ -927,7 +1023,7 @@ def test_turning_off_ends_every_other_session_and_keeps_the_callers(
     assert refreshes(service, third) == "account_changed"
     assert refreshes(service, second) == "ok"
     assert kinds(service) == [MailKind.MFA_DISABLED]
-    assert failures(users) == 0
+    assert counts(users) == (0, 0)
     # The password alone logs in again, at aal1; the old secret and codes are nothing.
     grant = service.login(ANN, PASSWORD, issuer=ISSUER)
     claims = verified_claims(key_set, clock, grant.access_token)
@@ -957,8 +1053,8 @@ def test_turning_off_needs_both_factors_and_a_wrong_one_counts(
     }
     with pytest.raises(InvalidCredentials):
         attempts[wrong]()
-    assert failures(users) == 1
-    assert users.items[ANN] == before
+    assert counts(users) == ((1, 0) if wrong == "password" else (0, 1))
+    assert replace(users.items[ANN], code_failures=before.code_failures) == before
     assert refreshes(service, other) == "ok"
     assert kinds(service) == []
 
@@ -990,7 +1086,7 @@ def test_turning_off_without_mfa_is_refused_and_not_counted(
 ) -> None:
     with pytest.raises(MfaNotEnabled):
         service.disable_mfa(caller_of(first), PASSWORD, code="123456")
-    assert failures(users) == 0
+    assert counts(users) == (0, 0)
 
 
 def test_after_turning_off_a_new_enrolment_has_a_new_secret(
@@ -1022,7 +1118,7 @@ def test_required_mfa_sends_an_account_without_it_to_enrol_first(
     _, claims = mfa_claims(answer)
     assert claims["purpose"] == "enroll"
     assert users.items[ANN].sessions == ()  # no session
-    assert failures(users) == 0
+    assert counts(users) == (0, 0)
     # The enrolment routes take it (through the enrolment authorizer's caller)...
     caller = caller_of_enrollment(answer)
     assert caller.session_id == ""
@@ -1044,6 +1140,39 @@ def test_required_mfa_with_a_wrong_password_is_a_failed_login(
     with pytest.raises(InvalidCredentials):
         service.start_login(ANN, WRONG, issuer=ISSUER)
     assert failures(users) == 1
+
+
+def test_an_enrolment_token_from_before_a_reset_is_void(
+    users: FakeUsers, key_set: KeySet, clock: Clock
+) -> None:
+    """MFA=required: an enrolment token is bound to the password and epoch it was issued
+    for (its psid, epoch, passed on by the enrolment authorizer). After a reset, the one
+    a thief kept neither enrols nor confirms the owner's new enrolment, and its attempts
+    count nothing."""
+    service = make_service(users, key_set, clock, MFA="required")
+    thief = caller_of_enrollment(service.mfa_token_for(ANN, PASSWORD, issuer=ISSUER))
+    service.forgot_password(ANN)
+    service.deliver_queued()
+    service.reset_password(service.token_for(ANN, "reset_password"), NEW_PASSWORD)
+    with pytest.raises(InvalidMfaToken) as voided:
+        service.enroll_totp(thief, NEW_PASSWORD)
+    assert (answer_for(voided.value).status, answer_for(voided.value).code) == (
+        401,
+        "invalid_token",
+    )
+    assert users.items[ANN].pending_totp_secret == ""
+    owner = caller_of_enrollment(service.mfa_token_for(ANN, NEW_PASSWORD, issuer=ISSUER))
+    assert (owner.password_set_id, owner.sessions_epoch) == (
+        users.items[ANN].password_set_id,
+        users.items[ANN].sessions_epoch,
+    )
+    secret = service.enroll_totp(owner, NEW_PASSWORD).secret
+    with pytest.raises(InvalidMfaToken):
+        service.confirm_totp(thief, totp_at(secret, clock.now))
+    assert not users.items[ANN].mfa_enabled
+    assert counts(users) == (0, 0)
+    # The owner's own token confirms.
+    assert len(service.confirm_totp(owner, totp_at(secret, clock.now)).codes) == 10
 
 
 def test_optional_mfa_leaves_an_account_without_it_as_before(service: Flows) -> None:

@@ -24,6 +24,8 @@ from stateless_auth.domain.mail import MailKind
 from stateless_auth.domain.mfa import time_step
 from stateless_auth.domain.sessions import TokenGrant
 from stateless_auth.tokens.keys import KeySet
+from stateless_auth.tokens.mfa_tokens import MfaPurpose, MfaToken
+from stateless_auth.tokens.refresh_tokens import hash_refresh_token
 from tests.support.clock import Clock
 from tests.support.fakes import FakeSessions, FakeUsers, Flows, caller_of, totp_at
 from tests.support.flows import flows_over
@@ -246,6 +248,34 @@ def test_a_turn_off_racing_a_password_change_is_refused(
     with pytest.raises(InvalidCredentials):
         service.disable_mfa(caller_of(on.grant), PASSWORD, code=code(on, clock))
     assert users.items[ANN].mfa_enabled
+
+
+# --- a password login and the confirm that turns a factor on ---------------------------------
+
+
+def test_a_password_login_racing_a_confirm_goes_on_to_the_factor(
+    service: Flows, users: FakeUsers, sessions: FakeSessions, clock: Clock
+) -> None:
+    """The login read the account before the confirm and writes its session after: the
+    write is refused (no session without a factor on an account that has one), and the
+    login answers as it would have a moment later, mfa_required, the right password not
+    counted; its mfa_token then verifies with a code."""
+    owner = service.login(ANN, PASSWORD, issuer=ISSUER)
+    secret = service.enroll_totp(caller_of(owner), PASSWORD).secret
+    sessions.once_before(
+        "create", lambda: service.confirm_totp(caller_of(owner), totp_at(secret, clock.now))
+    )
+    answer = service.start_login(ANN, PASSWORD, issuer=ISSUER, delivery="body")
+    assert isinstance(answer, MfaToken), answer
+    assert answer.purpose is MfaPurpose.VERIFY
+    assert users.items[ANN].totp_secret == secret
+    assert session_ids(users) == {owner.session_id}  # no password-only session
+    assert ANN not in users.failures or users.failures[ANN].count == 0
+    clock.now += 30  # the confirming step is used
+    verified = service.verify_mfa(answer, issuer=ISSUER, code=totp_at(secret, clock.now))
+    assert verified.delivery == "body"
+    assert sessions.tokens[hash_refresh_token(verified.grant.refresh_token)].amr == ("pwd", "otp")
+    assert session_ids(users) == {owner.session_id, verified.grant.session_id}
 
 
 # --- confirming and enrolling --------------------------------------------------------------
