@@ -10,7 +10,6 @@ One local API for the module; each test has addresses of its own.
 from __future__ import annotations
 
 import urllib.request
-import uuid
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -24,6 +23,7 @@ from tests.browser.support import (
     require_chromium,
     verified_account,
 )
+from tests.support.local_mail import unique_address
 
 require_chromium()
 
@@ -41,10 +41,6 @@ RESET_PASSWORD = "the password chosen from the reset link"
 def api() -> Iterator[str]:
     with running_local_api({"EMAIL_VERIFICATION": "required"}) as url:
         yield str(url)
-
-
-def address() -> str:
-    return f"demo-{uuid.uuid4().hex[:12]}@example.com"
 
 
 def open_demo(context: BrowserContext, api: str) -> Page:
@@ -66,7 +62,7 @@ def refresh_cookie(context: BrowserContext) -> dict[str, object] | None:
 
 
 def test_every_flow_by_clicking(browser: Browser, api: str) -> None:
-    email = address()
+    email = unique_address("demo")
     first = browser.new_context(user_agent="first device")
     second = browser.new_context(user_agent="second device")
     try:
@@ -168,7 +164,7 @@ def test_every_flow_by_clicking(browser: Browser, api: str) -> None:
 
 
 def test_refreshes_before_expiry_and_on_401(browser: Browser, api: str) -> None:
-    email = address()
+    email = unique_address("demo")
     verified_account(api, email)
     context = browser.new_context()
     try:

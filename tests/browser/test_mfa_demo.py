@@ -17,7 +17,6 @@ import re
 import time
 import urllib.parse
 import urllib.request
-import uuid
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -32,6 +31,7 @@ from tests.browser.support import (
     require_chromium,
     verified_account,
 )
+from tests.support.local_mail import unique_address
 from tests.support.mfa import Authenticator, parse_key_uri, secret_bits
 
 require_chromium()
@@ -56,10 +56,6 @@ def api() -> Iterator[str]:
 def required_api() -> Iterator[str]:
     with running_local_api({"EMAIL_VERIFICATION": "required", "MFA": "required"}) as url:
         yield str(url)
-
-
-def address() -> str:
-    return f"mfa-demo-{uuid.uuid4().hex[:12]}@example.com"
 
 
 def watched_page(context: BrowserContext, problems: list[str]) -> Page:
@@ -171,7 +167,7 @@ def enrol(page: Page, email: str, password: str = PASSWORD) -> tuple[Authenticat
 def test_enrol_log_in_with_a_code_and_a_recovery_code_renew_and_turn_off(
     browser: Browser, api: str
 ) -> None:
-    email = address()
+    email = unique_address("mfa-demo")
     problems: list[str] = []
     context = browser.new_context()
     try:
@@ -267,7 +263,7 @@ def test_enrol_log_in_with_a_code_and_a_recovery_code_renew_and_turn_off(
 def test_mfa_required_enrols_at_login_then_asks_for_a_code(
     browser: Browser, required_api: str
 ) -> None:
-    email = address()
+    email = unique_address("mfa-demo")
     verified_account(required_api, email)
     problems: list[str] = []
     context = browser.new_context()

@@ -21,7 +21,6 @@ the site.
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +36,7 @@ from tests.browser.support import (
     static_server,
     verified_account,
 )
+from tests.support.local_mail import unique_address
 
 require_chromium()
 
@@ -88,17 +88,13 @@ def call(page: Page | Frame, url: str, method: str = "POST", body: Any = None) -
     return reply
 
 
-def address() -> str:
-    return f"origins-{uuid.uuid4().hex[:12]}@example.com"
-
-
 def test_same_site_app_on_another_port_logs_in_and_refreshes(browser: Browser, apps: Apps) -> None:
     api = f"http://localhost:{apps.api_port}"
     context = browser.new_context()
     try:
         page = context.new_page()
         page.goto(f"http://localhost:{apps.app_port}/")
-        email = address()
+        email = unique_address("origins")
         signup = call(page, f"{api}/auth/signup", body={"email": email, "password": PASSWORD})
         assert signup["status"] == 202, signup
         verified_account_link_only(apps, email)
@@ -128,7 +124,7 @@ def test_cross_site_app_logs_in_but_its_refresh_names_the_refused_cookie(
     browser: Browser, apps: Apps
 ) -> None:
     api = f"http://localhost:{apps.api_port}"
-    email = address()
+    email = unique_address("origins")
     context = browser.new_context()
     try:
         page = context.new_page()
@@ -153,7 +149,7 @@ def test_framed_app_logs_in_but_its_refresh_names_the_refused_cookie(
     browser: Browser, apps: Apps
 ) -> None:
     api = f"http://localhost:{apps.api_port}"
-    email = address()
+    email = unique_address("origins")
     verified_account(apps.api, email)
     context = browser.new_context()
     try:
@@ -179,7 +175,7 @@ def test_framed_app_logs_in_but_its_refresh_names_the_refused_cookie(
 
 
 def test_a_page_on_another_origin_cannot_refresh(browser: Browser, apps: Apps) -> None:
-    email = address()
+    email = unique_address("origins")
     verified_account(apps.api, email)
     context = browser.new_context()
     try:

@@ -32,6 +32,7 @@ from tests.support.local_mail import (
     sign_up,
     sign_up_and_verify,
     token_of,
+    unique_address,
     verify,
     wait_for_mail,
     wait_for_token,
@@ -68,11 +69,6 @@ def api() -> Iterator[Client]:
 def optional_api() -> Iterator[Client]:
     with running_local_api({"EMAIL_VERIFICATION": "optional"}) as base_url:
         yield Client(base_url)
-
-
-def address(name: str) -> str:
-    """An address no other test (or run) uses."""
-    return f"{name}-{uuid.uuid4().hex[:10]}@example.com"
 
 
 def shape(reply: Reply) -> tuple[int, bytes, list[tuple[str, str]]]:
@@ -150,7 +146,7 @@ def assert_within_factor(medians: dict[str, float]) -> None:
 
 
 def test_signup_answers_a_new_and_a_taken_email_identically(api: Client) -> None:
-    email = address("same")
+    email = unique_address("same")
     new = sign_up(api, email, PASSWORD)
     assert new.json() == {"email": email}
     token = wait_for_token(api, email)
@@ -161,7 +157,7 @@ def test_signup_answers_a_new_and_a_taken_email_identically(api: Client) -> None
 
 
 def test_a_taken_email_gets_the_notice_and_nothing_changes(api: Client) -> None:
-    email = address("notice")
+    email = unique_address("notice")
     sign_up_and_verify(api, email, PASSWORD)
     sign_up(api, email, "someone else's long passphrase")
     first, notice = wait_for_mail(api, email, count=2)
@@ -175,7 +171,7 @@ def test_a_taken_email_gets_the_notice_and_nothing_changes(api: Client) -> None:
 
 
 def test_a_new_email_gets_a_verification_link_to_the_local_page(api: Client) -> None:
-    email = address("link")
+    email = unique_address("link")
     sign_up(api, email, PASSWORD)
     (mail,) = wait_for_mail(api, email)
     token = token_of(mail)
@@ -185,7 +181,7 @@ def test_a_new_email_gets_a_verification_link_to_the_local_page(api: Client) -> 
 
 
 def test_a_second_signup_of_a_never_verified_email_replaces_its_password(api: Client) -> None:
-    email = address("replace")
+    email = unique_address("replace")
     first_password, second_password = PASSWORD, "the second signup's passphrase"
     sign_up(api, email, first_password)
     old_link = wait_for_token(api, email)
@@ -200,7 +196,7 @@ def test_a_second_signup_of_a_never_verified_email_replaces_its_password(api: Cl
 
 
 def test_signup_new_and_taken_take_about_the_same_time(api: Client) -> None:
-    taken = address("taken-timing")
+    taken = unique_address("taken-timing")
     sign_up_and_verify(api, taken, PASSWORD)
     prefix = uuid.uuid4().hex[:8]
     medians = interleaved_medians(
@@ -216,7 +212,7 @@ def test_signup_new_and_taken_take_about_the_same_time(api: Client) -> None:
 
 
 def test_verify_answers_200_once_then_400(api: Client) -> None:
-    email = address("verify")
+    email = unique_address("verify")
     sign_up(api, email, PASSWORD)
     token = wait_for_token(api, email)
     first = verify(api, token)
@@ -237,7 +233,7 @@ def test_a_malformed_or_unknown_link_is_400_invalid_token(api: Client, token: st
 
 
 def test_a_superseded_link_is_400_and_the_newest_works(api: Client) -> None:
-    email = address("supersede")
+    email = unique_address("supersede")
     sign_up(api, email, PASSWORD)
     older = wait_for_token(api, email)
     assert_accepted(resend(api, email))
@@ -247,7 +243,11 @@ def test_a_superseded_link_is_400_and_the_newest_works(api: Client) -> None:
 
 
 def test_resend_answers_202_alike_for_known_unknown_and_verified(api: Client) -> None:
-    unverified, verified, unknown = address("pending"), address("done"), address("nobody")
+    unverified, verified, unknown = (
+        unique_address("pending"),
+        unique_address("done"),
+        unique_address("nobody"),
+    )
     sign_up(api, unverified, PASSWORD)
     wait_for_mail(api, unverified)
     sign_up_and_verify(api, verified, PASSWORD)
@@ -264,19 +264,19 @@ def test_resend_answers_202_alike_for_known_unknown_and_verified(api: Client) ->
 def test_login_needs_a_verified_email_but_says_so_only_after_the_right_password(
     api: Client,
 ) -> None:
-    email = address("unverified")
+    email = unique_address("unverified")
     sign_up(api, email, PASSWORD)
     refused = login(api, email, PASSWORD)
     assert_error(refused, 403, "email_not_verified")
     assert refused.cookies() == []
     assert "access_token" not in refused.json()
     assert_error(login(api, email, WRONG), 401, "invalid_credentials")
-    unknown = login(api, address("nobody"), WRONG)
+    unknown = login(api, unique_address("nobody"), WRONG)
     assert unknown.raw == login(api, email, WRONG).raw
 
 
 def test_after_verification_login_me_and_the_token_say_verified(api: Client) -> None:
-    email = address("verified")
+    email = unique_address("verified")
     verified = sign_up_and_verify(api, email, PASSWORD)
     reply = login(api, email, PASSWORD)
     assert reply.status == 200, reply.raw
@@ -299,7 +299,7 @@ def test_optional_mode_logs_in_unverified_and_a_refresh_after_verifying_says_tru
     optional_api: Client,
 ) -> None:
     api = optional_api
-    email = address("optional")
+    email = unique_address("optional")
     sign_up(api, email, PASSWORD)
     reply = login(api, email, PASSWORD)
     assert reply.status == 200, reply.raw
@@ -325,7 +325,11 @@ def test_optional_mode_logs_in_unverified_and_a_refresh_after_verifying_says_tru
 
 
 def test_forgot_answers_202_alike_for_known_unknown_and_rate_limited(api: Client) -> None:
-    known, limited, unknown = address("known"), address("limited"), address("stranger")
+    known, limited, unknown = (
+        unique_address("known"),
+        unique_address("limited"),
+        unique_address("stranger"),
+    )
     sign_up_and_verify(api, known, PASSWORD)
     sign_up(api, limited, PASSWORD)
     for _ in range(MAX_EMAILS):  # its signup's link and these use up the hour
@@ -346,10 +350,10 @@ def test_forgot_answers_202_alike_for_known_unknown_and_rate_limited(api: Client
 
 
 def test_forgot_known_unknown_and_rate_limited_take_about_the_same_time(api: Client) -> None:
-    known = [address("known-timing") for _ in range(5)]
+    known = [unique_address("known-timing") for _ in range(5)]
     for email in known:  # each gets its link and then reset links up to the limit
         sign_up(api, email, PASSWORD)
-    limited = address("limited-timing")
+    limited = unique_address("limited-timing")
     sign_up(api, limited, PASSWORD)
     for _ in range(MAX_EMAILS):
         forgot(api, limited)
@@ -370,7 +374,7 @@ def test_forgot_known_unknown_and_rate_limited_take_about_the_same_time(api: Cli
 def locked_out_account(api: Client) -> dict[str, Any]:
     """A verified account with two sessions, then locked out by wrong passwords, and a
     reset link for it."""
-    email = address("reset")
+    email = unique_address("reset")
     sign_up_and_verify(api, email, PASSWORD)
     refresh_tokens = []
     for _ in range(2):
@@ -409,7 +413,7 @@ def test_reset_sets_the_password_ends_sessions_and_the_lockout_and_logs_nobody_i
 
 
 def test_one_link_used_by_two_concurrent_resets_works_once(api: Client) -> None:
-    email = address("race")
+    email = unique_address("race")
     sign_up_and_verify(api, email, PASSWORD)
     forgot(api, email)
     token = wait_for_token(api, email, count=2)
@@ -442,7 +446,7 @@ def test_one_link_used_by_two_concurrent_resets_works_once(api: Client) -> None:
 
 
 def test_beyond_the_hourly_limit_no_mail_and_no_usable_link_arrive(api: Client) -> None:
-    email = address("limit")
+    email = unique_address("limit")
     sign_up(api, email, PASSWORD)
     wait_for_mail(api, email)
     replies = [resend(api, email) for _ in range(MAX_EMAILS + 2)]
@@ -460,7 +464,7 @@ def test_beyond_the_hourly_limit_no_mail_and_no_usable_link_arrive(api: Client) 
 
 
 def test_links_carry_the_token_in_the_fragment_never_in_a_query(api: Client) -> None:
-    email = address("fragment")
+    email = unique_address("fragment")
     sign_up_and_verify(api, email, PASSWORD)
     forgot(api, email)
     wait_for_mail(api, email, count=2)
@@ -493,7 +497,7 @@ def test_delete_empties_the_mailbox(api: Client) -> None:
     assert messages(api)
     clear(api)
     assert messages(api) == []
-    email = address("after-clear")
+    email = unique_address("after-clear")
     sign_up(api, email, PASSWORD)
     assert len(wait_for_mail(api, email)) == 1
 

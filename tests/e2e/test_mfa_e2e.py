@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -36,7 +35,7 @@ from tests.support.local_mail import (
     logged_in_device,
     messages,
     settle,
-    sign_up_and_verify,
+    verified_account,
     wait_for_mail,
 )
 
@@ -77,17 +76,6 @@ def api() -> Iterator[Client]:
 # -- helpers ----------------------------------------------------------------------------
 
 
-def address(name: str) -> str:
-    return f"{name}-{uuid.uuid4().hex[:10]}@example.com"
-
-
-def account(api: Client, name: str, password: str = PASSWORD) -> str:
-    """A new verified account's email."""
-    email = address(name)
-    sign_up_and_verify(api, email, password)
-    return email
-
-
 @dataclass
 class MfaAccount:
     email: str
@@ -104,7 +92,7 @@ class MfaAccount:
 
 
 def mfa_account(api: Client, name: str) -> MfaAccount:
-    email = account(api, name)
+    email = verified_account(api, name, PASSWORD)
     device = logged_in_device(api, email, PASSWORD, PHONE)
     return MfaAccount(email, device, mfa.enable_mfa(device, PASSWORD))
 
@@ -160,7 +148,7 @@ def login_verified_with(
 
 
 def test_enrol_with_a_key_uri_confirm_with_a_real_code_and_log_in_with_it(api: Client) -> None:
-    email = account(api, "enrol")
+    email = verified_account(api, "enrol", PASSWORD)
     device = logged_in_device(api, email, PASSWORD, PHONE)
     assert_factors(str(device.access_token), ["pwd"], "aal1")
     me = device.call("GET", "/me")
@@ -504,7 +492,7 @@ def test_a_malformed_mfa_token_is_invalid_token_and_an_absurd_one_invalid_reques
 
 
 def test_a_new_enrolment_replaces_a_pending_one_and_confirm_needs_one(api: Client) -> None:
-    email = account(api, "re-enrol")
+    email = verified_account(api, "re-enrol", PASSWORD)
     device = logged_in_device(api, email, PASSWORD, PHONE)
     assert_error(mfa.confirm(device, "123456"), 409, "mfa_not_enrolling")
     first = mfa.enroll(device, PASSWORD).json()["secret"]
@@ -533,7 +521,7 @@ class Case:
 
 
 def _enroll_case(api: Client) -> Case:
-    email = account(api, "refuse-enroll")
+    email = verified_account(api, "refuse-enroll", PASSWORD)
     device = logged_in_device(api, email, PASSWORD, PHONE)
 
     def unchanged() -> None:
@@ -543,7 +531,7 @@ def _enroll_case(api: Client) -> Case:
 
 
 def _confirm_case(api: Client) -> Case:
-    email = account(api, "refuse-confirm")
+    email = verified_account(api, "refuse-confirm", PASSWORD)
     device = logged_in_device(api, email, PASSWORD, PHONE)
     app = mfa.Authenticator(mfa.enroll(device, PASSWORD).json()["secret"])
     code = app.code()
@@ -652,7 +640,7 @@ def required_api() -> Iterator[Client]:
 
 def test_with_mfa_required_an_account_enrols_at_its_next_login(required_api: Client) -> None:
     api = required_api
-    email = account(api, "required")
+    email = verified_account(api, "required", PASSWORD)
     assert_error(mfa.log_in(api, email, WRONG), 401, "invalid_credentials")
     login = mfa.log_in(api, email, PASSWORD)
     assert login.status == 200, login.raw

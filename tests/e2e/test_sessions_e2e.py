@@ -26,7 +26,7 @@ from tests.support.local_mail import (
     Device,
     logged_in_device,
     sign_up,
-    sign_up_and_verify,
+    verified_account,
     verify,
     wait_for_mail,
     wait_for_token,
@@ -65,18 +65,6 @@ def api() -> Iterator[Client]:
     }
     with running_local_api(env) as base_url:
         yield Client(base_url)
-
-
-def address(name: str) -> str:
-    """An address no other test (or run) uses."""
-    return f"{name}-{uuid.uuid4().hex[:10]}@example.com"
-
-
-def account(api: Client, name: str, password: str = PASSWORD) -> str:
-    """A new verified account's email."""
-    email = address(name)
-    sign_up_and_verify(api, email, password)
-    return email
 
 
 def two_devices(api: Client, email: str, password: str = PASSWORD) -> tuple[Device, Device]:
@@ -171,7 +159,7 @@ def in_threads(*calls: Callable[[], Reply]) -> list[Reply]:
 
 
 def test_two_devices_are_listed_newest_first_each_marking_its_own_current(api: Client) -> None:
-    email = account(api, "list")
+    email = verified_account(api, "list", PASSWORD)
     phone, laptop = two_devices(api, email)
     from_phone, from_laptop = listed(phone), listed(laptop)
     for sessions in (from_phone, from_laptop):
@@ -193,14 +181,14 @@ def test_two_devices_are_listed_newest_first_each_marking_its_own_current(api: C
     assert [s["current"] for s in from_phone] == [False, True]
     assert [s["current"] for s in from_laptop] == [True, False]
     # The list of another account is its own.
-    other = logged_in_device(api, account(api, "list-other"), PASSWORD, PHONE)
+    other = logged_in_device(api, verified_account(api, "list-other", PASSWORD), PASSWORD, PHONE)
     (own,) = listed(other)
     assert own["session_id"] == other.claims()["sid"]
     assert own["current"] is True
 
 
 def test_a_refresh_moves_last_used_at_and_keeps_the_session(api: Client) -> None:
-    device = logged_in_device(api, account(api, "last-used"), PASSWORD, PHONE)
+    device = logged_in_device(api, verified_account(api, "last-used", PASSWORD), PASSWORD, PHONE)
     (before,) = listed(device)
     time.sleep(1.1)
     refreshed = device.refresh()
@@ -217,7 +205,7 @@ def test_a_refresh_moves_last_used_at_and_keeps_the_session(api: Client) -> None
 
 
 def test_ending_one_session_refuses_its_refresh_and_keeps_the_other(api: Client) -> None:
-    phone, laptop = two_devices(api, account(api, "end-one"))
+    phone, laptop = two_devices(api, verified_account(api, "end-one", PASSWORD))
     laptop_sid, laptop_token = laptop.claims()["sid"], laptop.refresh_token
     assert laptop_token is not None
     ended = phone.call("DELETE", f"{SESSIONS}/{laptop_sid}")
@@ -232,7 +220,7 @@ def test_ending_one_session_refuses_its_refresh_and_keeps_the_other(api: Client)
 
 
 def test_ending_the_callers_own_session(api: Client) -> None:
-    device = logged_in_device(api, account(api, "end-own"), PASSWORD, PHONE)
+    device = logged_in_device(api, verified_account(api, "end-own", PASSWORD), PASSWORD, PHONE)
     assert_no_content(device.call("DELETE", f"{SESSIONS}/{device.claims()['sid']}"))
     assert_error(device.refresh(), 401, "invalid_token")
     assert listed(device) == []
@@ -241,8 +229,8 @@ def test_ending_the_callers_own_session(api: Client) -> None:
 def test_another_users_session_answers_exactly_as_an_unknown_one_and_nothing_changes(
     api: Client,
 ) -> None:
-    ann = logged_in_device(api, account(api, "ann"), PASSWORD, PHONE)
-    bob = logged_in_device(api, account(api, "bob"), PASSWORD, LAPTOP)
+    ann = logged_in_device(api, verified_account(api, "ann", PASSWORD), PASSWORD, PHONE)
+    bob = logged_in_device(api, verified_account(api, "bob", PASSWORD), PASSWORD, LAPTOP)
     bob_sid = bob.claims()["sid"]
     bob_before = listed(bob)
     others = ann.call("DELETE", f"{SESSIONS}/{bob_sid}")
@@ -263,7 +251,7 @@ def test_another_users_session_answers_exactly_as_an_unknown_one_and_nothing_cha
 
 
 def test_logout_all_ends_every_session_and_clears_the_cookie(api: Client) -> None:
-    email = account(api, "logout-all")
+    email = verified_account(api, "logout-all", PASSWORD)
     phone, laptop = two_devices(api, email)
     tokens = [phone.refresh_token, laptop.refresh_token]
     access = phone.access_token
@@ -285,7 +273,7 @@ def test_logout_all_ends_every_session_and_clears_the_cookie(api: Client) -> Non
 
 
 def test_a_refresh_racing_logout_all_leaves_no_refresh_token_working(api: Client) -> None:
-    email = account(api, "race-logout")
+    email = verified_account(api, "race-logout", PASSWORD)
     for _ in range(RACE_ROUNDS):
         phone, laptop = two_devices(api, email)
         presented = laptop.refresh_token
@@ -307,7 +295,7 @@ def test_a_refresh_racing_logout_all_leaves_no_refresh_token_working(api: Client
 def test_password_change_ends_the_other_sessions_keeps_the_callers_and_sends_a_notice(
     api: Client,
 ) -> None:
-    email = account(api, "change")
+    email = verified_account(api, "change", PASSWORD)
     phone, laptop = two_devices(api, email)
     laptop_token = laptop.refresh_token
     assert laptop_token is not None
@@ -329,7 +317,7 @@ def test_password_change_ends_the_other_sessions_keeps_the_callers_and_sends_a_n
 
 
 def test_wrong_current_passwords_count_toward_the_lockout(api: Client) -> None:
-    email = account(api, "change-lockout")
+    email = verified_account(api, "change-lockout", PASSWORD)
     device = logged_in_device(api, email, PASSWORD, PHONE)
     for _ in range(MAX_FAILED_LOGINS):
         assert_error(change_password(device, WRONG, NEW_PASSWORD), 401, "invalid_credentials")
@@ -343,7 +331,7 @@ def test_wrong_current_passwords_count_toward_the_lockout(api: Client) -> None:
 
 
 def test_a_wrong_password_at_delete_me_counts_toward_the_lockout_too(api: Client) -> None:
-    email = account(api, "delete-lockout")
+    email = verified_account(api, "delete-lockout", PASSWORD)
     device = logged_in_device(api, email, PASSWORD, PHONE)
     assert_error(change_password(device, WRONG, NEW_PASSWORD), 401, "invalid_credentials")
     assert_error(login(api, email, WRONG), 401, "invalid_credentials")
@@ -352,7 +340,7 @@ def test_a_wrong_password_at_delete_me_counts_toward_the_lockout_too(api: Client
 
 
 def test_two_concurrent_password_changes_exactly_one_wins(api: Client) -> None:
-    email = account(api, "change-race")
+    email = verified_account(api, "change-race", PASSWORD)
     phone, laptop = two_devices(api, email)
     passwords = ["the first racer's passphrase", "the second racer's passphrase"]
     replies = in_threads(
@@ -378,7 +366,7 @@ def test_two_concurrent_password_changes_exactly_one_wins(api: Client) -> None:
 def test_delete_me_ends_everything_and_the_email_can_sign_up_again_at_once(
     api: Client,
 ) -> None:
-    email = account(api, "delete")
+    email = verified_account(api, "delete", PASSWORD)
     phone, laptop = two_devices(api, email)
     tokens = [phone.refresh_token, laptop.refresh_token]
     old_access = phone.access_token
@@ -435,7 +423,7 @@ STATE_CHANGING: list[tuple[str, str, dict[str, str] | None]] = [
 def test_the_new_routes_refuse_cross_site_calls_and_other_content_types(
     api: Client, method: str, path: str, body: dict[str, str] | None
 ) -> None:
-    email = account(api, "refusals")
+    email = verified_account(api, "refusals", PASSWORD)
     device = logged_in_device(api, email, PASSWORD, PHONE)
     target = path.format(sid=device.claims()["sid"])
     data = json.dumps(body or {}).encode()

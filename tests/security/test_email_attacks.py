@@ -39,6 +39,7 @@ from tests.support.events import (
     with_refresh_token_in_body,
 )
 from tests.support.handlers import Stack, stack_in_moto
+from tests.support.local_mail import unique_address
 from tests.support.settings import APP_URL, EMAIL_FROM, load_test_settings
 
 pytestmark = pytest.mark.xdist_group("security-email")
@@ -54,11 +55,6 @@ GONE_QUEUE = "https://sqs.us-east-1.amazonaws.com/123456789012/no-such-queue"
 def stack() -> Iterator[Stack]:
     with stack_in_moto(FUNCTIONS) as stack:
         yield stack
-
-
-def address(label: str) -> str:
-    """A fresh address per test (the stack, and the mail limit, are shared)."""
-    return f"{label}-{uuid.uuid4().hex[:8]}@example.com"
 
 
 def signup(stack: Stack, email: str, password: str) -> dict[str, Any]:
@@ -152,7 +148,11 @@ def scan_text(stack: Stack) -> str:
 def test_signup_answers_alike_for_new_taken_and_replaced_and_queues_no_secret(
     stack: Stack,
 ) -> None:
-    taken, pending, fresh = address("taken"), address("pending"), address("fresh")
+    taken, pending, fresh = (
+        unique_address("taken"),
+        unique_address("pending"),
+        unique_address("fresh"),
+    )
     stack.run_mailer()  # what earlier tests left
     stack.sign_up_verified(taken, OWNER)
     assert signup(stack, pending, OWNER)["statusCode"] == 202
@@ -175,7 +175,7 @@ def test_signup_answers_alike_for_new_taken_and_replaced_and_queues_no_secret(
 
 
 def test_forgot_and_resend_answer_alike_for_every_account_state(stack: Stack) -> None:
-    verified, pending, unknown, limited = (address(x) for x in ("v", "p", "u", "l"))
+    verified, pending, unknown, limited = (unique_address(x) for x in ("v", "p", "u", "l"))
     stack.sign_up_verified(verified, OWNER)
     stack.sign_up_verified(limited, OWNER)
     signup(stack, pending, OWNER)
@@ -192,7 +192,7 @@ def test_forgot_and_resend_answer_alike_for_every_account_state(stack: Stack) ->
 
 
 def test_login_without_the_password_says_401_for_unverified_as_for_unknown(stack: Stack) -> None:
-    pending, unknown = address("pending"), address("unknown")
+    pending, unknown = unique_address("pending"), unique_address("unknown")
     signup(stack, pending, OWNER)
     wrong = "a wrong but long passphrase"
     assert answer(login(stack, pending, wrong))[::3] == answer(login(stack, unknown, wrong))[::3]
@@ -204,7 +204,7 @@ def test_login_without_the_password_says_401_for_unverified_as_for_unknown(stack
 
 
 def test_an_earlier_signups_link_never_verifies_a_later_password(stack: Stack) -> None:
-    email = address("replaced")
+    email = unique_address("replaced")
     signup(stack, email, OWNER)
     stack.run_mailer()
     first = stack.link_token(email, "verify_email")
@@ -223,7 +223,7 @@ def test_an_earlier_signups_link_never_verifies_a_later_password(stack: Stack) -
 
 
 def test_a_verified_account_or_one_verified_by_a_reset_is_never_replaced(stack: Stack) -> None:
-    verified, reset_one = address("verified"), address("reset")
+    verified, reset_one = unique_address("verified"), unique_address("reset")
     stack.sign_up_verified(verified, OWNER)
     signup(stack, reset_one, OWNER)
     stack.run_mailer()
@@ -238,7 +238,7 @@ def test_a_verified_account_or_one_verified_by_a_reset_is_never_replaced(stack: 
 
 
 def test_an_old_account_without_the_new_attributes_is_not_replaceable(stack: Stack) -> None:
-    email = address("legacy")
+    email = unique_address("legacy")
     table = stack.tables["UsersTable"]
     stack.dynamodb.put_item(  # as version 1 wrote it: no ttl, no password id, no epoch
         TableName=table,
@@ -265,7 +265,7 @@ def test_an_old_account_without_the_new_attributes_is_not_replaceable(stack: Sta
 
 
 def test_links_are_fragments_never_stored_or_queued_in_clear(stack: Stack) -> None:
-    email = address("clear")
+    email = unique_address("clear")
     signup(stack, email, OWNER)
     jobs_text = json.dumps(queued(stack))
     stack.run_mailer()
@@ -283,7 +283,7 @@ def test_links_are_fragments_never_stored_or_queued_in_clear(stack: Stack) -> No
 
 
 def test_reset_links_are_newest_only_single_use_and_end_every_other_link(stack: Stack) -> None:
-    email = address("links")
+    email = unique_address("links")
     signup(stack, email, OWNER)
     stack.run_mailer()
     verify_link = stack.link_token(email, "verify_email")
@@ -300,7 +300,7 @@ def test_reset_links_are_newest_only_single_use_and_end_every_other_link(stack: 
 
 
 def test_two_uses_of_one_link_at_once_only_one_wins(stack: Stack) -> None:
-    email = address("race")
+    email = unique_address("race")
     stack.sign_up_verified(email, OWNER)
     token = reset_token(stack, email)
     users = users_repo(stack)
@@ -317,7 +317,7 @@ def test_two_uses_of_one_link_at_once_only_one_wins(stack: Stack) -> None:
 
 
 def test_expiry_is_enforced_by_the_read_and_by_the_write(stack: Stack) -> None:
-    email = address("expiry")
+    email = unique_address("expiry")
     stack.sign_up_verified(email, OWNER)
     token = reset_token(stack, email)
     users = users_repo(stack)
@@ -334,7 +334,7 @@ def test_expiry_is_enforced_by_the_read_and_by_the_write(stack: Stack) -> None:
 
 
 def test_a_reset_ends_every_session_and_the_lock_out(stack: Stack) -> None:
-    email = address("sessions")
+    email = unique_address("sessions")
     stack.sign_up_verified(email, OWNER)
     refresh_tokens = [body(login(stack, email, OWNER, "body"))["refresh_token"] for _ in range(3)]
     for _ in range(5):
@@ -348,7 +348,7 @@ def test_a_reset_ends_every_session_and_the_lock_out(stack: Stack) -> None:
 
 
 def test_an_item_without_an_epoch_still_has_its_sessions_ended(stack: Stack) -> None:
-    email = address("epochless")
+    email = unique_address("epochless")
     stack.sign_up_verified(email, OWNER)
     stack.dynamodb.update_item(
         TableName=stack.tables["UsersTable"],
@@ -362,7 +362,7 @@ def test_an_item_without_an_epoch_still_has_its_sessions_ended(stack: Stack) -> 
 
 
 def test_a_refresh_racing_a_reset_never_outlives_it(stack: Stack) -> None:
-    email = address("refresh-race")
+    email = unique_address("refresh-race")
     stack.sign_up_verified(email, OWNER)
     token = body(login(stack, email, OWNER, "body"))["refresh_token"]
     link = reset_token(stack, email)
@@ -391,7 +391,7 @@ def test_a_refresh_racing_a_reset_never_outlives_it(stack: Stack) -> None:
 
 
 def test_a_login_racing_a_reset_opens_no_session(stack: Stack) -> None:
-    email = address("login-race")
+    email = unique_address("login-race")
     stack.sign_up_verified(email, OWNER)
     link = reset_token(stack, email)
 
@@ -446,7 +446,7 @@ def test_case_width_and_idna_variants_share_one_mail_budget(stack: Stack) -> Non
 
 def test_concurrent_mailers_cannot_both_take_the_last_slot(stack: Stack) -> None:
     log = MailLogRepository(stack.dynamodb, stack.tables["UsersTable"])
-    email, now = address("concurrent"), 1_000_000
+    email, now = unique_address("concurrent"), 1_000_000
     results: list[bool | None] = []
     barrier = threading.Barrier(12)
 
@@ -468,7 +468,7 @@ def test_concurrent_mailers_cannot_both_take_the_last_slot(stack: Stack) -> None
 
 
 def test_a_retried_job_is_counted_once_and_its_unsent_link_is_dead(stack: Stack) -> None:
-    email = address("retry")
+    email = unique_address("retry")
     stack.sign_up_verified(email, OWNER)
     stack.aws.mail.failing = "TooManyRequestsException"
     try:
@@ -519,7 +519,7 @@ def test_hostile_jobs_are_dropped_or_skipped_without_a_mail(stack: Stack, text: 
 def test_with_the_queue_down_new_and_taken_answer_alike_and_signup_recovers(
     stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    taken, fresh = address("taken"), address("fresh")
+    taken, fresh = unique_address("taken"), unique_address("fresh")
     stack.sign_up_verified(taken, OWNER)
     link = reset_token(stack, taken)
     gone = SqsMailQueue(stack.aws.sqs, GONE_QUEUE)

@@ -52,6 +52,7 @@ from tests.support.events import body, error_of, with_bearer, with_json_body
 from tests.support.fakes import FakeSessions, FakeUsers, Flows, caller_of, totp_at
 from tests.support.flows import flows_over
 from tests.support.handlers import Stack, import_handler, invoke, stack_in_moto
+from tests.support.local_mail import unique_address
 from tests.support.mfa import Authenticator, concurrently, unverified_segments
 from tests.support.paths import HANDLER_NAMES
 from tests.support.settings import ISSUER
@@ -98,10 +99,6 @@ def required(stack: Stack) -> Required:
         environment.setenv("ACCEPT_MFA_ENROLLMENT_TOKENS", "true")
         enrollment = import_handler("authorizer", module_name="review_enrollment_authorizer")
     return Required(login, enrollment)
-
-
-def address(name: str) -> str:
-    return f"{name}-{uuid.uuid4().hex[:8]}@example.com"
 
 
 @dataclass
@@ -188,7 +185,7 @@ def test_FINDING_F1_a_password_reset_does_not_refill_the_code_guessing_budget(
     LOCKOUT_SECONDS (here a day): the second factor's budget is the mail rate limit's.
     Expected: wrong codes stay counted through a reset (the reset may end the password's
     lock-out, not the second factor's)."""
-    victim = enrolled(stack, address("f1-reset"))
+    victim = enrolled(stack, unique_address("f1-reset"))
     password = PASSWORD
     checked = 0
     for new_password in NEW_PASSWORDS[:3]:
@@ -213,7 +210,7 @@ def test_FINDING_F2_a_password_change_does_not_clear_the_wrong_codes(stack: Stac
     loop works at DELETE /auth/mfa (turning MFA off by brute force) and at
     /auth/mfa/recovery-codes. Expected: the wrong codes stay counted until a second
     factor succeeds."""
-    victim = enrolled(stack, address("f2-change"))
+    victim = enrolled(stack, unique_address("f2-change"))
     password, checked = PASSWORD, 0
     for new_password in NEW_PASSWORDS[:4]:
         for _ in range(MAX_FAILED_LOGINS - 1):
@@ -237,7 +234,7 @@ def test_FINDING_F2_turning_mfa_off_is_brute_forced_with_password_changes(
 ) -> None:
     """F2 aimed at DELETE /auth/mfa: with the password and any session, wrong codes at the
     turn-off are one failure each, and a password change between batches wipes them."""
-    victim = enrolled(stack, address("f2-disable"))
+    victim = enrolled(stack, unique_address("f2-disable"))
     password, checked = PASSWORD, 0
     for new_password in NEW_PASSWORDS[:4]:
         for _ in range(MAX_FAILED_LOGINS - 1):
@@ -370,7 +367,7 @@ def test_FINDING_F4_an_enrolment_token_dies_with_the_password_it_was_issued_for(
     the owner's lock-out, and a right one would hand it the owner's recovery codes. Its
     psid and epoch claims are never checked (mfa_tokens.py says a reset voids it).
     Expected: after the reset the token is refused (401/403)."""
-    email = address("f4-enrolment")
+    email = unique_address("f4-enrolment")
     stack.sign_up_verified(email, PASSWORD)
     stolen = invoke(
         required.login, with_json_body("login_ok.json", {"email": email, "password": PASSWORD})
@@ -477,7 +474,7 @@ MALFORMED: list[Any] = [
 
 
 def test_guard_malformed_factors_at_the_new_routes_answer_4xx_never_5xx(stack: Stack) -> None:
-    victim = enrolled(stack, address("malformed"))
+    victim = enrolled(stack, unique_address("malformed"))
     answer = login(stack, victim.email, PASSWORD)
     token = body(answer)["mfa_token"]
     for value in MALFORMED:
@@ -537,7 +534,7 @@ def test_guard_the_second_factors_secrets_never_reach_a_log_line(
     logger = logging.getLogger("stateless-auth")
     logger.addHandler(collect)
     try:
-        victim = enrolled(stack, address("hygiene"))
+        victim = enrolled(stack, unique_address("hygiene"))
         token = body(login(stack, victim.email, PASSWORD))["mfa_token"]
         verify(stack, token, code=victim.app.wrong_code())
         verify(stack, token, recovery_code=victim.codes[0].upper().replace("-", " "))
@@ -585,7 +582,7 @@ def test_guard_a_factor_used_on_one_route_is_refused_on_every_other(stack: Stack
     """Sequential replay across routes: a recovery code that logged in neither renews nor
     turns MFA off; a TOTP code that renewed the codes neither logs in nor turns MFA off;
     a recovery code of the replaced set logs in nowhere."""
-    victim = enrolled(stack, address("replay-routes"))
+    victim = enrolled(stack, unique_address("replay-routes"))
 
     def renew(**factor: str) -> dict[str, Any]:
         return stack.call(

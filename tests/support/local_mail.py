@@ -14,6 +14,7 @@ import base64
 import json
 import time
 import urllib.parse
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -95,6 +96,19 @@ def sign_up(client: Client, email: str, password: str) -> Reply:
 def verify(client: Client, token: str) -> Reply:
     """``POST /auth/verify-email`` with ``token``."""
     return client.call("POST", "/auth/verify-email", {"token": token})
+
+
+def unique_address(label: str) -> str:
+    """An address no other test (or run) uses: the local APIs, and their mail limits,
+    are shared by many tests."""
+    return f"{label}-{uuid.uuid4().hex[:10]}@example.com"
+
+
+def verified_account(client: Client, label: str, password: str) -> str:
+    """A new verified account's email (`unique_address(label)`)."""
+    email = unique_address(label)
+    sign_up_and_verify(client, email, password)
+    return email
 
 
 def sign_up_and_verify(
