@@ -13,6 +13,7 @@ from stateless_auth.domain import passwords
 from stateless_auth.domain.errors import LoginFailed, TooManyAttempts
 from stateless_auth.http.handler import http_handler
 from stateless_auth.http.identity import caller_of
+from stateless_auth.http.lost_notices import record_lost_notice
 from stateless_auth.http.password_refusals import record_refusal
 from stateless_auth.http.requests import json_body, string_field
 from stateless_auth.http.responses import response
@@ -75,8 +76,5 @@ def lambda_handler(event: APIGatewayProxyEventV2, context: Any) -> dict[str, Any
             locked_out="refused: locked out",
         )
         raise
-    if not queued:
-        # The change stands; only its notice is lost. Alarmed as a failed email.
-        logger.error("notice not queued", extra={"user_id": caller.user_id})
-        metrics.add_metric(name="EmailFailed", unit=MetricUnit.Count, value=1)
+    record_lost_notice(logger, metrics, queued, caller.user_id)
     return response(204, None, cookies=cookies)

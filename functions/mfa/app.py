@@ -14,6 +14,7 @@ from stateless_auth.domain import passwords
 from stateless_auth.domain.errors import LoginFailed, TooManyAttempts
 from stateless_auth.http.handler import http_handler
 from stateless_auth.http.identity import caller_of
+from stateless_auth.http.lost_notices import record_lost_notice
 from stateless_auth.http.password_refusals import record_refusal
 from stateless_auth.http.requests import json_body, string_field
 from stateless_auth.http.responses import response
@@ -62,7 +63,7 @@ def lambda_handler(event: APIGatewayProxyEventV2, context: Any) -> dict[str, Any
             )
             logger.info("mfa enabled", extra={"user_id": caller.user_id})
             metrics.add_metric(name="MfaEnabled", unit=MetricUnit.Count, value=1)
-            _notice(issued.notice_queued, caller.user_id)
+            record_lost_notice(logger, metrics, issued.notice_queued, caller.user_id)
             return response(200, {"recovery_codes": list(issued.codes)})
         password = string_field(body, "password")
         typed = second_factor_field(body)
@@ -78,7 +79,7 @@ def lambda_handler(event: APIGatewayProxyEventV2, context: Any) -> dict[str, Any
             )
             logger.info("recovery codes renewed", extra={"user_id": caller.user_id})
             metrics.add_metric(name="RecoveryCodesRenewed", unit=MetricUnit.Count, value=1)
-            _notice(issued.notice_queued, caller.user_id)
+            record_lost_notice(logger, metrics, issued.notice_queued, caller.user_id)
             return response(200, {"recovery_codes": list(issued.codes)})
         if route == DISABLE_ROUTE:
             queued = mfa.disable_mfa(
@@ -92,7 +93,7 @@ def lambda_handler(event: APIGatewayProxyEventV2, context: Any) -> dict[str, Any
             )
             logger.info("mfa disabled", extra={"user_id": caller.user_id})
             metrics.add_metric(name="MfaDisabled", unit=MetricUnit.Count, value=1)
-            _notice(queued, caller.user_id)
+            record_lost_notice(logger, metrics, queued, caller.user_id)
             return response(204, None)
     except (LoginFailed, TooManyAttempts) as refused:
         record_refusal(
@@ -104,10 +105,3 @@ def lambda_handler(event: APIGatewayProxyEventV2, context: Any) -> dict[str, Any
         )
         raise
     raise LookupError(f"no handler for {route}")
-
-
-def _notice(queued: bool, user_id: str) -> None:
-    if not queued:
-        # The change stands; only its notice is lost. Alarmed as a failed email.
-        logger.error("notice not queued", extra={"user_id": user_id})
-        metrics.add_metric(name="EmailFailed", unit=MetricUnit.Count, value=1)

@@ -13,6 +13,7 @@ from stateless_auth.config import load_settings
 from stateless_auth.domain.errors import InvalidMfaToken, LoginFailed, TooManyAttempts
 from stateless_auth.http.handler import http_handler
 from stateless_auth.http.identity import client_of
+from stateless_auth.http.lost_notices import record_lost_notice
 from stateless_auth.http.password_refusals import record_refusal
 from stateless_auth.http.requests import json_body, optional_string_field, string_field
 from stateless_auth.http.second_factor import second_factor_field
@@ -79,7 +80,5 @@ def lambda_handler(event: APIGatewayProxyEventV2, context: Any) -> dict[str, Any
     metrics.add_metric(name="LoginSucceeded", unit=MetricUnit.Count, value=1)
     if verified.used_recovery_code:
         metrics.add_metric(name="RecoveryCodeUsed", unit=MetricUnit.Count, value=1)
-        if not verified.notice_queued:
-            logger.error("notice not queued", extra={"user_id": grant.user_id})
-            metrics.add_metric(name="EmailFailed", unit=MetricUnit.Count, value=1)
+        record_lost_notice(logger, metrics, verified.notice_queued, grant.user_id)
     return token_response(grant, delivery or verified.delivery)

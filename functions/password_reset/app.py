@@ -9,6 +9,7 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from stateless_auth import wiring
 from stateless_auth.config import load_settings
 from stateless_auth.http.handler import http_handler
+from stateless_auth.http.lost_notices import record_lost_notice
 from stateless_auth.http.requests import json_body, string_field
 from stateless_auth.http.responses import response
 from stateless_auth.storage.aws_clients import dynamodb_client, sqs_client
@@ -34,8 +35,7 @@ def lambda_handler(event: APIGatewayProxyEventV2, context: Any) -> dict[str, Any
     used, notice_queued = reset_password(token, password, users=users, mail=mail, settings=settings)
     logger.info("password reset", extra={"user_id": used.user_id})
     metrics.add_metric(name="PasswordReset", unit=MetricUnit.Count, value=1)
-    if not notice_queued:
-        # The password is changed; only its notice is lost. Alarmed as a failed email.
-        logger.error("password changed notice not queued", extra={"user_id": used.user_id})
-        metrics.add_metric(name="EmailFailed", unit=MetricUnit.Count, value=1)
+    record_lost_notice(
+        logger, metrics, notice_queued, used.user_id, message="password changed notice not queued"
+    )
     return response(204, None)

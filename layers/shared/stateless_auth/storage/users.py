@@ -665,55 +665,43 @@ class UserRepository:
 
     def start_totp_enrollment(self, user: User, *, secret: str, expires_at: int) -> None:
         """Keep `secret` pending (see UserStore.start_totp_enrollment)."""
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key={"pk": {"S": email_key(user.email)}},
-                UpdateExpression="SET pending_totp_secret = :s, pending_totp_expires_at = :exp",
-                ConditionExpression=(
-                    "user_id = :uid AND password_hash = :ph AND attribute_not_exists(totp_secret)"
-                ),
-                ExpressionAttributeValues={
-                    ":s": {"S": secret},
-                    ":exp": {"N": str(expires_at)},
-                    ":uid": {"S": user.user_id},
-                    ":ph": {"S": user.password_hash},
-                },
-            )
-        except ClientError as exc:
-            if _condition_failed(exc):
-                raise AccountChanged(user.user_id) from None
-            raise
+        self._update_account(
+            user,
+            UpdateExpression="SET pending_totp_secret = :s, pending_totp_expires_at = :exp",
+            ConditionExpression=(
+                "user_id = :uid AND password_hash = :ph AND attribute_not_exists(totp_secret)"
+            ),
+            ExpressionAttributeValues={
+                ":s": {"S": secret},
+                ":exp": {"N": str(expires_at)},
+                ":uid": {"S": user.user_id},
+                ":ph": {"S": user.password_hash},
+            },
+        )
 
     def enable_totp(
         self, user: User, *, secret: str, step: int, recovery_codes: Mapping[str, str], now: int
     ) -> None:
         """Turn the second factor on (see UserStore.enable_totp): one conditional update."""
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key={"pk": {"S": email_key(user.email)}},
-                UpdateExpression=(
-                    "SET totp_secret = :s, totp_last_step = :step, recovery_codes = :codes,"
-                    " mfa_enabled_at = :now"
-                    f" REMOVE {PENDING_ENROLLMENT}, {CLEAR_CODE_FAILURES}"
-                ),
-                ConditionExpression=(
-                    "user_id = :uid AND pending_totp_secret = :s"
-                    " AND pending_totp_expires_at > :now AND attribute_not_exists(totp_secret)"
-                ),
-                ExpressionAttributeValues={
-                    ":s": {"S": secret},
-                    ":step": {"N": str(step)},
-                    ":codes": _codes_map(recovery_codes),
-                    ":now": {"N": str(now)},
-                    ":uid": {"S": user.user_id},
-                },
-            )
-        except ClientError as exc:
-            if _condition_failed(exc):
-                raise AccountChanged(user.user_id) from None
-            raise
+        self._update_account(
+            user,
+            UpdateExpression=(
+                "SET totp_secret = :s, totp_last_step = :step, recovery_codes = :codes,"
+                " mfa_enabled_at = :now"
+                f" REMOVE {PENDING_ENROLLMENT}, {CLEAR_CODE_FAILURES}"
+            ),
+            ConditionExpression=(
+                "user_id = :uid AND pending_totp_secret = :s"
+                " AND pending_totp_expires_at > :now AND attribute_not_exists(totp_secret)"
+            ),
+            ExpressionAttributeValues={
+                ":s": {"S": secret},
+                ":step": {"N": str(step)},
+                ":codes": _codes_map(recovery_codes),
+                ":now": {"N": str(now)},
+                ":uid": {"S": user.user_id},
+            },
+        )
 
     def renew_recovery_codes(
         self, user: User, *, factor: FactorUse, recovery_codes: Mapping[str, str]
@@ -772,8 +760,6 @@ class UserRepository:
         on the account, its password and the factor (AccountChanged otherwise)."""
         all_names = {**(names or {}), **accepted.names}
         request: dict[str, Any] = {
-            "TableName": self._table,
-            "Key": {"pk": {"S": email_key(user.email)}},
             "UpdateExpression": update,
             "ConditionExpression": (
                 f"user_id = :uid AND password_hash = :ph AND {accepted.condition}{condition}"
@@ -787,6 +773,13 @@ class UserRepository:
         }
         if all_names:
             request["ExpressionAttributeNames"] = all_names
+        self._update_account(user, **request)
+
+    def _update_account(self, user: User, **request: Any) -> None:
+        """One conditional update of `user`'s account item; AccountChanged when its
+        condition fails."""
+        request.setdefault("TableName", self._table)
+        request.setdefault("Key", {"pk": {"S": email_key(user.email)}})
         try:
             self._client.update_item(**request)
         except ClientError as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import time
 import uuid
 from collections.abc import Callable
@@ -76,17 +77,19 @@ def log_in(
         # The password was right: the reserved failure is not one.
         users.clear_failed_logins(normalised_email)
         raise EmailNotVerified("verify your email first: follow the link we sent you")
+    # The mfa_token of this login, for the account as read (or read again, below).
+    second_factor_due = functools.partial(
+        _second_factor_due,
+        password=password,
+        users=users,
+        key=key,
+        issuer=issuer,
+        settings=settings,
+        delivery=delivery,
+        clock=clock,
+    )
     if user.mfa_enabled or settings.mfa_required:
-        return _second_factor_due(
-            user,
-            password,
-            users=users,
-            key=key,
-            issuer=issuer,
-            settings=settings,
-            delivery=delivery,
-            clock=clock,
-        )
+        return second_factor_due(user)
     try:
         return open_session(
             user,
@@ -116,16 +119,7 @@ def log_in(
             != (user.user_id, user.password_set_id, user.sessions_epoch)
         ):
             raise
-        return _second_factor_due(
-            fresh,
-            password,
-            users=users,
-            key=key,
-            issuer=issuer,
-            settings=settings,
-            delivery=delivery,
-            clock=clock,
-        )
+        return second_factor_due(fresh)
     except DependencyUnavailable:
         # The password was right: a store that failed afterwards must not leave the
         # reserved attempt counted, or a user retrying through a brownout, as Retry-After
