@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import base64
 import json
-import statistics
 import threading
-import time
 import urllib.parse
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -37,6 +35,7 @@ from tests.support.local_mail import (
     wait_for_mail,
     wait_for_token,
 )
+from tests.support.timing import TIMING_ROUNDS, assert_within_factor, interleaved_medians
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e-email")]
 PASSWORD = "correct horse battery staple"
@@ -47,10 +46,6 @@ MAX_FAILED_LOGINS = 3
 # The headers that differ per request whatever the account (API Gateway's request id and
 # the date); every other header must be the same, name and value.
 PER_REQUEST_HEADERS = {"date", "apigw-requestid"}
-# Interleaved medians within this factor: what a skipped hash (signup) or a database
-# round trip only for known emails would break, and what a noisy 2-core machine keeps.
-TIMING_FACTOR = 2.0
-TIMING_ROUNDS = 10
 
 
 @pytest.fixture(scope="module")
@@ -116,30 +111,6 @@ def assert_error(reply: Reply, status: int, error: str) -> None:
 
 def assert_accepted(reply: Reply) -> None:
     assert (reply.status, reply.json()) == (202, {}), reply.raw
-
-
-def interleaved_medians(
-    calls: dict[str, Callable[[int], Reply]], rounds: int = TIMING_ROUNDS
-) -> dict[str, float]:
-    """Each call once per round, the order rotated every round; the median time of each.
-    A warm-up round first (not counted)."""
-    names = list(calls)
-    times: dict[str, list[float]] = {name: [] for name in names}
-    for round_number in range(-1, rounds):
-        shift = round_number % len(names)
-        for name in names[shift:] + names[:shift]:
-            started = time.perf_counter()
-            reply = calls[name](round_number + 1)
-            elapsed = time.perf_counter() - started
-            assert reply.status == 202, (name, reply.raw)
-            if round_number >= 0:
-                times[name].append(elapsed)
-    return {name: statistics.median(spent) for name, spent in times.items()}
-
-
-def assert_within_factor(medians: dict[str, float]) -> None:
-    ratio = max(medians.values()) / min(medians.values())
-    assert ratio < TIMING_FACTOR, medians
 
 
 # -- signup ---------------------------------------------------------------------------

@@ -597,9 +597,23 @@ def test_the_new_routes_refuse_cross_site_calls_and_other_content_types(
 ) -> None:
     made = case(api)
     auth = path != mfa.VERIFY
-    cross_site = made.device.call(method, path, made.body, auth=auth, headers=EVIL)
-    assert_error(cross_site, 403, "cross_site_request")
-    assert cross_site.cookies() == []
+    # Both signs of another site, and each alone (a browser may send only one).
+    for headers in (EVIL, {"Origin": EVIL["Origin"]}, {"Sec-Fetch-Site": "cross-site"}):
+        cross_site = made.device.call(method, path, made.body, auth=auth, headers=headers)
+        assert_error(cross_site, 403, "cross_site_request")
+        assert cross_site.cookies() == []
+    # A text/plain form posted from another site: refused by either rule.
+    form = api.send(
+        method,
+        path,
+        json.dumps(made.body).encode(),
+        made.device.headers(auth=auth, extra={"Content-Type": "text/plain", **EVIL}),
+    )
+    assert (form.status, form.json().get("error")) in {
+        (403, "cross_site_request"),
+        (415, "unsupported_media_type"),
+    }, form.raw
+    assert form.cookies() == []
     plain = api.send(
         method,
         path,

@@ -42,8 +42,15 @@ from tests.support import mfa
 from tests.support.events import body, error_of, with_json_body
 from tests.support.handlers import Stack, stack_in_moto
 from tests.support.http_client import Client, Reply
-from tests.support.local_mail import Device, messages, settle, sign_up_and_verify
+from tests.support.local_mail import (
+    Device,
+    messages,
+    settle,
+    sign_up_and_verify,
+    unique_address,
+)
 from tests.support.settings import AUDIENCE
+from tests.support.timing import assert_within_factor, interleaved_medians
 
 pytestmark = [
     pytest.mark.e2e,
@@ -79,10 +86,6 @@ class Owner:
     recovery_codes: list[str]
 
 
-def address(name: str) -> str:
-    return f"{name}-{uuid.uuid4().hex[:10]}@example.com"
-
-
 def enrolment_token(api: Client, email: str) -> str:
     reply = mfa.log_in(api, email, PASSWORD)
     assert reply.status == 200, reply.raw
@@ -92,7 +95,7 @@ def enrolment_token(api: Client, email: str) -> str:
 
 def owner(api: Client, name: str) -> Owner:
     """A verified account that enrolled at its first login (MFA=required)."""
-    email = address(name)
+    email = unique_address(name)
     sign_up_and_verify(api, email, PASSWORD)
     enrolled = mfa.enable_mfa(
         Device(api, "owner", access_token=enrolment_token(api, email)), PASSWORD
@@ -243,11 +246,11 @@ def test_a_wrong_password_answers_as_an_unknown_email_whatever_the_second_factor
     """The MFA state shows only after the right password: a wrong one answers exactly as
     an unknown email, and as an account without a factor yet."""
     with_mfa = owner(api, "enum-mfa")
-    without = address("enum-plain")
+    without = unique_address("enum-plain")
     sign_up_and_verify(api, without, PASSWORD)
     answers = [
         mfa.log_in(api, email, WRONG)
-        for email in (with_mfa.email, address("enum-unknown"), without)
+        for email in (with_mfa.email, unique_address("enum-unknown"), without)
     ]
     for reply in answers:
         assert_error(reply, 401, "invalid_credentials")
@@ -255,6 +258,31 @@ def test_a_wrong_password_answers_as_an_unknown_email_whatever_the_second_factor
     assert shape(answers[0]) == shape(answers[1]) == shape(answers[2])
     right = mfa.log_in(api, with_mfa.email, PASSWORD)
     assert right.json()["mfa_required"] is True
+
+
+@pytest.fixture(scope="module")
+def roomy_api() -> Iterator[Client]:
+    """MFA=required with room for many wrong passwords per email (timing rounds)."""
+    env = {"MFA": "required", "MAX_FAILED_LOGINS": "100", "MAX_EMAILS_PER_HOUR": "50"}
+    with running_local_api(env) as base_url:
+        yield Client(base_url)
+
+
+def test_a_wrong_password_takes_as_long_whatever_the_second_factor(roomy_api: Client) -> None:
+    """Nor does the time tell: a wrong password for an account with MFA on, for one
+    without, and for an unknown email, interleaved; medians within TIMING_FACTOR."""
+    with_mfa = owner(roomy_api, "timing-mfa")
+    without = unique_address("timing-plain")
+    sign_up_and_verify(roomy_api, without, PASSWORD)
+    medians = interleaved_medians(
+        {
+            "mfa on": lambda _: mfa.log_in(roomy_api, with_mfa.email, WRONG),
+            "no factor": lambda _: mfa.log_in(roomy_api, without, WRONG),
+            "unknown": lambda n: mfa.log_in(roomy_api, unique_address(f"timing-{n}"), WRONG),
+        },
+        status=401,
+    )
+    assert_within_factor(medians)
 
 
 # -- forged and misplaced tokens ---------------------------------------------------------
@@ -316,7 +344,7 @@ def test_forged_and_misplaced_mfa_tokens_are_refused_and_spend_nothing(api: Clie
     reply = mfa.verify(session, real, recovery_code=victim.recovery_codes[0])
     assert reply.status == 200, reply.raw
     # The attacker's own account, under MFA=required: an enrolment token of its own.
-    mallory = address("mallory")
+    mallory = unique_address("mallory")
     sign_up_and_verify(api, mallory, PASSWORD)
     real = mfa.mfa_token(api, victim.email, PASSWORD)
     forged = _forgeries(api, real, str(session.access_token), enrolment_token(api, mallory))
@@ -331,7 +359,7 @@ def test_forged_and_misplaced_mfa_tokens_are_refused_and_spend_nothing(api: Clie
 
 
 def test_an_enrolment_token_opens_the_enrolment_routes_and_nothing_else(api: Client) -> None:
-    email = address("enrolment-token")
+    email = unique_address("enrolment-token")
     sign_up_and_verify(api, email, PASSWORD)
     token = enrolment_token(api, email)
     bearer = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
